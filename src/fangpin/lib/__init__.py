@@ -1,0 +1,1 @@
+"""Django-free helpers shared by the web apps, the pipeline and the simulator."""

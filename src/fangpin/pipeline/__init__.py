@@ -1,0 +1,1 @@
+"""Django-free data pipeline: catalog, ingest, linkage, portraits, rules, model, screening."""

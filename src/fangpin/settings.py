@@ -1,0 +1,160 @@
+"""The one settings module. Every knob is an environment variable read by a typed helper (fangpin.conf).
+
+All state lives under FANGPIN_HOME (default ./var). DATABASE_URL switches from the embedded SQLite
+database to PostgreSQL (production).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from fangpin.conf import env_bool, env_int, env_str, fangpin_home, secret_key
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+FANGPIN_HOME = fangpin_home()
+
+SECRET_KEY = secret_key(FANGPIN_HOME)
+DEBUG = env_bool("FANGPIN_DEBUG", False)
+ALLOWED_HOSTS = [h for h in env_str("FANGPIN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("FANGPIN_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_htmx",
+    "fangpin.web",
+    "fangpin.regions",
+    "fangpin.accounts",
+    "fangpin.audit",
+    "fangpin.registry",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "fangpin.audit.middleware.RequestContextMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fangpin.accounts.middleware.SessionPolicyMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "fangpin.web.middleware.SecurityHeadersMiddleware",
+]
+
+ROOT_URLCONF = "fangpin.urls"
+WSGI_APPLICATION = "fangpin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "fangpin.web.context.navigation",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{FANGPIN_HOME / 'fangpin.sqlite3'}"),
+        conn_max_age=env_int("FANGPIN_DB_CONN_MAX_AGE", 0, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while a background import writes; busy timeout instead of "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "web:home"
+
+# Passwords (SECURITY.md AUTH-02): 等保 composition rule + ASVS length/common-password checks.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env_int("FANGPIN_PASSWORD_MIN_LENGTH", 12, minimum=8)},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "fangpin.accounts.passwords.CharacterClassValidator", "OPTIONS": {"min_classes": 3}},
+    {"NAME": "fangpin.accounts.passwords.ContainsUsernameValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+
+# Account and session policy (SECURITY.md AUTH-03, SES-01). Project parameters, recorded in docs/security.md.
+FANGPIN_LOCKOUT_THRESHOLD = env_int("FANGPIN_LOCKOUT_THRESHOLD", 5, minimum=1)
+FANGPIN_LOCKOUT_WINDOW_MINUTES = env_int("FANGPIN_LOCKOUT_WINDOW_MINUTES", 15, minimum=1)
+FANGPIN_LOCKOUT_MINUTES = env_int("FANGPIN_LOCKOUT_MINUTES", 30, minimum=1)
+FANGPIN_IP_FAILURE_LIMIT = env_int("FANGPIN_IP_FAILURE_LIMIT", 30, minimum=1)
+FANGPIN_IDLE_TIMEOUT_MINUTES = env_int("FANGPIN_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
+FANGPIN_SESSION_MAX_HOURS = env_int("FANGPIN_SESSION_MAX_HOURS", 12, minimum=1)
+FANGPIN_PASSWORD_MAX_AGE_DAYS = env_int("FANGPIN_PASSWORD_MAX_AGE_DAYS", 90, minimum=0)
+FANGPIN_REQUIRE_TOTP_FOR_ALL = env_bool("FANGPIN_REQUIRE_TOTP_FOR_ALL", False)
+AUDIT_MIN_RETENTION_DAYS = env_int("FANGPIN_AUDIT_MIN_RETENTION_DAYS", 183)
+
+SESSION_COOKIE_AGE = FANGPIN_SESSION_MAX_HOURS * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+HTTPS = env_bool("FANGPIN_HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FANGPIN_BEHIND_PROXY", False) else None
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+
+STATIC_URL = "/static/"
+STATIC_ROOT = FANGPIN_HOME / "static"
+# Serve straight from the package (no collectstatic step for the demo); every asset is local.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+FANGPIN_DIVISIONS_DIR = env_str("FANGPIN_DIVISIONS_DIR", "")
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env_str("FANGPIN_REDIS_URL"):
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env_str("FANGPIN_REDIS_URL")}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("FANGPIN_LOG_LEVEL", "WARNING")},
+}

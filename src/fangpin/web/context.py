@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+
+from fangpin.accounts.roles import Can
+
+# (label, url name, capabilities that show the entry — any one of them)
+NAVIGATION: list[tuple[str, str, tuple[Can, ...]]] = [
+    ("农户档案", "registry:household_list", (Can.VIEW_HOUSEHOLDS,)),
+    ("区划与网格", "regions:region_home", (Can.VIEW_REGIONS,)),
+    ("账号管理", "accounts:user_list", (Can.MANAGE_ACCOUNTS, Can.ASSIGN_ROLES)),
+    ("安全审计", "audit:audit_list", (Can.VIEW_AUDIT,)),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = request.user
+    if not user.is_authenticated:
+        return {"nav_items": []}
+    items = [
+        {"label": label, "url": reverse(name), "active": request.path.startswith(reverse(name).rstrip("/"))}
+        for label, name, caps in NAVIGATION
+        if any(user.can(c) for c in caps)  # type: ignore[union-attr]
+    ]
+    return {"nav_items": items}

@@ -1,0 +1,119 @@
+"""Parameters of a simulation run: size, place, time, seed, calibration targets and defect rates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Rural per-capita disposable income of formerly-poor counties: 17,522 元 in 2024 (POLICY.md, seed article),
+# growing about 7 %/year for four years running.
+INCOME_MEAN_2024 = 17_522.0
+INCOME_GROWTH = 0.07
+# Province monitoring line (监测范围); other years grow ~3.75 %/year from the nearest configured year.
+DEFAULT_LINES: dict[int, float] = {2025: 8_000.0, 2026: 8_300.0}
+LINE_GROWTH = 0.0375
+
+
+@dataclass(frozen=True)
+class DefectRates:
+    """Rates of injected data defects. Row rates are per eligible row; file defects are counts per run."""
+
+    id_check_char: float = 0.003
+    id_excel_mangled: float = 0.002
+    id_missing: float = 0.002
+    name_typo: float = 0.005
+    duplicate_event: float = 0.01
+    gbk_files: int = 1
+    late_datasets: int = 1
+    zh_header_files: int = 1
+
+    @classmethod
+    def none(cls) -> DefectRates:
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
+
+    @property
+    def any(self) -> bool:
+        return any(bool(v) for v in self.__dict__.values())
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    province: str = "36"
+    county: str | None = "360722"
+    households: int | None = 50_000
+    persons: int | None = None
+    months: int = 12
+    start: str = "2025-01"
+    seed: int = 1
+    lines: dict[int, float] = field(default_factory=lambda: dict(DEFAULT_LINES))
+    defects: DefectRates = field(default_factory=DefectRates)
+    # months simulated before `start` so that 12-month windows and the first delivery's history are full
+    burn_in: int = 12
+    former_poor_share: float = 0.13
+    income_sigma: float = 0.42
+    # log-income dispersion kept from the forward model (1 = none removed); sets the share under the line
+    income_shrink: float = 0.42
+
+    @property
+    def region(self) -> str:
+        return self.county or self.province
+
+    @property
+    def start_month(self) -> np.datetime64:
+        return np.datetime64(self.start, "M")
+
+    def period(self, t: int) -> str:
+        """YYYY-MM of month index t (0 = start; negative = burn-in)."""
+        return str(self.start_month + t)
+
+    def year_of(self, t: int) -> int:
+        return int(str(self.start_month + t)[:4])
+
+    def line(self, year: int) -> float:
+        """The monitoring line of a year: configured, else grown from the nearest configured year."""
+        if year in self.lines:
+            return float(self.lines[year])
+        nearest = min(self.lines, key=lambda y: abs(y - year))
+        return round(float(self.lines[nearest]) * (1 + LINE_GROWTH) ** (year - nearest), -1)
+
+    def income_mean(self, year: int) -> float:
+        return INCOME_MEAN_2024 * (1 + INCOME_GROWTH) ** (year - 2024)
+
+    def validate(self) -> None:
+        if not self.province.isdigit() or len(self.province) != 2:
+            raise ValueError("province must be a 2-digit code, e.g. 36")
+        if self.county and (len(self.county) != 6 or not self.county.startswith(self.province)):
+            raise ValueError("county must be a 6-digit code inside the province")
+        if not self.households and not self.persons:
+            raise ValueError("give households or persons")
+        if self.months < 1:
+            raise ValueError("months must be >= 1")
+        dt.date.fromisoformat(self.start + "-01")
+
+
+@dataclass
+class SynthSummary:
+    households: int
+    persons: int
+    months: int
+    periods: list[str]
+    rows: dict[str, int]
+    at_risk_share: dict[str, float]
+    monitored_share_of_at_risk: float
+    defects: dict[str, int]
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "households": self.households,
+            "persons": self.persons,
+            "months": self.months,
+            "periods": self.periods,
+            "rows": self.rows,
+            "at_risk_share": self.at_risk_share,
+            "monitored_share_of_at_risk": self.monitored_share_of_at_risk,
+            "defects": self.defects,
+        }

@@ -1,0 +1,44 @@
+"""Helpers to build Arrow columns for event and snapshot tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+Arr = npt.NDArray[Any]
+
+
+def serial(prefix: str, start: int, n: int, width: int = 7) -> pa.StringArray:
+    """prefix + zero-padded running number: stable, unique keys such as settlement ids."""
+    numbers = pc.utf8_lpad(
+        pc.cast(pa.array(np.arange(start, start + n, dtype=np.int64)), pa.string()), width, "0"
+    )
+    out: pa.StringArray = pc.binary_join_element_wise(pa.scalar(prefix), numbers, "")
+    return out
+
+
+def dates(days: Arr) -> pa.Array:
+    """int days since 1970 (−1 = null) as a date32 column."""
+    d = np.asarray(days, np.int64)
+    return pa.array(d.astype(np.int32), pa.int32(), mask=d < 0).cast(pa.date32())
+
+
+def money(x: Arr, mask: Arr | None = None) -> pa.Array:
+    return pa.array(np.round(np.asarray(x, np.float64), 2), pa.float64(), mask=mask)
+
+
+def codes(values: Arr, labels: list[str], mask: Arr | None = None) -> pa.Array:
+    """Small-int codes as their string labels (enum keys of the catalog)."""
+    arr = pa.array(labels).take(pa.array(np.asarray(values, np.int64)))
+    if mask is not None:
+        arr = pc.if_else(pa.array(mask), pa.nulls(len(arr), pa.string()), arr)
+    return arr
+
+
+def strings_of_ints(x: Arr) -> pa.StringArray:
+    out: pa.StringArray = pc.cast(pa.array(np.asarray(x, np.int64)), pa.string())
+    return out

@@ -53,7 +53,7 @@ def load(path: Path = CATALOG_PATH) -> dict[str, Dataset]:
                 key=bool(f.get("key", False)),
                 nullable=bool(f.get("nullable", False)),
                 values=tuple(str(v) for v in (f.get("values") or {})),
-                range=tuple(f["range"]) if "range" in f else None,  # type: ignore[arg-type]
+                range=tuple(f["range"]) if "range" in f else None,
             )
             for f in spec["fields"]
         )

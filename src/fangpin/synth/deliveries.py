@@ -59,7 +59,7 @@ def snapshots(sim: Sim, t: int) -> dict[str, pa.Table]:
             "id_number": sim.pop.ids,
             "name": sim.pop.names,
             "gender": ev.codes(np.where(pp["male"], 0, 1), ["1", "2"]),
-            "birth_date": ev.dates(pp["birth"]),
+            "birth_date": ev.dates(pp["birth"], nullable=False),
             "household_no": hh_no.take(pa.array(pp["hh"])),
             "relation": ev.codes(rel_codes[pp["rel"]], rel_labels),
             "village_code": ev.strings_of_ints(world.code[hh["village"][pp["hh"]]]),

@@ -61,5 +61,4 @@ def business_split(net: Arr, cost_share: Arr) -> tuple[Arr, Arr]:
 
 
 def bincount(index: Arr, weights: Arr, n: int) -> npt.NDArray[np.float64]:
-    out: npt.NDArray[np.float64] = np.bincount(index, weights=weights, minlength=n)
-    return out
+    return np.bincount(index, weights=weights, minlength=n).astype(np.float64, copy=False)

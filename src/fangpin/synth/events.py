@@ -21,10 +21,10 @@ def serial(prefix: str, start: int, n: int, width: int = 7) -> pa.StringArray:
     return out
 
 
-def dates(days: Arr) -> pa.Array:
-    """int days since 1970 (−1 = null) as a date32 column."""
+def dates(days: Arr, nullable: bool = True) -> pa.Array:
+    """int days since 1970 as a date32 column; negative = null unless the column holds pre-1970 dates."""
     d = np.asarray(days, np.int64)
-    return pa.array(d.astype(np.int32), pa.int32(), mask=d < 0).cast(pa.date32())
+    return pa.array(d.astype(np.int32), pa.int32(), mask=(d < 0) if nullable else None).cast(pa.date32())
 
 
 def money(x: Arr, mask: Arr | None = None) -> pa.Array:

@@ -36,8 +36,9 @@ TYPO_PAIRS = dict(
 
 def _weights(n: int) -> npt.NDArray[np.float64]:
     # Zipf-like: the top 100 surnames cover ~85 % of people
-    w = 1.0 / np.arange(1, n + 1) ** 0.9
-    return w / w.sum()
+    w: npt.NDArray[np.float64] = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** 0.9
+    out: npt.NDArray[np.float64] = w / w.sum()
+    return out
 
 
 SURNAME_WEIGHTS = _weights(len(SURNAMES))

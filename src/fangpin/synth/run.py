@@ -191,7 +191,7 @@ def _truth(
                 "household_no": ev.strings_of_ints(hh["no"][pp["hh"]]),
                 "name": sim.pop.names,
                 "gender": ev.codes(np.where(pp["male"], 0, 1), ["1", "2"]),
-                "birth_date": ev.dates(pp["birth"]),
+                "birth_date": ev.dates(pp["birth"], nullable=False),
                 "relation": pa.array(pp["rel"].astype(np.int64)),
                 "status": ev.codes(pp["status"], ["normal", "deceased", "moved_out"]),
                 "status_date": ev.dates(pp["status_date"]),

@@ -107,7 +107,7 @@ def economy_labour(sim: Sim) -> Arr:
 
 
 def evaluate(sim: Sim, t: int) -> None:
-    hh, pp, rng, cfg = sim.pop.hh, sim.pop.pp, sim.rng, sim.cfg
+    hh, pp, cfg = sim.pop.hh, sim.pop.pp, sim.cfg
     n = sim.pop.n_hh
     alive = pp["status"] == 0
     members = np.bincount(pp["hh"][alive], minlength=n)

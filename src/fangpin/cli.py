@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fangpin.synth.command import register as register_synth
+
 
 def _django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fangpin.settings")
@@ -127,12 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=_manage)
 
-    try:
-        from fangpin.synth.command import register as register_synth
-    except ImportError:
-        pass
-    else:
-        register_synth(sub)
+    register_synth(sub)
     return parser
 
 

@@ -44,8 +44,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "fangpin.accounts.middleware.SessionPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "fangpin.accounts.middleware.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
@@ -140,7 +140,9 @@ USE_TZ = True
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 
 STATIC_URL = "/static/"
-STATIC_ROOT = FANGPIN_HOME / "static"
+# Only a deployment that runs collectstatic sets this; the demo serves from the package (finders).
+STATIC_ROOT = env_str("FANGPIN_STATIC_ROOT") or None
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 # Serve straight from the package (no collectstatic step for the demo); every asset is local.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

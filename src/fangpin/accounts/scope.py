@@ -40,7 +40,7 @@ def households(user: User) -> models.QuerySet[Household]:
     prefix = _prefix(user)
     if prefix is None or not user.can(Can.VIEW_HOUSEHOLDS):
         return Household.objects.none()
-    return Household.objects.filter(village_id__startswith=prefix)
+    return Household.objects.filter(village__prefix__startswith=prefix)
 
 
 def persons(user: User) -> models.QuerySet[Person]:
@@ -49,7 +49,7 @@ def persons(user: User) -> models.QuerySet[Person]:
     if prefix is None or not user.can(Can.VIEW_HOUSEHOLDS):
         return Person.objects.none()
     return Person.objects.filter(
-        memberships__end_date__isnull=True, memberships__household__village_id__startswith=prefix
+        memberships__end_date__isnull=True, memberships__household__village__prefix__startswith=prefix
     ).distinct()
 
 
@@ -58,7 +58,7 @@ def users(user: User) -> models.QuerySet[User]:
     prefix = _prefix(user)
     if prefix is None or not (user.can(Can.MANAGE_ACCOUNTS) or user.can(Can.ASSIGN_ROLES)):
         return User.objects.none()
-    return User.objects.filter(region_id__startswith=prefix)
+    return User.objects.filter(region__prefix__startswith=prefix)
 
 
 def audit_events(user: User) -> models.QuerySet[AuditEvent]:

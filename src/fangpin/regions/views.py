@@ -26,7 +26,7 @@ def region_detail(request: HttpRequest, prefix: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     region = scope.get_or_404(user, Region, prefix=prefix)
     children = scope.regions(user).filter(parent=region).annotate(child_count=Count("children")).order_by("prefix")
-    household_count = scope.households(user).filter(village_id__startswith=region.prefix).count()
+    household_count = scope.households(user).filter(village__prefix__startswith=region.prefix).count()
     return render(
         request,
         "regions/region_detail.html",

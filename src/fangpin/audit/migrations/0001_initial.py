@@ -2,10 +2,8 @@ from django.db import migrations, models
 
 # Raw SQL cannot edit or delete audit rows either (SECURITY.md AUD-03).
 SQLITE_TRIGGERS = [
-    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_auditevent
-       BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
-    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_auditevent
-       BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END""",
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_auditevent BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_auditevent BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END",
 ]
 POSTGRES_TRIGGERS = [
     """CREATE FUNCTION audit_append_only() RETURNS trigger AS $$

@@ -1,0 +1,93 @@
+"""The registry keeps dated history: moves, splits and deaths end memberships, never delete them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from conftest import VILLAGE_A, make_id
+from fangpin.registry import actions
+from fangpin.registry.actions import PersonRow
+from fangpin.registry.models import Household, Membership, Person, validate_id_number
+
+JAN = dt.date(2025, 1, 31)
+FEB = dt.date(2025, 2, 28)
+
+
+def row(id_number: str, household_no: str, relation: str = "01", status: str = "normal", name: str = "钟桂英") -> PersonRow:
+    from fangpin.lib import idcard
+
+    facts = idcard.facts(id_number)
+    return PersonRow(id_number, name, facts.gender, facts.birth_date, household_no, relation, VILLAGE_A, status, None)
+
+
+@pytest.fixture
+def two_people(world) -> tuple[str, str]:
+    return make_id(born=dt.date(1970, 1, 1)), make_id(born=dt.date(1995, 6, 1))
+
+
+def test_it_registers_households_and_persons_from_a_snapshot(world, two_people) -> None:
+    father, son = two_people
+    counts = actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
+    assert counts["households_created"] == 1 and counts["persons_created"] == 2
+    household = Household.objects.get(household_no="3607221002000099")
+    assert household.current_memberships().count() == 2
+
+
+def test_a_household_split_keeps_the_old_membership_as_history(world, two_people) -> None:
+    father, son = two_people
+    actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
+    counts = actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000100", "01")], as_of=FEB)
+    assert counts["moved"] == 1
+    person = Person.objects.get(id_number=son)
+    history = list(Membership.objects.filter(person=person).order_by("start_date").values_list("household__household_no", "end_date"))
+    assert history == [("3607221002000099", FEB), ("3607221002000100", None)]
+
+
+def test_a_death_ends_the_membership_and_keeps_the_person(world, two_people) -> None:
+    father, son = two_people
+    actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
+    actions.load_police_snapshot([row(father, "3607221002000099", status="deceased")], as_of=FEB)
+    person = Person.objects.get(id_number=father)
+    assert person.status == "deceased" and person.status_date == FEB
+    assert not Membership.objects.filter(person=person, end_date__isnull=True).exists()
+
+
+def test_reloading_the_same_snapshot_changes_nothing(world, two_people) -> None:
+    father, son = two_people
+    rows = [row(father, "3607221002000099"), row(son, "3607221002000099", "03")]
+    actions.load_police_snapshot(rows, as_of=JAN)
+    before = Membership.objects.count()
+    counts = actions.load_police_snapshot(rows, as_of=JAN)
+    assert counts["persons_created"] == counts["households_created"] == counts["moved"] == 0
+    assert Membership.objects.count() == before
+
+
+def test_a_person_cannot_belong_to_two_households_at_once(world) -> None:
+    person = world.persons["own"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Membership.objects.create(
+            person=person, household=world.households["sibling"], relation="01", start_date=JAN, start_reason="moved_in"
+        )
+
+
+def test_split_household_action_moves_members_with_their_new_relation(world) -> None:
+    source = world.households["own"]
+    child = source.current_memberships().get(relation="03").person
+    new = actions.split_household(actor=None, source=source, new_household_no=f"{VILLAGE_A}0002", members=[(child, "01")], on=FEB)
+    assert new.current_memberships().get().relation == "01"
+    assert source.current_memberships().count() == 1
+
+
+def test_it_validates_an_id_number_against_birth_date_and_gender() -> None:
+    valid = make_id(born=dt.date(1980, 1, 2), male=True)
+    validate_id_number(valid, dt.date(1980, 1, 2), "1")
+    with pytest.raises(ValidationError):
+        validate_id_number(valid, dt.date(1981, 1, 2), "1")
+    with pytest.raises(ValidationError):
+        validate_id_number(valid, dt.date(1980, 1, 2), "2")
+    with pytest.raises(ValidationError):
+        validate_id_number(valid[:17] + ("0" if valid[17] != "0" else "1"))

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from fangpin.lib import idcard
@@ -112,13 +111,22 @@ def make_household(household_no: str, village: str, members: list[tuple[str, str
     """members: (name, relation, birth date, male)."""
     from fangpin.registry.models import Household, Membership, Person
 
-    household = Household.objects.create(household_no=household_no, household_type="former_poor", village_id=village)
+    household = Household.objects.create(
+        household_no=household_no, household_type="former_poor", village_id=village
+    )
     for name, relation, born, male in members:
         person = Person.objects.create(
-            id_number=make_id(village[:6], born, male), name=name, gender="1" if male else "2", birth_date=born
+            id_number=make_id(village[:6], born, male),
+            name=name,
+            gender="1" if male else "2",
+            birth_date=born,
         )
         Membership.objects.create(
-            person=person, household=household, relation=relation, start_date=dt.date(2020, 1, 1), start_reason="registered"
+            person=person,
+            household=household,
+            relation=relation,
+            start_date=dt.date(2020, 1, 1),
+            start_reason="registered",
         )
     return household
 
@@ -130,7 +138,9 @@ def world(db: None) -> World:
     make_regions()
     users = {}
     for username, (role, region, full_name, department) in PERSONAS.items():
-        user = User(username=username, role=role, region_id=region, full_name=full_name, department=department)
+        user = User(
+            username=username, role=role, region_id=region, full_name=full_name, department=department
+        )
         user.set_password(PASSWORD)
         user.save()
         users[username] = user
@@ -140,8 +150,12 @@ def world(db: None) -> World:
             VILLAGE_A,
             [("肖凤香", "01", dt.date(1968, 3, 2), False), ("曾小明", "03", dt.date(2012, 9, 1), True)],
         ),
-        "sibling": make_household(f"{VILLAGE_B}0001", VILLAGE_B, [("钟国华", "01", dt.date(1975, 7, 7), True)]),
-        "other": make_household(f"{VILLAGE_C}0001", VILLAGE_C, [("谢春兰", "01", dt.date(1959, 1, 30), False)]),
+        "sibling": make_household(
+            f"{VILLAGE_B}0001", VILLAGE_B, [("钟国华", "01", dt.date(1975, 7, 7), True)]
+        ),
+        "other": make_household(
+            f"{VILLAGE_C}0001", VILLAGE_C, [("谢春兰", "01", dt.date(1959, 1, 30), False)]
+        ),
     }
     persons = {key: h.memberships.first().person for key, h in households.items()}  # type: ignore[attr-defined]
     return World(users=users, households=households, persons=persons)
@@ -167,4 +181,3 @@ def audit_rows() -> Callable[..., list[object]]:
         return list(AuditEvent.objects.filter(event_type=event_type, **filters).order_by("id"))
 
     return rows
-

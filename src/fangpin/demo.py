@@ -63,13 +63,20 @@ def recent_periods(months: int, today: dt.date) -> list[str]:
     return periods[::-1]
 
 
-def build_population(out: Path, households: int, seed: int, months: int, say: Callable[[str], None]) -> dict[str, int]:
+def build_population(
+    out: Path, households: int, seed: int, months: int, say: Callable[[str], None]
+) -> dict[str, int]:
     """Simulate the county and apply each month's police snapshot to the registry, oldest first."""
     from fangpin.synth import DefectRates, SynthConfig, generate
 
     periods = recent_periods(months, timezone.localdate())
     config = SynthConfig(
-        province=PROVINCE, county=COUNTY, households=households, months=months, start=periods[0], seed=seed,
+        province=PROVINCE,
+        county=COUNTY,
+        households=households,
+        months=months,
+        start=periods[0],
+        seed=seed,
         defects=DefectRates.none(),
     )
     say(f"模拟信丰县 {households} 户，{periods[0]} 至 {periods[-1]} / simulating the county…")
@@ -78,7 +85,11 @@ def build_population(out: Path, households: int, seed: int, months: int, say: Ca
     for period in tqdm(periods, desc="户籍 registry", unit="月"):
         folder = out / "deliveries" / period
         roster_file = folder / "ag_roster.csv"
-        roster = {r["household_no"]: r["household_type"] for r in _read_rows(roster_file)} if roster_file.exists() else {}
+        roster = (
+            {r["household_no"]: r["household_type"] for r in _read_rows(roster_file)}
+            if roster_file.exists()
+            else {}
+        )
         rows = []
         for raw in _read_rows(folder / "ps_person.csv"):
             if idcard.problem(raw["id_number"]) is not None:
@@ -109,7 +120,9 @@ def build_population(out: Path, households: int, seed: int, months: int, say: Ca
 def _apply_household_types(roster: dict[str, str]) -> None:
     """The agriculture roster is the authority on 脱贫户 status."""
     former = [no for no, kind in roster.items() if kind == "former_poor"]
-    Household.objects.filter(household_no__in=former).exclude(household_type="former_poor").update(household_type="former_poor")
+    Household.objects.filter(household_no__in=former).exclude(household_type="former_poor").update(
+        household_type="former_poor"
+    )
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -137,7 +150,11 @@ def _demo_places() -> dict[str, Region]:
         .order_by("-n", "village_id")
         .first()
     )
-    village = Region.objects.get(prefix=busiest["village_id"]) if busiest else Region.objects.filter(prefix__startswith=COUNTY, level="village").first()
+    village = (
+        Region.objects.get(prefix=busiest["village_id"])
+        if busiest
+        else Region.objects.filter(prefix__startswith=COUNTY, level="village").first()
+    )
     assert village is not None
     return {
         "village": village,
@@ -163,14 +180,27 @@ def ensure_accounts() -> list[tuple[DemoAccount, str, str]]:
         user = User.objects.filter(username=account.username).first()
         if user is None:
             user, _ = create_user(
-                actor=None, username=account.username, full_name=account.full_name, role=account.role, region=region,
-                department=account.department, password=password,
+                actor=None,
+                username=account.username,
+                full_name=account.full_name,
+                role=account.role,
+                region=region,
+                department=account.department,
+                password=password,
             )
         else:
             user.set_password(password)
             user.password_changed_at = timezone.now()
             user.failed_logins, user.locked_until, user.is_active = 0, None, True
-            user.save(update_fields=["password", "password_changed_at", "failed_logins", "locked_until", "is_active"])
+            user.save(
+                update_fields=[
+                    "password",
+                    "password_changed_at",
+                    "failed_logins",
+                    "locked_until",
+                    "is_active",
+                ]
+            )
             record("DEMO_PASSWORD_SET", object_type="user", object_id=user.pk)
         result.append((account, password, region.full_name or region.name))
     return result
@@ -178,12 +208,17 @@ def ensure_accounts() -> list[tuple[DemoAccount, str, str]]:
 
 def run(households: int, seed: int, say: Callable[[str], None]) -> list[tuple[DemoAccount, str, str]]:
     home = Path(settings.FANGPIN_HOME)
-    if not Region.objects.filter(prefix=PROVINCE).exists() or not Region.objects.filter(prefix__startswith=COUNTY, level="village").exists():
+    if (
+        not Region.objects.filter(prefix=PROVINCE).exists()
+        or not Region.objects.filter(prefix__startswith=COUNTY, level="village").exists()
+    ):
         say("导入江西省区划代码 / loading Jiangxi's division codes…")
         with tqdm(desc="区划 regions", unit="") as bar:
             load_divisions(PROVINCE, progress=bar.update)
     if not Household.objects.filter(village__prefix__startswith=COUNTY).exists():
-        totals = build_population(home / "synth" / f"{COUNTY}-seed{seed}", households, seed, months=3, say=say)
+        totals = build_population(
+            home / "synth" / f"{COUNTY}-seed{seed}", households, seed, months=3, say=say
+        )
         say(
             f"户籍已建立 / registry built: {totals['households_created']} 户, {totals['persons_created']} 人, "
             f"{totals['moved']} 次迁移/分户, {totals['status_changed']} 次死亡/迁出, {totals['rejected']} 行身份号码无效被拒"

@@ -115,7 +115,9 @@ def test_it_ends_a_session_after_twelve_hours_even_if_active(world: World) -> No
 
 
 def test_it_sends_an_expired_password_to_the_change_page(world: World) -> None:
-    User.objects.filter(username="zhang_township").update(password_changed_at=timezone.now() - dt.timedelta(days=91))
+    User.objects.filter(username="zhang_township").update(
+        password_changed_at=timezone.now() - dt.timedelta(days=91)
+    )
     client = Client()
     login(client, "zhang_township")
     response = client.get("/households/")
@@ -128,7 +130,11 @@ def test_it_lets_a_user_change_the_password_and_then_work(world: World, audit_ro
     login(client, "zhang_township")
     response = client.post(
         "/account/password/",
-        {"current_password": PASSWORD, "new_password": "Ganzhou-Navel-Orange-9", "new_password_again": "Ganzhou-Navel-Orange-9"},
+        {
+            "current_password": PASSWORD,
+            "new_password": "Ganzhou-Navel-Orange-9",
+            "new_password_again": "Ganzhou-Navel-Orange-9",
+        },
     )
     assert response.status_code == 302
     assert client.get("/households/").status_code == 200
@@ -147,7 +153,8 @@ def test_it_lets_a_user_change_the_password_and_then_work(world: World, audit_ro
 def test_it_rejects_weak_new_passwords(world: World, client_for, new_password: str, why: str) -> None:
     client = client_for("zhang_township")
     response = client.post(
-        "/account/password/", {"current_password": PASSWORD, "new_password": new_password, "new_password_again": new_password}
+        "/account/password/",
+        {"current_password": PASSWORD, "new_password": new_password, "new_password_again": new_password},
     )
     assert response.status_code == 200, why
     assert User.objects.get(username="zhang_township").check_password(PASSWORD)
@@ -156,7 +163,8 @@ def test_it_rejects_weak_new_passwords(world: World, client_for, new_password: s
 def test_it_accepts_a_long_passphrase(world: World, client_for) -> None:
     long_one = "水东村的脐橙今年丰收了-" * 6 + "A1"
     response = client_for("zhang_township").post(
-        "/account/password/", {"current_password": PASSWORD, "new_password": long_one, "new_password_again": long_one}
+        "/account/password/",
+        {"current_password": PASSWORD, "new_password": long_one, "new_password_again": long_one},
     )
     assert response.status_code == 302
 
@@ -194,7 +202,12 @@ def test_it_asks_for_the_code_after_the_password_when_enrolled(world: World) -> 
     client = Client()
     assert login(client, "zhang_township")["Location"] == "/login/totp/"
     assert client.get("/households/").status_code == 302
-    assert client.post("/login/totp/", {"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"}).status_code == 200
+    assert (
+        client.post(
+            "/login/totp/", {"code": "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"}
+        ).status_code
+        == 200
+    )
     assert client.post("/login/totp/", {"code": pyotp.TOTP(secret).now()}).status_code == 302
     assert client.get("/households/").status_code == 200
 

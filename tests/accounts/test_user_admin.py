@@ -9,9 +9,12 @@ from conftest import PASSWORD
 from fangpin.accounts.models import User
 
 
-def test_the_system_admin_creates_an_account_with_a_one_time_initial_password(world, client_for, audit_rows) -> None:
+def test_the_system_admin_creates_an_account_with_a_one_time_initial_password(
+    world, client_for, audit_rows
+) -> None:
     response = client_for("sun_sysadmin").post(
-        "/users/new/", {"username": "gu_grid", "full_name": "古丽", "role": "grid_worker", "region": "360722100201"}
+        "/users/new/",
+        {"username": "gu_grid", "full_name": "古丽", "role": "grid_worker", "region": "360722100201"},
     )
     assert response.status_code == 200
     initial = response.context["initial"]
@@ -33,7 +36,9 @@ def test_the_system_admin_creates_an_account_with_a_one_time_initial_password(wo
     ],
 )
 def test_it_refuses_an_inconsistent_account(world, client_for, role: str, region: str, why: str) -> None:
-    response = client_for("sun_sysadmin").post("/users/new/", {"username": "new_one", "full_name": "新人", "role": role, "region": region})
+    response = client_for("sun_sysadmin").post(
+        "/users/new/", {"username": "new_one", "full_name": "新人", "role": role, "region": region}
+    )
     assert response.status_code == 200, why
     assert not User.objects.filter(username="new_one").exists(), why
 
@@ -41,7 +46,9 @@ def test_it_refuses_an_inconsistent_account(world, client_for, role: str, region
 @pytest.mark.parametrize("name", ["admin", "root", "test", "zhang_township"])
 def test_it_refuses_default_or_taken_usernames(world, client_for, name: str) -> None:
     before = User.objects.count()
-    client_for("sun_sysadmin").post("/users/new/", {"username": name, "full_name": "某人", "role": "analyst", "region": "360722"})
+    client_for("sun_sysadmin").post(
+        "/users/new/", {"username": name, "full_name": "某人", "role": "analyst", "region": "360722"}
+    )
     assert User.objects.count() == before
 
 
@@ -60,7 +67,9 @@ def test_a_stale_role_form_is_a_conflict_not_a_lost_update(world, client_for) ->
     client = client_for("zhou_secadmin")
     stale = target.version
     client.post(f"/users/{target.pk}/", {"role": "village_cadre", "region": "360722100200", "version": stale})
-    response = client.post(f"/users/{target.pk}/", {"role": "grid_worker", "region": "360722100201", "version": stale})
+    response = client.post(
+        f"/users/{target.pk}/", {"role": "grid_worker", "region": "360722100201", "version": stale}
+    )
     assert "已被他人修改" in response.content.decode()
     assert User.objects.get(pk=target.pk).role == "village_cadre"
 

@@ -13,7 +13,9 @@ from fangpin.audit.models import AuditEvent, AuditLogIsAppendOnly
 
 
 def three_events() -> list[AuditEvent]:
-    return [record("TEST_EVENT", object_type="t", object_id=str(i), data={"n": i, "名": "水东"}) for i in range(3)]
+    return [
+        record("TEST_EVENT", object_type="t", object_id=str(i), data={"n": i, "名": "水东"}) for i in range(3)
+    ]
 
 
 def test_it_chains_each_row_to_the_previous(db: None) -> None:
@@ -37,7 +39,10 @@ def test_the_orm_refuses_to_change_or_delete_rows(db: None) -> None:
 
 def test_the_database_refuses_raw_updates_and_deletes(db: None) -> None:
     event = three_events()[0]
-    for sql in ("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", "DELETE FROM audit_auditevent WHERE id = %s"):
+    for sql in (
+        "UPDATE audit_auditevent SET reason = 'x' WHERE id = %s",
+        "DELETE FROM audit_auditevent WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).reason == ""
@@ -46,7 +51,9 @@ def test_the_database_refuses_raw_updates_and_deletes(db: None) -> None:
 def test_verify_catches_a_row_edited_with_raw_sql(db: None, capsys: pytest.CaptureFixture[str]) -> None:
     events = three_events()
     with append_only_suspended(connection), connection.cursor() as cursor:
-        cursor.execute("UPDATE audit_auditevent SET reason = 'nothing happened' WHERE id = %s", [events[1].pk])
+        cursor.execute(
+            "UPDATE audit_auditevent SET reason = 'nothing happened' WHERE id = %s", [events[1].pk]
+        )
     report = verify_chain()
     assert not report.ok and report.broken_at == events[1].pk
     with pytest.raises(SystemExit) as exit_info:

@@ -25,7 +25,9 @@ def test_the_auditor_can_verify_the_chain_from_the_page(world, client_for) -> No
     assert "哈希链完整" in response.content.decode()
 
 
-@pytest.mark.parametrize("persona", ["sun_sysadmin", "zhou_secadmin", "zhang_township", "wang_county", "chen_analyst"])
+@pytest.mark.parametrize(
+    "persona", ["sun_sysadmin", "zhou_secadmin", "zhang_township", "wang_county", "chen_analyst"]
+)
 def test_nobody_else_reads_the_audit_log(world, client_for, persona: str) -> None:
     client = client_for(persona)
     assert client.get("/audit/").status_code == 403

@@ -22,19 +22,29 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.getenv("CI"), reason="chromium not installed")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.getenv("CI"), reason="chromium not installed"),
+]
 
 
-def test_a_township_reviewer_logs_in_on_a_phone_and_opens_a_household_file(transactional_db, world, live_server) -> None:
+def test_a_township_reviewer_logs_in_on_a_phone_and_opens_a_household_file(
+    transactional_db, world, live_server
+) -> None:
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     outside: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN")
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN"
+        )
         page = context.new_page()
-        page.on("request", lambda request: None if request.url.startswith(live_server.url) else outside.append(request.url))
+        page.on(
+            "request",
+            lambda request: None if request.url.startswith(live_server.url) else outside.append(request.url),
+        )
 
         page.goto(f"{live_server.url}/login/")
         page.fill("#id_username", "zhang_township")

@@ -38,7 +38,11 @@ def test_it_names_the_problem(raw: str | None, expected: IdProblem) -> None:
 
 
 def test_it_accepts_a_real_id_that_happens_to_end_in_000() -> None:
-    first17 = next(f"36072219850515{seq:03d}" for seq in range(1000) if idcard.check_char(f"36072219850515{seq:03d}") == "0" and f"{seq:03d}".endswith("00"))
+    first17 = next(
+        f"36072219850515{seq:03d}"
+        for seq in range(1000)
+        if idcard.check_char(f"36072219850515{seq:03d}") == "0" and f"{seq:03d}".endswith("00")
+    )
     assert idcard.problem(first17 + "0") is None
 
 

@@ -42,7 +42,6 @@ def test_it_says_so_when_no_division_matches(db: None) -> None:
         load_divisions("99")
 
 
-
 def test_a_village_cadre_creates_and_renames_a_grid(world, client_for, audit_rows) -> None:
     client = client_for("liu_cadre")
     response = client.post("/regions/360722100200/grids/", {"name": "第一网格"})
@@ -66,10 +65,14 @@ def test_grids_only_go_under_villages(world, client_for) -> None:
 
 
 def test_a_grid_worker_cannot_create_grids(world, client_for) -> None:
-    assert client_for("xiao_grid").post("/regions/360722100200/grids/", {"name": "第二网格"}).status_code == 403
+    assert (
+        client_for("xiao_grid").post("/regions/360722100200/grids/", {"name": "第二网格"}).status_code == 403
+    )
 
 
-def test_a_missing_data_folder_gives_a_clear_error(db: None, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_data_folder_gives_a_clear_error(
+    db: None, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fangpin.lib import divisions
 
     monkeypatch.setattr(divisions.Path, "cwd", classmethod(lambda cls: tmp_path))

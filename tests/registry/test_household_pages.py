@@ -44,7 +44,9 @@ def test_search_refuses_get_so_no_personal_information_lands_in_a_url(world, cli
 
 
 def test_the_search_answers_htmx_with_a_fragment(world, client_for) -> None:
-    response = client_for("zhang_township").post("/households/search/", {"q": "肖凤香"}, HTTP_HX_REQUEST="true")
+    response = client_for("zhang_township").post(
+        "/households/search/", {"q": "肖凤香"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 200 and "<html" not in response.content.decode()
 
 
@@ -59,7 +61,9 @@ def test_the_household_file_masks_names_and_id_numbers(world, client_for, audit_
     assert len(audit_rows("HOUSEHOLD_VIEWED", object_id=str(own.pk))) == 1
 
 
-def test_an_out_of_scope_household_is_not_found_and_the_attempt_is_audited(world, client_for, audit_rows) -> None:
+def test_an_out_of_scope_household_is_not_found_and_the_attempt_is_audited(
+    world, client_for, audit_rows
+) -> None:
     other = world.households["sibling"]
     response = client_for("zhang_township").get(f"/households/{other.pk}/")
     assert response.status_code == 404
@@ -67,19 +71,25 @@ def test_an_out_of_scope_household_is_not_found_and_the_attempt_is_audited(world
     assert [row.object_id for row in denied] == [str(other.pk)]
 
 
-def test_a_reviewer_reveals_an_id_number_with_a_reason_and_it_is_audited(world, client_for, audit_rows) -> None:
+def test_a_reviewer_reveals_an_id_number_with_a_reason_and_it_is_audited(
+    world, client_for, audit_rows
+) -> None:
     person = world.persons["own"]
     response = client_for("zhang_township").post(
         f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": "入户核实需核对身份"}
     )
     assert response.status_code == 200 and person.id_number in response.content.decode()
     rows = audit_rows("PI_REVEAL", actor_username="zhang_township")
-    assert len(rows) == 1 and rows[0].reason == "入户核实需核对身份" and rows[0].data == {"field": "id_number"}
+    assert (
+        len(rows) == 1 and rows[0].reason == "入户核实需核对身份" and rows[0].data == {"field": "id_number"}
+    )
 
 
 def test_reveal_without_a_reason_is_refused(world, client_for, audit_rows) -> None:
     person = world.persons["own"]
-    response = client_for("zhang_township").post(f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": ""})
+    response = client_for("zhang_township").post(
+        f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": ""}
+    )
     assert response.status_code == 400 and person.id_number not in response.content.decode()
     assert not audit_rows("PI_REVEAL")
 
@@ -87,13 +97,17 @@ def test_reveal_without_a_reason_is_refused(world, client_for, audit_rows) -> No
 @pytest.mark.parametrize("persona", ["xiao_grid", "liu_cadre", "chen_analyst"])
 def test_roles_without_the_right_cannot_reveal(world, client_for, persona: str) -> None:
     person = world.persons["own"]
-    response = client_for(persona).post(f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": "想看看而已"})
+    response = client_for(persona).post(
+        f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": "想看看而已"}
+    )
     assert response.status_code == 403
 
 
 def test_reveal_of_an_out_of_scope_person_is_not_found(world, client_for) -> None:
     person = world.persons["other"]
-    response = client_for("wang_county").post(f"/persons/{person.pk}/reveal/", {"field": "name", "reason": "核对身份信息"})
+    response = client_for("wang_county").post(
+        f"/persons/{person.pk}/reveal/", {"field": "name", "reason": "核对身份信息"}
+    )
     assert response.status_code == 404
 
 

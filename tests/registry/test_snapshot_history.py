@@ -17,11 +17,15 @@ JAN = dt.date(2025, 1, 31)
 FEB = dt.date(2025, 2, 28)
 
 
-def row(id_number: str, household_no: str, relation: str = "01", status: str = "normal", name: str = "钟桂英") -> PersonRow:
+def row(
+    id_number: str, household_no: str, relation: str = "01", status: str = "normal", name: str = "钟桂英"
+) -> PersonRow:
     from fangpin.lib import idcard
 
     facts = idcard.facts(id_number)
-    return PersonRow(id_number, name, facts.gender, facts.birth_date, household_no, relation, VILLAGE_A, status, None)
+    return PersonRow(
+        id_number, name, facts.gender, facts.birth_date, household_no, relation, VILLAGE_A, status, None
+    )
 
 
 @pytest.fixture
@@ -31,7 +35,9 @@ def two_people(world) -> tuple[str, str]:
 
 def test_it_registers_households_and_persons_from_a_snapshot(world, two_people) -> None:
     father, son = two_people
-    counts = actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
+    counts = actions.load_police_snapshot(
+        [row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN
+    )
     assert counts["households_created"] == 1 and counts["persons_created"] == 2
     household = Household.objects.get(household_no="3607221002000099")
     assert household.current_memberships().count() == 2
@@ -39,17 +45,27 @@ def test_it_registers_households_and_persons_from_a_snapshot(world, two_people) 
 
 def test_a_household_split_keeps_the_old_membership_as_history(world, two_people) -> None:
     father, son = two_people
-    actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
-    counts = actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000100", "01")], as_of=FEB)
+    actions.load_police_snapshot(
+        [row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN
+    )
+    counts = actions.load_police_snapshot(
+        [row(father, "3607221002000099"), row(son, "3607221002000100", "01")], as_of=FEB
+    )
     assert counts["moved"] == 1
     person = Person.objects.get(id_number=son)
-    history = list(Membership.objects.filter(person=person).order_by("start_date").values_list("household__household_no", "end_date"))
+    history = list(
+        Membership.objects.filter(person=person)
+        .order_by("start_date")
+        .values_list("household__household_no", "end_date")
+    )
     assert history == [("3607221002000099", FEB), ("3607221002000100", None)]
 
 
 def test_a_death_ends_the_membership_and_keeps_the_person(world, two_people) -> None:
     father, son = two_people
-    actions.load_police_snapshot([row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN)
+    actions.load_police_snapshot(
+        [row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN
+    )
     actions.load_police_snapshot([row(father, "3607221002000099", status="deceased")], as_of=FEB)
     person = Person.objects.get(id_number=father)
     assert person.status == "deceased" and person.status_date == FEB
@@ -70,14 +86,20 @@ def test_a_person_cannot_belong_to_two_households_at_once(world) -> None:
     person = world.persons["own"]
     with pytest.raises(IntegrityError), transaction.atomic():
         Membership.objects.create(
-            person=person, household=world.households["sibling"], relation="01", start_date=JAN, start_reason="moved_in"
+            person=person,
+            household=world.households["sibling"],
+            relation="01",
+            start_date=JAN,
+            start_reason="moved_in",
         )
 
 
 def test_split_household_action_moves_members_with_their_new_relation(world) -> None:
     source = world.households["own"]
     child = source.current_memberships().get(relation="03").person
-    new = actions.split_household(actor=None, source=source, new_household_no=f"{VILLAGE_A}0002", members=[(child, "01")], on=FEB)
+    new = actions.split_household(
+        actor=None, source=source, new_household_no=f"{VILLAGE_A}0002", members=[(child, "01")], on=FEB
+    )
     assert new.current_memberships().get().relation == "01"
     assert source.current_memberships().count() == 1
 

@@ -11,18 +11,24 @@ import fangpin
 
 PACKAGE = Path(fangpin.__file__).parent
 EXTERNAL_ATTR = re.compile(r"""(?:src|href|action|poster|data)\s*=\s*["']\s*(?:https?:)?//""", re.IGNORECASE)
-EXTERNAL_CSS = re.compile(r"""(?:url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?(?:url\()?\s*["']?(?:https?:)?//)""", re.IGNORECASE)
+EXTERNAL_CSS = re.compile(
+    r"""(?:url\(\s*["']?\s*(?:https?:)?//|@import\s+["']?(?:url\()?\s*["']?(?:https?:)?//)""", re.IGNORECASE
+)
 
 
 def test_no_template_references_an_external_asset() -> None:
-    offenders = [str(p) for p in PACKAGE.rglob("*.html") if EXTERNAL_ATTR.search(p.read_text(encoding="utf-8"))]
+    offenders = [
+        str(p) for p in PACKAGE.rglob("*.html") if EXTERNAL_ATTR.search(p.read_text(encoding="utf-8"))
+    ]
     assert not offenders
 
 
 def test_no_stylesheet_pulls_in_an_external_file() -> None:
     css_files = list(PACKAGE.rglob("static/**/*.css"))
     assert css_files, "the UI kit's stylesheet should be vendored under static/"
-    offenders = [str(p) for p in css_files if EXTERNAL_CSS.search(p.read_text(encoding="utf-8", errors="replace"))]
+    offenders = [
+        str(p) for p in css_files if EXTERNAL_CSS.search(p.read_text(encoding="utf-8", errors="replace"))
+    ]
     assert not offenders
 
 

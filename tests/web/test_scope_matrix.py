@@ -45,7 +45,9 @@ SPECS: dict[str, Spec] = {
     "registry:household_list": Spec(),
     "registry:household_search": Spec(method="POST", data={"q": "肖凤香"}),
     "registry:household_detail": Spec(kind="household"),
-    "registry:person_reveal": Spec(method="POST", kind="person", data={"field": "name", "reason": "矩阵测试核对"}),
+    "registry:person_reveal": Spec(
+        method="POST", kind="person", data={"field": "name", "reason": "矩阵测试核对"}
+    ),
     "audit:audit_list": Spec(),
     "audit:audit_export": Spec(method="POST"),
     "audit:audit_verify": Spec(method="POST"),
@@ -74,7 +76,11 @@ def test_every_url_is_described_in_the_matrix() -> None:
 
 def test_every_non_public_view_declares_what_it_requires() -> None:
     """Deny by default: a view without @requires would be open to any signed-in user."""
-    undeclared = [name for name, view in all_url_names().items() if not SPECS[name].public and not hasattr(view, "required_capabilities")]
+    undeclared = [
+        name
+        for name, view in all_url_names().items()
+        if not SPECS[name].public and not hasattr(view, "required_capabilities")
+    ]
     assert not undeclared
 
 
@@ -88,9 +94,14 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, str]]:
     if kind == "person":
         return {p: (world.persons[p], world.households[p].village_id) for p in world.households}
     if kind == "region":
-        return {p: (Region.objects.get(prefix=v), v) for p, v in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))}
+        return {
+            p: (Region.objects.get(prefix=v), v)
+            for p, v in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))
+        }
     users = {"own": "xiao_grid", "sibling": "li_township_b", "other": "huang_county_c"}
-    return {p: (User.objects.get(username=u), User.objects.get(username=u).region_id) for p, u in users.items()}
+    return {
+        p: (User.objects.get(username=u), User.objects.get(username=u).region_id) for p, u in users.items()
+    }
 
 
 def _url(name: str, spec: Spec, obj: Any = None) -> str:
@@ -109,7 +120,11 @@ def _call(client: Client, spec: Spec, url: str) -> int:
 def test_anonymous_visitors_are_sent_to_login(world, name: str) -> None:
     spec = SPECS[name]
     obj = next(iter(_targets(world, spec.kind).values()))[0] if spec.kind else None
-    response = Client().post(_url(name, spec, obj), spec.data) if spec.method == "POST" else Client().get(_url(name, spec, obj))
+    response = (
+        Client().post(_url(name, spec, obj), spec.data)
+        if spec.method == "POST"
+        else Client().get(_url(name, spec, obj))
+    )
     assert response.status_code == 302 and response["Location"].startswith("/login/")
 
 
@@ -126,7 +141,9 @@ def test_each_persona_reaches_exactly_its_own_scope(world, client_for, persona: 
         allowed_role = not capabilities or any(user.can(c) for c in capabilities)
         targets = _targets(world, spec.kind) if spec.kind else {"-": (None, user.region_id)}
         for place, (obj, prefix) in targets.items():
-            denied_before = AuditEvent.objects.filter(event_type="ACCESS_DENIED", actor_username=persona).count()
+            denied_before = AuditEvent.objects.filter(
+                event_type="ACCESS_DENIED", actor_username=persona
+            ).count()
             status = _call(client, spec, _url(name, spec, obj))
             in_scope = prefix.startswith(user.region_id)
             if not allowed_role:
@@ -138,7 +155,9 @@ def test_each_persona_reaches_exactly_its_own_scope(world, client_for, persona: 
             if status not in expected:
                 failures.append(f"{name} {place}: got {status}, expected {sorted(expected)}")
             if status in (403, 404):
-                denied_after = AuditEvent.objects.filter(event_type="ACCESS_DENIED", actor_username=persona).count()
+                denied_after = AuditEvent.objects.filter(
+                    event_type="ACCESS_DENIED", actor_username=persona
+                ).count()
                 if denied_after != denied_before + 1:
                     failures.append(f"{name} {place}: {status} without exactly one ACCESS_DENIED audit row")
     assert not failures, "\n".join(failures)

@@ -67,7 +67,13 @@ def check_password_login(username: str, password: str) -> LoginResult:
     user = User.objects.select_for_update().filter(username=username).first()
     now = timezone.now()
     if _ip_throttled(ip):
-        record("LOGIN_THROTTLED", actor=None, username=username, outcome=Outcome.DENIED, reason="too_many_failures_from_ip")
+        record(
+            "LOGIN_THROTTLED",
+            actor=None,
+            username=username,
+            outcome=Outcome.DENIED,
+            reason="too_many_failures_from_ip",
+        )
         return LoginResult(None)
     if user is None:
         _count_ip_failure(ip)
@@ -75,10 +81,25 @@ def check_password_login(username: str, password: str) -> LoginResult:
         return LoginResult(None)
     if not user.is_active:
         _count_ip_failure(ip)
-        record("LOGIN_FAILED", actor=None, username=username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk, reason="inactive")
+        record(
+            "LOGIN_FAILED",
+            actor=None,
+            username=username,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk,
+            reason="inactive",
+        )
         return LoginResult(None)
     if user.is_locked():
-        record("LOGIN_FAILED", username=username, outcome=Outcome.DENIED, object_type="user", object_id=user.pk, reason="locked")
+        record(
+            "LOGIN_FAILED",
+            username=username,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.pk,
+            reason="locked",
+        )
         return LoginResult(None)
     if not user.check_password(password):
         _count_ip_failure(ip)
@@ -87,7 +108,14 @@ def check_password_login(username: str, password: str) -> LoginResult:
             user.first_failed_at, user.failed_logins = now, 0
         user.failed_logins += 1
         fields = ["failed_logins", "first_failed_at"]
-        record("LOGIN_FAILED", username=username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk, reason="bad_password")
+        record(
+            "LOGIN_FAILED",
+            username=username,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk,
+            reason="bad_password",
+        )
         if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
             user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
             fields.append("locked_until")
@@ -114,7 +142,9 @@ def check_password_login(username: str, password: str) -> LoginResult:
 def record_login(user: User, factors: str) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-        record("LOGIN_SUCCEEDED", actor=user, object_type="user", object_id=user.pk, data={"factors": factors})
+        record(
+            "LOGIN_SUCCEEDED", actor=user, object_type="user", object_id=user.pk, data={"factors": factors}
+        )
 
 
 def record_logout(user: Any, reason: str = "logout") -> None:
@@ -172,7 +202,13 @@ def confirm_totp_setup(user_id: int, secret: str, code: str) -> User | None:
     user = User.objects.select_for_update().get(pk=user_id)
     step = _matching_step(secret, code)
     if step is None:
-        record("TOTP_SETUP_FAILED", username=user.username, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk)
+        record(
+            "TOTP_SETUP_FAILED",
+            username=user.username,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk,
+        )
         return None
     user.totp_secret, user.totp_confirmed, user.totp_last_step = secret, True, step
     user.save(update_fields=["totp_secret", "totp_confirmed", "totp_last_step"])
@@ -196,7 +232,13 @@ def random_initial_password() -> str:
 @transaction.atomic
 def change_password(user: User, current_password: str, new_password: str) -> None:
     if not user.check_password(current_password):
-        record("PASSWORD_CHANGE_FAILED", actor=user, outcome=Outcome.FAILURE, object_type="user", object_id=user.pk)
+        record(
+            "PASSWORD_CHANGE_FAILED",
+            actor=user,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk,
+        )
         raise AccountError("当前密码不正确")
     if current_password == new_password:
         raise AccountError("新密码不能与当前密码相同")
@@ -253,7 +295,9 @@ def create_user(
     if User.objects.filter(username__iexact=username).exists():
         raise AccountError(f"用户名已存在: {username}")
     _check_assignment(role, region, department)
-    user = User(username=username, full_name=full_name.strip(), role=role, region=region, department=department)
+    user = User(
+        username=username, full_name=full_name.strip(), role=role, region=region, department=department
+    )
     initial = password or random_initial_password()
     try:
         password_validation.validate_password(initial, user)
@@ -274,7 +318,9 @@ def create_user(
 
 
 @transaction.atomic
-def assign_role(*, actor: User, user: User, role: str, region: Region, department: str = "", version: int) -> User:
+def assign_role(
+    *, actor: User, user: User, role: str, region: Region, department: str = "", version: int
+) -> User:
     """Role and region change (安全管理员). The form's version guards against a lost update."""
     if user.pk == actor.pk:
         raise AccountError("不能修改自己的角色")
@@ -289,8 +335,10 @@ def assign_role(*, actor: User, user: User, role: str, region: Region, departmen
         actor=actor,
         object_type="user",
         object_id=user.pk,
-        data={"old": {"role": user.role, "region": user.region_id, "department": user.department},
-              "new": {"role": role, "region": region.prefix, "department": department}},
+        data={
+            "old": {"role": user.role, "region": user.region_id, "department": user.department},
+            "new": {"role": role, "region": region.prefix, "department": department},
+        },
     )
     _end_sessions(user)
     user.refresh_from_db()
@@ -303,7 +351,12 @@ def set_active(*, actor: User, user: User, active: bool) -> User:
         raise AccountError("不能停用自己的账号")
     user.is_active = active
     user.save(update_fields=["is_active"])
-    record("ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED", actor=actor, object_type="user", object_id=user.pk)
+    record(
+        "ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED",
+        actor=actor,
+        object_type="user",
+        object_id=user.pk,
+    )
     if not active:
         _end_sessions(user)
     return user

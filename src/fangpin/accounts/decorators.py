@@ -26,9 +26,16 @@ def requires(*capabilities: Can) -> Callable[[View], View]:
             user = request.user
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if capabilities and not any(user.can(c) for c in capabilities):  # type: ignore[union-attr]
+            if capabilities and not any(user.can(c) for c in capabilities):
                 missing = ",".join(capabilities)
-                record("ACCESS_DENIED", actor=user, outcome=Outcome.DENIED, object_type="view", object_id=request.path[:64], reason=f"missing:{missing}")
+                record(
+                    "ACCESS_DENIED",
+                    actor=user,
+                    outcome=Outcome.DENIED,
+                    object_type="view",
+                    object_id=request.path[:64],
+                    reason=f"missing:{missing}",
+                )
                 raise PermissionDenied("您的角色无权访问此页面")
             return view(request, *args, **kwargs)
 

@@ -4,27 +4,32 @@ from typing import Any
 
 from django import forms
 
-from fangpin.web.forms import StyledForm
-
 from fangpin.accounts.roles import DEPARTMENTS, Role
+from fangpin.web.forms import StyledForm
 
 
 class LoginForm(forms.Form):
     username = forms.CharField(label="用户名", max_length=150)
-    password = forms.CharField(label="密码", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    password = forms.CharField(
+        label="密码", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
 
 
 class TotpForm(StyledForm):
     code = forms.CharField(
         label="动态口令（6位数字）",
         max_length=8,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}
+        ),
     )
 
 
 class PasswordChangeForm(StyledForm):
     current_password = forms.CharField(label="当前密码", strip=False, widget=forms.PasswordInput)
-    new_password = forms.CharField(label="新密码", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password = forms.CharField(
+        label="新密码", strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
     new_password_again = forms.CharField(label="再次输入新密码", strip=False, widget=forms.PasswordInput)
 
     def clean(self) -> dict[str, Any]:
@@ -36,8 +41,14 @@ class PasswordChangeForm(StyledForm):
 
 class _AssignmentFields(StyledForm):
     role = forms.ChoiceField(label="角色", choices=Role.choices)
-    region = forms.CharField(label="所属区划代码", max_length=15, help_text="如 360722（县）、360722100（乡镇）、360722100201（村）")
-    department = forms.ChoiceField(label="所属部门（仅部门数据专员）", choices=[("", "—"), *DEPARTMENTS.items()], required=False)
+    region = forms.CharField(
+        label="所属区划代码",
+        max_length=15,
+        help_text="如 360722（县）、360722100（乡镇）、360722100201（村）",
+    )
+    department = forms.ChoiceField(
+        label="所属部门（仅部门数据专员）", choices=[("", "—"), *DEPARTMENTS.items()], required=False
+    )
 
 
 class UserCreateForm(_AssignmentFields):

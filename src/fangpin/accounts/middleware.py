@@ -36,11 +36,14 @@ class SessionPolicyMiddleware:
             if reason:
                 record_logout(user, reason)
                 logout(request)  # flushes the session row on the server
-                messages.info(request, "您已超时未操作，请重新登录。" if reason == "idle" else "会话已达最长时限，请重新登录。")
+                messages.info(
+                    request,
+                    "您已超时未操作，请重新登录。" if reason == "idle" else "会话已达最长时限，请重新登录。",
+                )
                 return _to_login(request)
             request.session["last_seen"] = now
             request.session.setdefault("login_at", now)
-            if user.password_expired() and not _allowed_while_password_expired(request.path):  # type: ignore[union-attr]
+            if user.password_expired() and not _allowed_while_password_expired(request.path):
                 messages.warning(request, "请先修改密码（初始密码或密码已过期）。")
                 return redirect("accounts:password_change")
         response = self.get_response(request)

@@ -17,7 +17,9 @@ class User(AbstractUser):
 
     full_name = models.CharField("姓名", max_length=50, blank=True)
     role = models.CharField("角色", max_length=20, choices=Role.choices)
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="users", verbose_name="所属区划")
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="users", verbose_name="所属区划"
+    )
     department = models.CharField("所属部门", max_length=30, blank=True, choices=list(DEPARTMENTS.items()))
     password_changed_at = models.DateTimeField("密码修改时间", null=True, blank=True)
     must_change_password = models.BooleanField("下次登录须改密码", default=False)
@@ -43,7 +45,9 @@ class User(AbstractUser):
         if self.role and self.region_id:
             region = self.region
             if region.level not in ROLE_LEVELS[self.role]:
-                raise ValidationError({"region": f"{self.get_role_display()}不能设在{region.get_level_display()}级区划"})
+                raise ValidationError(
+                    {"region": f"{self.get_role_display()}不能设在{region.get_level_display()}级区划"}
+                )
         if self.role == Role.DATA_OFFICER and not self.department:
             raise ValidationError({"department": "部门数据专员须指定所属部门"})
         if self.role != Role.DATA_OFFICER and self.department:

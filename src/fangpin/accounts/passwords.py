@@ -23,7 +23,8 @@ class CharacterClassValidator:
         ]
         if sum(classes) < self.min_classes:
             raise ValidationError(
-                f"密码须包含大写字母、小写字母、数字、符号中的至少{self.min_classes}类。", code="password_too_simple"
+                f"密码须包含大写字母、小写字母、数字、符号中的至少{self.min_classes}类。",
+                code="password_too_simple",
             )
 
     def get_help_text(self) -> str:

@@ -97,7 +97,7 @@ def totp_setup_view(request: HttpRequest) -> HttpResponse:
                 return redirect("web:home")
             request.session.pop("pending_user_id", None)
             return _finish_login(request, confirmed, "password+totp")
-    uri = actions.totp_uri(user, secret)  # type: ignore[arg-type]
+    uri = actions.totp_uri(user, secret)
     qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
     return render(
         request,
@@ -121,13 +121,17 @@ def password_change_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if request.method == "POST" and form.is_valid():
         try:
-            actions.change_password(user, form.cleaned_data["current_password"], form.cleaned_data["new_password"])
+            actions.change_password(
+                user, form.cleaned_data["current_password"], form.cleaned_data["new_password"]
+            )
         except actions.AccountError as exc:
             form.add_error("current_password", str(exc))
         except ValidationError as exc:
             form.add_error("new_password", exc)
         else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # keep this session valid
+            login(
+                request, user, backend="django.contrib.auth.backends.ModelBackend"
+            )  # keep this session valid
             request.session["login_at"] = request.session["last_seen"] = time.time()
             messages.success(request, "密码已修改。")
             return redirect("web:home")
@@ -180,7 +184,12 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     target = scope.get_or_404(actor, User, pk=pk)
     form = RoleAssignForm(
         request.POST or None,
-        initial={"role": target.role, "region": target.region_id, "department": target.department, "version": target.version},
+        initial={
+            "role": target.role,
+            "region": target.region_id,
+            "department": target.department,
+            "version": target.version,
+        },
     )
     if request.method == "POST":
         if not actor.can(Can.ASSIGN_ROLES):

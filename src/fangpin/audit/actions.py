@@ -26,7 +26,12 @@ def _clean(text: Any, limit: int) -> str:
 
 def _actor_fields(actor: Any) -> dict[str, Any]:
     if actor is None or not getattr(actor, "is_authenticated", False):
-        return {"actor_id": None, "actor_username": _clean(getattr(actor, "username", ""), 150), "actor_role": "", "actor_region": ""}
+        return {
+            "actor_id": None,
+            "actor_username": _clean(getattr(actor, "username", ""), 150),
+            "actor_role": "",
+            "actor_region": "",
+        }
     return {
         "actor_id": actor.pk,
         "actor_username": _clean(actor.username, 150),
@@ -92,7 +97,9 @@ def verify_chain() -> ChainReport:
     checked = 0
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         if event.prev_hash != expected_prev:
-            return ChainReport(checked, event.pk, "链接断开：上一条记录被删除或修改 (previous row deleted or changed)")
+            return ChainReport(
+                checked, event.pk, "链接断开：上一条记录被删除或修改 (previous row deleted or changed)"
+            )
         if event.compute_hash() != event.hash:
             return ChainReport(checked, event.pk, "内容被修改 (row content was edited)")
         expected_prev = event.hash

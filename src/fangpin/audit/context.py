@@ -13,4 +13,8 @@ class RequestContext:
     path: str = ""
 
 
-current: ContextVar[RequestContext] = ContextVar("fangpin_request_context", default=RequestContext())
+# The default is frozen (immutable), so sharing it between requests is safe.
+current: ContextVar[RequestContext] = ContextVar(
+    "fangpin_request_context",
+    default=RequestContext(),  # noqa: B039
+)

@@ -16,7 +16,7 @@ def client_ip(request: HttpRequest) -> str:
     if settings.SECURE_PROXY_SSL_HEADER:  # only trust X-Forwarded-For behind our own proxy
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()[:45]
+            return str(forwarded).split(",")[0].strip()[:45]
     return str(request.META.get("REMOTE_ADDR", ""))[:45]
 
 
@@ -27,7 +27,9 @@ class RequestContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        token = current.set(RequestContext(ip=client_ip(request), request_id=request_id, path=request.path[:200]))
+        token = current.set(
+            RequestContext(ip=client_ip(request), request_id=request_id, path=request.path[:200])
+        )
         try:
             response = self.get_response(request)
         finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -25,10 +26,12 @@ def _filtered(request: HttpRequest, params: dict[str, str]) -> QuerySet[AuditEve
     if params.get("username"):
         events = events.filter(actor_username=params["username"].strip())
     for key, lookup in (("since", "at__date__gte"), ("until", "at__date__lte")):
+        if not params.get(key):
+            continue
         try:
-            events = events.filter(**{lookup: dt.date.fromisoformat(params[key])}) if params.get(key) else events
+            events = events.filter(**{lookup: dt.date.fromisoformat(params[key])})
         except ValueError:
-            pass
+            messages.error(request, f"日期格式应为 YYYY-MM-DD：{params[key]}（该条件未生效）")
     return events.order_by("-id")
 
 
@@ -37,7 +40,9 @@ def _filtered(request: HttpRequest, params: dict[str, str]) -> QuerySet[AuditEve
 def audit_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("event_type", "username", "since", "until")}
     page = Paginator(_filtered(request, params), 100).get_page(request.GET.get("page"))
-    record("AUDIT_QUERIED", actor=request.user, object_type="audit", data={k: v for k, v in params.items() if v})
+    record(
+        "AUDIT_QUERIED", actor=request.user, object_type="audit", data={k: v for k, v in params.items() if v}
+    )
     return render(request, "audit/audit_list.html", {"page": page, "params": params})
 
 
@@ -51,13 +56,51 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
     writer = csv.writer(response)
-    writer.writerow(["id", "时间", "用户", "角色", "用户区划", "IP", "请求ID", "事件", "结果", "对象类型", "对象ID", "事由", "详情", "哈希"])
+    writer.writerow(
+        [
+            "id",
+            "时间",
+            "用户",
+            "角色",
+            "用户区划",
+            "IP",
+            "请求ID",
+            "事件",
+            "结果",
+            "对象类型",
+            "对象ID",
+            "事由",
+            "详情",
+            "哈希",
+        ]
+    )
     count = 0
     for e in events.iterator(chunk_size=2000):
-        writer.writerow([e.pk, timezone.localtime(e.at).isoformat(), e.actor_username, e.actor_role, e.actor_region, e.ip,
-                         e.request_id, e.event_type, e.outcome, e.object_type, e.object_id, e.reason, e.data, e.hash])
+        writer.writerow(
+            [
+                e.pk,
+                timezone.localtime(e.at).isoformat(),
+                e.actor_username,
+                e.actor_role,
+                e.actor_region,
+                e.ip,
+                e.request_id,
+                e.event_type,
+                e.outcome,
+                e.object_type,
+                e.object_id,
+                e.reason,
+                e.data,
+                e.hash,
+            ]
+        )
         count += 1
-    record("AUDIT_EXPORTED", actor=request.user, object_type="audit", data={"rows": count, **{k: v for k, v in params.items() if v}})
+    record(
+        "AUDIT_EXPORTED",
+        actor=request.user,
+        object_type="audit",
+        data={"rows": count, **{k: v for k, v in params.items() if v}},
+    )
     return response
 
 
@@ -66,5 +109,10 @@ def audit_export(request: HttpRequest) -> HttpResponse:
 def audit_verify(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     report = verify_chain()
-    record("AUDIT_VERIFIED", actor=user, object_type="audit", data={"checked": report.checked, "broken_at": report.broken_at})
+    record(
+        "AUDIT_VERIFIED",
+        actor=user,
+        object_type="audit",
+        data={"checked": report.checked, "broken_at": report.broken_at},
+    )
     return render(request, "audit/_verify_result.html", {"report": report})

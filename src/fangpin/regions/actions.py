@@ -21,7 +21,7 @@ def load_divisions(
     within: str,
     data_dir: Path | None = None,
     actor: object | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     """Load (or refresh) the official divisions under a province or county prefix. Idempotent:
     names are updated in place, nothing is deleted (households may point at a renamed village)."""
@@ -39,7 +39,15 @@ def load_divisions(
         names[row.prefix] = full
         current = existing.get(row.prefix)
         if current is None:
-            batch.append(Region(prefix=row.prefix, name=row.name, level=row.level, parent_id=row.parent_prefix, full_name=full))
+            batch.append(
+                Region(
+                    prefix=row.prefix,
+                    name=row.name,
+                    level=row.level,
+                    parent_id=row.parent_prefix,
+                    full_name=full,
+                )
+            )
             created += 1
         elif current.name != row.name or current.full_name != full:
             current.name, current.full_name = row.name, full
@@ -90,5 +98,11 @@ def rename_grid(grid: Region, name: str, actor: object | None = None) -> Region:
     grid.name = name
     grid.full_name = grid.full_name.rsplit("/", 1)[0] + "/" + name
     grid.save(update_fields=["name", "full_name"])
-    record("GRID_RENAMED", actor=actor, object_type="region", object_id=grid.prefix, data={"old": old, "new": name})
+    record(
+        "GRID_RENAMED",
+        actor=actor,
+        object_type="region",
+        object_id=grid.prefix,
+        data={"old": old, "new": name},
+    )
     return grid

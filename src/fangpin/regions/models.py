@@ -27,7 +27,9 @@ class Region(models.Model):
     prefix = models.CharField("区划代码前缀", max_length=15, primary_key=True)
     name = models.CharField("名称", max_length=100)
     level = models.CharField("层级", max_length=10, choices=Level.choices)
-    parent = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="children")
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
     # "江西省/赣州市/信丰县/嘉定镇" — shown in lists without walking the tree
     full_name = models.CharField("全称", max_length=300, blank=True)
 

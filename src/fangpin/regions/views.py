@@ -25,7 +25,9 @@ def region_home(request: HttpRequest) -> HttpResponse:
 def region_detail(request: HttpRequest, prefix: str) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     region = scope.get_or_404(user, Region, prefix=prefix)
-    children = scope.regions(user).filter(parent=region).annotate(child_count=Count("children")).order_by("prefix")
+    children = (
+        scope.regions(user).filter(parent=region).annotate(child_count=Count("children")).order_by("prefix")
+    )
     household_count = scope.households(user).filter(village__prefix__startswith=region.prefix).count()
     return render(
         request,

@@ -46,22 +46,40 @@ def register_household(*, actor: Any, household_no: str, household_type: str, vi
         raise RegistryError("农户必须登记在村（社区）")
     if Household.objects.filter(household_no=household_no).exists():
         raise RegistryError(f"户编号已存在: {household_no}")
-    household = Household.objects.create(household_no=household_no, household_type=household_type, village=village)
-    record("HOUSEHOLD_CREATED", actor=actor, object_type="household", object_id=household.pk, data={"village": village.prefix})
+    household = Household.objects.create(
+        household_no=household_no, household_type=household_type, village=village
+    )
+    record(
+        "HOUSEHOLD_CREATED",
+        actor=actor,
+        object_type="household",
+        object_id=household.pk,
+        data={"village": village.prefix},
+    )
     return household
 
 
 @transaction.atomic
 def add_member(
-    *, actor: Any, household: Household, person: Person, relation: str, since: dt.date, reason: str = MembershipChange.MOVED_IN
+    *,
+    actor: Any,
+    household: Household,
+    person: Person,
+    relation: str,
+    since: dt.date,
+    reason: str = MembershipChange.MOVED_IN,
 ) -> Membership:
     """Join a person to a household; an open membership elsewhere ends the same day (a move or split)."""
-    open_elsewhere = Membership.objects.select_for_update().filter(person=person, end_date__isnull=True).first()
+    open_elsewhere = (
+        Membership.objects.select_for_update().filter(person=person, end_date__isnull=True).first()
+    )
     if open_elsewhere is not None:
         if open_elsewhere.household_id == household.pk:
             raise RegistryError("此人已是该户成员")
         open_elsewhere.end_date = since
-        open_elsewhere.end_reason = MembershipChange.SPLIT if reason == MembershipChange.SPLIT else MembershipChange.MOVED_OUT
+        open_elsewhere.end_reason = (
+            MembershipChange.SPLIT if reason == MembershipChange.SPLIT else MembershipChange.MOVED_OUT
+        )
         open_elsewhere.save(update_fields=["end_date", "end_reason"])
     membership = Membership.objects.create(
         person=person, household=household, relation=relation, start_date=since, start_reason=reason
@@ -71,8 +89,13 @@ def add_member(
         actor=actor,
         object_type="household",
         object_id=household.pk,
-        data={"person": person.pk, "relation": relation, "since": since.isoformat(), "reason": reason,
-              "left_household": open_elsewhere.household_id if open_elsewhere else None},
+        data={
+            "person": person.pk,
+            "relation": relation,
+            "since": since.isoformat(),
+            "reason": reason,
+            "left_household": open_elsewhere.household_id if open_elsewhere else None,
+        },
     )
     return membership
 
@@ -87,13 +110,24 @@ def record_status(*, actor: Any, person: Person, status: str, on: dt.date) -> Pe
     person.version += 1
     person.save(update_fields=["status", "status_date", "version"])
     Membership.objects.filter(person=person, end_date__isnull=True).update(end_date=on, end_reason=status)
-    record("PERSON_STATUS_CHANGED", actor=actor, object_type="person", object_id=person.pk, data={"old": old, "new": status, "on": on.isoformat()})
+    record(
+        "PERSON_STATUS_CHANGED",
+        actor=actor,
+        object_type="person",
+        object_id=person.pk,
+        data={"old": old, "new": status, "on": on.isoformat()},
+    )
     return person
 
 
 @transaction.atomic
 def split_household(
-    *, actor: Any, source: Household, new_household_no: str, members: Iterable[tuple[Person, str]], on: dt.date
+    *,
+    actor: Any,
+    source: Household,
+    new_household_no: str,
+    members: Iterable[tuple[Person, str]],
+    on: dt.date,
 ) -> Household:
     """分户: some members leave to form a new household in the same village, with their new relations."""
     members = list(members)
@@ -102,26 +136,63 @@ def split_household(
     current = {m.person_id for m in source.current_memberships()}
     if any(p.pk not in current for p, _ in members):
         raise RegistryError("只能从本户现有成员中分出")
-    new = register_household(actor=actor, household_no=new_household_no, household_type=source.household_type, village=source.village)
+    new = register_household(
+        actor=actor,
+        household_no=new_household_no,
+        household_type=source.household_type,
+        village=source.village,
+    )
     for person, relation in members:
-        add_member(actor=actor, household=new, person=person, relation=relation, since=on, reason=MembershipChange.SPLIT)
-    record("HOUSEHOLD_SPLIT", actor=actor, object_type="household", object_id=source.pk, data={"new_household": new.pk, "members": len(members)})
+        add_member(
+            actor=actor,
+            household=new,
+            person=person,
+            relation=relation,
+            since=on,
+            reason=MembershipChange.SPLIT,
+        )
+    record(
+        "HOUSEHOLD_SPLIT",
+        actor=actor,
+        object_type="household",
+        object_id=source.pk,
+        data={"new_household": new.pk, "members": len(members)},
+    )
     return new
 
 
 @transaction.atomic
-def load_police_snapshot(rows: Iterable[PersonRow], *, as_of: dt.date, actor: Any = None, household_types: dict[str, str] | None = None) -> dict[str, int]:
+def load_police_snapshot(
+    rows: Iterable[PersonRow],
+    *,
+    as_of: dt.date,
+    actor: Any = None,
+    household_types: dict[str, str] | None = None,
+) -> dict[str, int]:
     """Apply a police 户籍 snapshot as dated history: new persons and households are registered, changed
     household numbers become moves/splits, deaths and moves out end memberships. Rows must be valid
     (the exchange validates and quarantines bad rows before this is called)."""
     rows = list(rows)
-    villages = set(Region.objects.filter(level=Level.VILLAGE, prefix__in={r.village_code for r in rows}).values_list("prefix", flat=True))
-    households = {h.household_no: h for h in Household.objects.filter(household_no__in={r.household_no for r in rows})}
+    villages = set(
+        Region.objects.filter(level=Level.VILLAGE, prefix__in={r.village_code for r in rows}).values_list(
+            "prefix", flat=True
+        )
+    )
+    households = {
+        h.household_no: h for h in Household.objects.filter(household_no__in={r.household_no for r in rows})
+    }
     persons = {p.id_number: p for p in Person.objects.filter(id_number__in={r.id_number for r in rows})}
     open_memberships = {
         m.person_id: m for m in Membership.objects.filter(person__in=persons.values(), end_date__isnull=True)
     }
-    counts = {"rows": len(rows), "persons_created": 0, "households_created": 0, "moved": 0, "status_changed": 0, "skipped_unknown_village": 0}
+    counts = {
+        "rows": len(rows),
+        "persons_created": 0,
+        "households_created": 0,
+        "moved": 0,
+        "status_changed": 0,
+        "skipped_unknown_village": 0,
+    }
     types = household_types or {}
     new_households = []
     for row in rows:
@@ -129,7 +200,11 @@ def load_police_snapshot(rows: Iterable[PersonRow], *, as_of: dt.date, actor: An
             if row.village_code not in villages:
                 counts["skipped_unknown_village"] += 1
                 continue
-            household = Household(household_no=row.household_no, household_type=types.get(row.household_no, "ordinary"), village_id=row.village_code)
+            household = Household(
+                household_no=row.household_no,
+                household_type=types.get(row.household_no, "ordinary"),
+                village_id=row.village_code,
+            )
             households[row.household_no] = household
             new_households.append(household)
     Household.objects.bulk_create(new_households)
@@ -138,7 +213,9 @@ def load_police_snapshot(rows: Iterable[PersonRow], *, as_of: dt.date, actor: An
     for row in rows:
         if row.id_number not in persons and row.household_no in households:
             validate_id_number(row.id_number, row.birth_date, row.gender)
-            person = Person(id_number=row.id_number, name=row.name, gender=row.gender, birth_date=row.birth_date)
+            person = Person(
+                id_number=row.id_number, name=row.name, gender=row.gender, birth_date=row.birth_date
+            )
             persons[row.id_number] = person
             new_persons.append(person)
     Person.objects.bulk_create(new_persons)
@@ -154,7 +231,10 @@ def load_police_snapshot(rows: Iterable[PersonRow], *, as_of: dt.date, actor: An
                 person.status, person.status_date = row.status, row.status_date or as_of
                 person.save(update_fields=["status", "status_date"])
                 if current is not None:
-                    current.end_date, current.end_reason = max(person.status_date, current.start_date), row.status
+                    current.end_date, current.end_reason = (
+                        max(person.status_date, current.start_date),
+                        row.status,
+                    )
                     current.save(update_fields=["end_date", "end_reason"])
                 counts["status_changed"] += 1
             continue
@@ -166,8 +246,21 @@ def load_police_snapshot(rows: Iterable[PersonRow], *, as_of: dt.date, actor: An
             counts["moved"] += 1
         reason = MembershipChange.REGISTERED if current is None else MembershipChange.MOVED_IN
         # The snapshot tells where a person is at its date, not since when: history starts here.
-        new_memberships.append(Membership(person=person, household=household, relation=row.relation, start_date=as_of, start_reason=reason))
+        new_memberships.append(
+            Membership(
+                person=person,
+                household=household,
+                relation=row.relation,
+                start_date=as_of,
+                start_reason=reason,
+            )
+        )
     Membership.objects.bulk_create(new_memberships)
-    record("POLICE_SNAPSHOT_APPLIED", actor=actor, object_type="registry", object_id=as_of.isoformat(), data=counts)
+    record(
+        "POLICE_SNAPSHOT_APPLIED",
+        actor=actor,
+        object_type="registry",
+        object_id=as_of.isoformat(),
+        data=counts,
+    )
     return counts
-

@@ -10,7 +10,9 @@ class SearchForm(StyledForm):
         label="姓名 / 身份号码 / 户编号",
         max_length=50,
         min_length=2,
-        widget=forms.TextInput(attrs={"placeholder": "输入姓名、18位身份号码或户编号", "autocomplete": "off"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "输入姓名、18位身份号码或户编号", "autocomplete": "off"}
+        ),
     )
 
 

@@ -21,7 +21,9 @@ class HouseholdType(models.TextChoices):
 class Household(models.Model):
     household_no = models.CharField("户编号", max_length=20, unique=True)
     household_type = models.CharField("户类型", max_length=12, choices=HouseholdType.choices)
-    village = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="households", verbose_name="所在村")
+    village = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="households", verbose_name="所在村"
+    )
     created_at = models.DateTimeField("建档时间", auto_now_add=True)
     closed_on = models.DateField("注销日期", null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
@@ -66,7 +68,9 @@ class Person(models.Model):
     gender = models.CharField("性别", max_length=1, choices=Gender.choices)
     birth_date = models.DateField("出生日期")
     labour_capacity = models.CharField("劳动能力", max_length=10, choices=LabourCapacity.choices, blank=True)
-    status = models.CharField("户籍状态", max_length=10, choices=PersonStatus.choices, default=PersonStatus.NORMAL)
+    status = models.CharField(
+        "户籍状态", max_length=10, choices=PersonStatus.choices, default=PersonStatus.NORMAL
+    )
     status_date = models.DateField("状态变动日期", null=True, blank=True)
     version = models.PositiveIntegerField(default=1)
 
@@ -134,9 +138,12 @@ class Membership(models.Model):
         ordering = ["household_id", "relation", "start_date"]
         constraints = [
             # A person belongs to at most one household at a time.
-            models.UniqueConstraint(fields=["person"], condition=Q(end_date__isnull=True), name="one_open_membership"),
+            models.UniqueConstraint(
+                fields=["person"], condition=Q(end_date__isnull=True), name="one_open_membership"
+            ),
             models.CheckConstraint(
-                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")), name="membership_dates_ordered"
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="membership_dates_ordered",
             ),
         ]
         indexes = [models.Index(fields=["household", "end_date"], name="membership_household_open")]

@@ -46,11 +46,17 @@ def household_search(request: HttpRequest) -> HttpResponse:
         q = idcard.normalize(form.cleaned_data["q"])
         in_scope = scope.households(user)
         if len(q) == 18 and q[:17].isdigit():
-            kind, matched = "id_number", in_scope.filter(memberships__person__id_number=q, memberships__end_date__isnull=True)
+            kind, matched = (
+                "id_number",
+                in_scope.filter(memberships__person__id_number=q, memberships__end_date__isnull=True),
+            )
         elif _HOUSEHOLD_NO.match(q):
             kind, matched = "household_no", in_scope.filter(household_no=q)
         else:
-            kind, matched = "name", in_scope.filter(memberships__person__name__contains=q, memberships__end_date__isnull=True)
+            kind, matched = (
+                "name",
+                in_scope.filter(memberships__person__name__contains=q, memberships__end_date__isnull=True),
+            )
         results = list(_with_counts(matched.distinct().order_by("household_no"))[:100])
         # The query itself is personal information: the audit row keeps its kind, never its value.
         record("SEARCH", actor=user, object_type="household", data={"kind": kind, "results": len(results)})
@@ -64,7 +70,9 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     household = scope.get_or_404(user, Household, pk=pk)
     memberships = (
-        Membership.objects.filter(household=household).select_related("person").order_by("end_date", "relation", "start_date")
+        Membership.objects.filter(household=household)
+        .select_related("person")
+        .order_by("end_date", "relation", "start_date")
     )
     today = timezone.localdate()
     current = [m for m in memberships if m.end_date is None]
@@ -94,6 +102,12 @@ def person_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return render(request, "registry/_reveal_error.html", {"form": form}, status=400)
     field = form.cleaned_data["field"]
-    record("PI_REVEAL", actor=user, object_type="person", object_id=person.pk, reason=form.cleaned_data["reason"], data={"field": field})
+    record(
+        "PI_REVEAL",
+        actor=user,
+        object_type="person",
+        object_id=person.pk,
+        reason=form.cleaned_data["reason"],
+        data={"field": field},
+    )
     return render(request, "registry/_revealed.html", {"value": getattr(person, field)})
-

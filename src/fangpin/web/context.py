@@ -23,6 +23,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     items = [
         {"label": label, "url": reverse(name), "active": request.path.startswith(reverse(name).rstrip("/"))}
         for label, name, caps in NAVIGATION
-        if any(user.can(c) for c in caps)  # type: ignore[union-attr]
+        if any(user.can(c) for c in caps)
     ]
     return {"nav_items": items}

@@ -16,7 +16,9 @@ POSTGRES_TRIGGERS = [
 
 
 def add_triggers(apps, schema_editor):
-    statements = {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(schema_editor.connection.vendor, [])
+    statements = {"sqlite": SQLITE_TRIGGERS, "postgresql": POSTGRES_TRIGGERS}.get(
+        schema_editor.connection.vendor, []
+    )
     for sql in statements:
         schema_editor.execute(sql)
 
@@ -39,7 +41,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="AuditEvent",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("at", models.DateTimeField(db_index=True, verbose_name="时间")),
                 ("actor_id", models.BigIntegerField(blank=True, null=True, verbose_name="用户ID")),
                 ("actor_username", models.CharField(blank=True, max_length=150, verbose_name="用户名")),
@@ -48,7 +55,15 @@ class Migration(migrations.Migration):
                 ("ip", models.CharField(blank=True, max_length=45, verbose_name="来源IP")),
                 ("request_id", models.CharField(blank=True, max_length=64, verbose_name="请求ID")),
                 ("event_type", models.CharField(db_index=True, max_length=40, verbose_name="事件类型")),
-                ("outcome", models.CharField(choices=[("success", "成功"), ("failure", "失败"), ("denied", "拒绝")], default="success", max_length=10, verbose_name="结果")),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("success", "成功"), ("failure", "失败"), ("denied", "拒绝")],
+                        default="success",
+                        max_length=10,
+                        verbose_name="结果",
+                    ),
+                ),
                 ("object_type", models.CharField(blank=True, max_length=40, verbose_name="对象类型")),
                 ("object_id", models.CharField(blank=True, max_length=64, verbose_name="对象ID")),
                 ("reason", models.CharField(blank=True, max_length=500, verbose_name="事由")),
@@ -56,7 +71,11 @@ class Migration(migrations.Migration):
                 ("prev_hash", models.CharField(max_length=64)),
                 ("hash", models.CharField(max_length=64, unique=True)),
             ],
-            options={"verbose_name": "审计事件", "ordering": ["id"], "indexes": [models.Index(fields=["actor_id", "at"], name="audit_actor_at")]},
+            options={
+                "verbose_name": "审计事件",
+                "ordering": ["id"],
+                "indexes": [models.Index(fields=["actor_id", "at"], name="audit_actor_at")],
+            },
         ),
         migrations.RunPython(add_triggers, drop_triggers),
     ]

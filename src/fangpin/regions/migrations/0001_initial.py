@@ -5,26 +5,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Region',
+            name="Region",
             fields=[
-                ('prefix', models.CharField(max_length=15, primary_key=True, serialize=False, verbose_name='区划代码前缀')),
-                ('name', models.CharField(max_length=100, verbose_name='名称')),
-                ('level', models.CharField(choices=[('province', '省'), ('city', '市'), ('county', '县'), ('township', '乡镇'), ('village', '村'), ('grid', '网格')], max_length=10, verbose_name='层级')),
-                ('full_name', models.CharField(blank=True, max_length=300, verbose_name='全称')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='regions.region')),
+                (
+                    "prefix",
+                    models.CharField(
+                        max_length=15, primary_key=True, serialize=False, verbose_name="区划代码前缀"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="名称")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("province", "省"),
+                            ("city", "市"),
+                            ("county", "县"),
+                            ("township", "乡镇"),
+                            ("village", "村"),
+                            ("grid", "网格"),
+                        ],
+                        max_length=10,
+                        verbose_name="层级",
+                    ),
+                ),
+                ("full_name", models.CharField(blank=True, max_length=300, verbose_name="全称")),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="regions.region",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '区划',
-                'ordering': ['prefix'],
-                'indexes': [models.Index(fields=['level', 'prefix'], name='region_level_prefix')],
+                "verbose_name": "区划",
+                "ordering": ["prefix"],
+                "indexes": [models.Index(fields=["level", "prefix"], name="region_level_prefix")],
             },
         ),
     ]

@@ -5,65 +5,193 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('regions', '0001_initial'),
+        ("regions", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Person',
+            name="Person",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('id_number', models.CharField(max_length=18, unique=True, verbose_name='公民身份号码')),
-                ('name', models.CharField(max_length=50, verbose_name='姓名')),
-                ('gender', models.CharField(choices=[('1', '男'), ('2', '女')], max_length=1, verbose_name='性别')),
-                ('birth_date', models.DateField(verbose_name='出生日期')),
-                ('labour_capacity', models.CharField(blank=True, choices=[('skilled', '技能劳动力'), ('ordinary', '普通劳动力'), ('weak', '弱劳动力或半劳动力'), ('lost', '丧失劳动力'), ('none', '无劳动力')], max_length=10, verbose_name='劳动能力')),
-                ('status', models.CharField(choices=[('normal', '正常'), ('deceased', '死亡注销'), ('moved_out', '迁出')], default='normal', max_length=10, verbose_name='户籍状态')),
-                ('status_date', models.DateField(blank=True, null=True, verbose_name='状态变动日期')),
-                ('version', models.PositiveIntegerField(default=1)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("id_number", models.CharField(max_length=18, unique=True, verbose_name="公民身份号码")),
+                ("name", models.CharField(max_length=50, verbose_name="姓名")),
+                (
+                    "gender",
+                    models.CharField(choices=[("1", "男"), ("2", "女")], max_length=1, verbose_name="性别"),
+                ),
+                ("birth_date", models.DateField(verbose_name="出生日期")),
+                (
+                    "labour_capacity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("skilled", "技能劳动力"),
+                            ("ordinary", "普通劳动力"),
+                            ("weak", "弱劳动力或半劳动力"),
+                            ("lost", "丧失劳动力"),
+                            ("none", "无劳动力"),
+                        ],
+                        max_length=10,
+                        verbose_name="劳动能力",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("normal", "正常"), ("deceased", "死亡注销"), ("moved_out", "迁出")],
+                        default="normal",
+                        max_length=10,
+                        verbose_name="户籍状态",
+                    ),
+                ),
+                ("status_date", models.DateField(blank=True, null=True, verbose_name="状态变动日期")),
+                ("version", models.PositiveIntegerField(default=1)),
             ],
             options={
-                'verbose_name': '人员',
-                'ordering': ['id'],
+                "verbose_name": "人员",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Household',
+            name="Household",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('household_no', models.CharField(max_length=20, unique=True, verbose_name='户编号')),
-                ('household_type', models.CharField(choices=[('former_poor', '脱贫户'), ('ordinary', '一般农户')], max_length=12, verbose_name='户类型')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='建档时间')),
-                ('closed_on', models.DateField(blank=True, null=True, verbose_name='注销日期')),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('village', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='households', to='regions.region', verbose_name='所在村')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("household_no", models.CharField(max_length=20, unique=True, verbose_name="户编号")),
+                (
+                    "household_type",
+                    models.CharField(
+                        choices=[("former_poor", "脱贫户"), ("ordinary", "一般农户")],
+                        max_length=12,
+                        verbose_name="户类型",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="建档时间")),
+                ("closed_on", models.DateField(blank=True, null=True, verbose_name="注销日期")),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "village",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="households",
+                        to="regions.region",
+                        verbose_name="所在村",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '农户',
-                'ordering': ['household_no'],
+                "verbose_name": "农户",
+                "ordering": ["household_no"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('relation', models.CharField(choices=[('01', '户主'), ('02', '配偶'), ('03', '子女'), ('04', '父母'), ('05', '孙子女'), ('06', '兄弟姐妹'), ('09', '其他')], max_length=2, verbose_name='与户主关系')),
-                ('start_date', models.DateField(verbose_name='起始日期')),
-                ('start_reason', models.CharField(choices=[('registered', '建档登记'), ('birth', '出生'), ('moved_in', '迁入'), ('moved_out', '迁出'), ('deceased', '死亡'), ('split', '分户'), ('merged', '合户')], max_length=12, verbose_name='加入原因')),
-                ('end_date', models.DateField(blank=True, null=True, verbose_name='终止日期')),
-                ('end_reason', models.CharField(blank=True, choices=[('registered', '建档登记'), ('birth', '出生'), ('moved_in', '迁入'), ('moved_out', '迁出'), ('deceased', '死亡'), ('split', '分户'), ('merged', '合户')], max_length=12, verbose_name='终止原因')),
-                ('household', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='registry.household')),
-                ('person', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='registry.person')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "relation",
+                    models.CharField(
+                        choices=[
+                            ("01", "户主"),
+                            ("02", "配偶"),
+                            ("03", "子女"),
+                            ("04", "父母"),
+                            ("05", "孙子女"),
+                            ("06", "兄弟姐妹"),
+                            ("09", "其他"),
+                        ],
+                        max_length=2,
+                        verbose_name="与户主关系",
+                    ),
+                ),
+                ("start_date", models.DateField(verbose_name="起始日期")),
+                (
+                    "start_reason",
+                    models.CharField(
+                        choices=[
+                            ("registered", "建档登记"),
+                            ("birth", "出生"),
+                            ("moved_in", "迁入"),
+                            ("moved_out", "迁出"),
+                            ("deceased", "死亡"),
+                            ("split", "分户"),
+                            ("merged", "合户"),
+                        ],
+                        max_length=12,
+                        verbose_name="加入原因",
+                    ),
+                ),
+                ("end_date", models.DateField(blank=True, null=True, verbose_name="终止日期")),
+                (
+                    "end_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("registered", "建档登记"),
+                            ("birth", "出生"),
+                            ("moved_in", "迁入"),
+                            ("moved_out", "迁出"),
+                            ("deceased", "死亡"),
+                            ("split", "分户"),
+                            ("merged", "合户"),
+                        ],
+                        max_length=12,
+                        verbose_name="终止原因",
+                    ),
+                ),
+                (
+                    "household",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="registry.household",
+                    ),
+                ),
+                (
+                    "person",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="memberships",
+                        to="registry.person",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '家庭成员关系',
-                'ordering': ['household_id', 'relation', 'start_date'],
-                'indexes': [models.Index(fields=['household', 'end_date'], name='membership_household_open')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('end_date__isnull', True)), fields=('person',), name='one_open_membership'), models.CheckConstraint(condition=models.Q(('end_date__isnull', True), ('end_date__gte', models.F('start_date')), _connector='OR'), name='membership_dates_ordered')],
+                "verbose_name": "家庭成员关系",
+                "ordering": ["household_id", "relation", "start_date"],
+                "indexes": [models.Index(fields=["household", "end_date"], name="membership_household_open")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("end_date__isnull", True)),
+                        fields=("person",),
+                        name="one_open_membership",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("end_date__isnull", True),
+                            ("end_date__gte", models.F("start_date")),
+                            _connector="OR",
+                        ),
+                        name="membership_dates_ordered",
+                    ),
+                ],
             },
         ),
     ]

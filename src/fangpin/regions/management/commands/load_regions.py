@@ -24,4 +24,6 @@ class Command(BaseCommand):
                 counts = load_divisions(options["within"], source, progress=bar.update)
             except (RegionError, DivisionDataMissing) as exc:
                 raise CommandError(str(exc)) from exc
-        self.stdout.write(f"已读取 {counts['read']} 个区划，新增 {counts['created']}，更新 {counts['updated']}")
+        self.stdout.write(
+            f"已读取 {counts['read']} 个区划，新增 {counts['created']}，更新 {counts['updated']}"
+        )

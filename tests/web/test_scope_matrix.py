@@ -161,3 +161,16 @@ def test_each_persona_reaches_exactly_its_own_scope(world, client_for, persona: 
                 if denied_after != denied_before + 1:
                     failures.append(f"{name} {place}: {status} without exactly one ACCESS_DENIED audit row")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if s.method == "POST"))
+def test_state_changing_urls_refuse_get(world, client_for, name: str) -> None:
+    """No state change by GET (SECURITY.md SES-03): every POST URL answers GET with 405."""
+    spec = SPECS[name]
+    obj = _targets(world, spec.kind)["own"][0] if spec.kind else None
+    persona = {
+        "accounts:user_action": "sun_sysadmin",
+        "audit:audit_export": "wu_auditor",
+        "audit:audit_verify": "wu_auditor",
+    }.get(name, "zhang_township")
+    assert client_for(persona).get(_url(name, spec, obj)).status_code == 405

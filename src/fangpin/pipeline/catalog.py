@@ -1,0 +1,206 @@
+"""The exchange catalog (数据共享目录): which datasets departments deliver and what each column means.
+
+The YAML next to this module is the contract. Renaming a field or adding a dataset is a YAML edit; this
+module only parses and checks it, so a malformed catalog fails loudly at load time, not mid-import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CATALOG_PATH = Path(__file__).resolve().parent / "exchange-catalog.yaml"
+
+FIELD_TYPES = ("id", "str", "enum", "date", "money", "int", "float", "bool")
+CADENCES = ("snapshot", "events")
+NUMERIC_TYPES = ("money", "int", "float")
+# A snapshot whose key holds one of these fields is a *keyed* snapshot (ag_income: one row per household
+# and year): a delivery replaces only the rows with the same key. The YAML may say so with `replace: key`.
+PERIOD_KEY_FIELDS = ("year",)
+
+FieldType = Literal["id", "str", "enum", "date", "money", "int", "float", "bool"]
+Cadence = Literal["snapshot", "events"]
+
+
+class CatalogError(ValueError):
+    """The catalog YAML does not describe a usable contract."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    zh: str
+    type: FieldType
+    key: bool = False
+    nullable: bool = False
+    values: dict[str, str] | None = None
+    range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Department:
+    name: str
+    zh: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    department: str
+    zh: str
+    cadence: Cadence
+    items: dict[int, str]
+    fields: list[Field]
+    key_fields: tuple[str, ...] = ()
+    replace: Literal["all", "key"] = "all"
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"{self.name} has no field {name!r}")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def id_field(self) -> str | None:
+        """The first resident-ID column (the simulator injects ID defects there)."""
+        return next((f.name for f in self.fields if f.type == "id"), None)
+
+    @property
+    def identity_fields(self) -> tuple[str, ...]:
+        """What makes two event rows the same event: the key, or the whole row when there is no key."""
+        return self.key_fields or tuple(self.field_names)
+
+    def header_map(self) -> dict[str, str]:
+        """Column label as found in a file (canonical `name` or Chinese `zh`) → canonical name."""
+        out = {f.zh: f.name for f in self.fields}
+        out.update({f.name: f.name for f in self.fields})
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Catalog:
+    version: str
+    datasets: dict[str, Dataset]
+    departments: dict[str, Department] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Dataset:
+        return self.datasets[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.datasets
+
+    @cached_property
+    def by_department(self) -> dict[str, list[Dataset]]:
+        out: dict[str, list[Dataset]] = {d: [] for d in self.departments}
+        for ds in self.datasets.values():
+            out[ds.department].append(ds)
+        return out
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Parse and check the catalog (default: the packaged YAML). Raises CatalogError when malformed."""
+    data = (path or CATALOG_PATH).read_bytes()
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"catalog is not valid YAML: {exc}") from exc
+    return parse_catalog(raw, version=hashlib.sha256(data).hexdigest()[:12])
+
+
+def parse_catalog(raw: Any, *, version: str) -> Catalog:
+    if not isinstance(raw, dict) or not isinstance(raw.get("datasets"), dict):
+        raise CatalogError("catalog needs a top-level `datasets` mapping")
+    departments = {
+        str(name): Department(str(name), str(_need(spec, "zh", f"department {name}")), spec.get("note"))
+        for name, spec in (raw.get("departments") or {}).items()
+    }
+    datasets = {str(name): _dataset(str(name), spec, departments) for name, spec in raw["datasets"].items()}
+    return Catalog(version=version, datasets=datasets, departments=departments)
+
+
+def _need(spec: Any, key: str, where: str) -> Any:
+    if not isinstance(spec, dict) or spec.get(key) in (None, ""):
+        raise CatalogError(f"{where}: missing `{key}`")
+    return spec[key]
+
+
+def _dataset(name: str, spec: Any, departments: dict[str, Department]) -> Dataset:
+    where = f"dataset {name}"
+    department = str(_need(spec, "department", where))
+    if department not in departments:
+        raise CatalogError(f"{where}: unknown department {department!r} (known: {', '.join(departments)})")
+    cadence = str(_need(spec, "cadence", where))
+    if cadence not in CADENCES:
+        raise CatalogError(f"{where}: cadence must be one of {CADENCES}, not {cadence!r}")
+    raw_fields = _need(spec, "fields", where)
+    if not isinstance(raw_fields, list):
+        raise CatalogError(f"{where}: `fields` must be a list")
+    fields = [_field(where, f) for f in raw_fields]
+    if len({f.name for f in fields}) != len(fields):
+        raise CatalogError(f"{where}: a field name is defined twice")
+    labels: dict[str, str] = {}
+    for f in fields:
+        for label in (f.name, f.zh):
+            # a header must map to exactly one column, whichever naming style the file uses
+            if labels.setdefault(label, f.name) != f.name:
+                raise CatalogError(f"{where}: column label {label!r} is used by two fields")
+    keys = tuple(f.name for f in fields if f.key)
+    replace = spec.get("replace")
+    if replace is None:
+        replace = "key" if cadence == "snapshot" and any(k in PERIOD_KEY_FIELDS for k in keys) else "all"
+    if replace not in ("all", "key") or (replace == "key" and (cadence != "snapshot" or not keys)):
+        raise CatalogError(f"{where}: `replace: {replace}` needs a snapshot with key fields (all | key)")
+    items = {int(k): str(v) for k, v in (spec.get("items") or {}).items()}
+    return Dataset(
+        name=name,
+        department=department,
+        zh=str(_need(spec, "zh", where)),
+        cadence=cadence,  # type: ignore[arg-type]  # checked against CADENCES above
+        items=items,
+        fields=fields,
+        key_fields=keys,
+        replace=replace,
+    )
+
+
+def _field(where: str, spec: Any) -> Field:
+    name = str(_need(spec, "name", f"{where} field"))
+    where = f"{where} field {name}"
+    ftype = str(_need(spec, "type", where))
+    if ftype not in FIELD_TYPES:
+        raise CatalogError(f"{where}: unknown type {ftype!r} (known: {', '.join(FIELD_TYPES)})")
+    values = spec.get("values")
+    if ftype == "enum":
+        if not isinstance(values, dict) or not values:
+            raise CatalogError(f"{where}: an enum needs `values` (code: 中文)")
+        values = {str(k): str(v) for k, v in values.items()}
+    elif values is not None:
+        raise CatalogError(f"{where}: only enums take `values`")
+    rng = spec.get("range")
+    if rng is not None:
+        if ftype not in NUMERIC_TYPES:
+            raise CatalogError(f"{where}: `range` needs a numeric type, not {ftype}")
+        if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(x, int | float) for x in rng)):
+            raise CatalogError(f"{where}: `range` must be [low, high]")
+        if rng[0] > rng[1]:
+            raise CatalogError(f"{where}: `range` low is above high")
+        rng = (float(rng[0]), float(rng[1]))
+    return Field(
+        name=name,
+        zh=str(_need(spec, "zh", where)),
+        type=ftype,  # type: ignore[arg-type]  # checked against FIELD_TYPES above
+        key=bool(spec.get("key", False)),
+        nullable=bool(spec.get("nullable", False)),
+        values=values,
+        range=rng,
+    )

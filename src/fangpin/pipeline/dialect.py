@@ -1,0 +1,85 @@
+"""SQL dialects: the few places where engines spell the same thing differently.
+
+Pipeline steps build SQL from standard pieces (substr, cast, case, regexp_replace, row_number) and ask
+the dialect for the rest, so the same step runs on DuckDB now and Spark later (splink's SplinkDialect
+pattern). Anything an engine cannot do raises NotImplementedError naming the engine.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+
+class Dialect(ABC):
+    name: ClassVar[str]
+    # SQL type names for the typed columns the validator produces
+    types: ClassVar[dict[str, str]] = {
+        "str": "VARCHAR",
+        "id": "VARCHAR",
+        "enum": "VARCHAR",
+        "date": "DATE",
+        "money": "DECIMAL(18, 2)",
+        "int": "BIGINT",
+        "float": "DOUBLE",
+        "bool": "BOOLEAN",
+    }
+
+    def quote(self, ident: str) -> str:
+        return '"' + ident.replace('"', '""') + '"'
+
+    def literal(self, value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    def try_cast(self, expr: str, sql_type: str) -> str:
+        return f"TRY_CAST({expr} AS {sql_type})"
+
+    @abstractmethod
+    def full_match(self, expr: str, pattern: str) -> str:
+        """True when the whole string matches the regular expression (RE2/Java common subset)."""
+
+    @abstractmethod
+    def parse_date(self, expr: str, fmt: str) -> str:
+        """A DATE from text in `fmt` ('yyyymmdd' or 'yyyy-mm-dd'), NULL when it is no real date."""
+
+    def date_literal(self, iso: str) -> str:
+        return f"DATE '{iso}'"
+
+    @classmethod
+    def from_string(cls, name: str) -> Dialect:
+        for sub in (DuckDBDialect, SparkDialect):
+            if sub.name == name:
+                return sub()
+        raise NotImplementedError(f"no SQL dialect named {name!r}")
+
+
+class DuckDBDialect(Dialect):
+    name = "duckdb"
+    _formats: ClassVar[dict[str, str]] = {"yyyymmdd": "%Y%m%d", "yyyy-mm-dd": "%Y-%m-%d"}
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        return f"regexp_full_match({expr}, {self.literal(pattern)})"
+
+    def parse_date(self, expr: str, fmt: str) -> str:
+        # try_strptime rejects 2025-02-30 (a plain cast would too, but also accepts 2025-1-5)
+        return f"CAST(try_strptime({expr}, {self.literal(self._formats[fmt])}) AS DATE)"
+
+
+class SparkDialect(Dialect):
+    """Spark SQL (ANSI mode). Only generates SQL for now: there is no Spark engine yet."""
+
+    name = "spark"
+    types: ClassVar[dict[str, str]] = {**Dialect.types, "str": "STRING", "id": "STRING", "enum": "STRING"}
+    _formats: ClassVar[dict[str, str]] = {"yyyymmdd": "yyyyMMdd", "yyyy-mm-dd": "yyyy-MM-dd"}
+
+    def quote(self, ident: str) -> str:
+        return "`" + ident.replace("`", "``") + "`"
+
+    def literal(self, value: str) -> str:
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def full_match(self, expr: str, pattern: str) -> str:
+        return f"({expr} RLIKE {self.literal('^(?:' + pattern + ')$')})"
+
+    def parse_date(self, expr: str, fmt: str) -> str:
+        return f"CAST(try_to_timestamp({expr}, {self.literal(self._formats[fmt])}) AS DATE)"

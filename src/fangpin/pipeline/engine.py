@@ -1,0 +1,108 @@
+"""Engine access behind one small abstract class (splink's DatabaseAPI pattern).
+
+The base class owns locking, registration lifetime and error wrapping in final methods; a backend
+implements four hooks. DuckDB is the engine now; a SparkEngine later implements the same hooks.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, final
+
+import pyarrow as pa
+
+from fangpin.pipeline.dialect import Dialect, DuckDBDialect
+
+
+class EngineError(RuntimeError):
+    """A generated SQL statement failed; carries the SQL for the log."""
+
+    def __init__(self, message: str, sql: str) -> None:
+        super().__init__(f"{message}\n--- SQL ---\n{sql}")
+        self.sql = sql
+
+
+@dataclass(frozen=True)
+class SqlStep:
+    """One named step of a pipeline: `sql` may refer to the outputs of earlier steps by name."""
+
+    sql: str
+    output: str
+
+
+def cte_sql(steps: list[SqlStep]) -> str:
+    """Chain steps into one WITH … SELECT: the engine plans them together and materialises nothing."""
+    if not steps:
+        raise ValueError("no steps")
+    ctes = ",\n".join(f"{s.output} AS (\n{s.sql}\n)" for s in steps[:-1])
+    return (f"WITH {ctes}\n" if ctes else "") + steps[-1].sql
+
+
+class Engine(ABC):
+    dialect: Dialect
+
+    def __init__(self) -> None:
+        # one connection per engine; the web app may share an engine between threads
+        self._lock = threading.RLock()
+
+    @final
+    def query(self, sql: str, tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
+        """Run `sql` with `tables` visible under their names for this statement only; Arrow out."""
+        with self._lock:
+            registered: list[str] = []
+            try:
+                for name, table in (tables or {}).items():
+                    self._register(name, table)
+                    registered.append(name)
+                try:
+                    return self._execute(sql)
+                except Exception as exc:
+                    raise EngineError(f"{self.dialect.name}: {exc}", sql) from exc
+            finally:
+                for name in registered:
+                    self._unregister(name)
+
+    @abstractmethod
+    def _register(self, name: str, table: pa.Table) -> None: ...
+
+    @abstractmethod
+    def _unregister(self, name: str) -> None: ...
+
+    @abstractmethod
+    def _execute(self, sql: str) -> pa.Table: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class DuckDBEngine(Engine):
+    dialect = DuckDBDialect()
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None) -> None:
+        import duckdb  # imported here: `import fangpin.pipeline` must not need an engine installed
+
+        super().__init__()
+        config: dict[str, Any] = {}
+        if threads:
+            config["threads"] = threads
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        self._con = duckdb.connect(":memory:", config=config)
+        # insertion order of the output must follow the input (_row order) for stable reports
+        self._con.execute("SET preserve_insertion_order = true")
+
+    def _register(self, name: str, table: pa.Table) -> None:
+        self._con.register(name, table)
+
+    def _unregister(self, name: str) -> None:
+        self._con.unregister(name)
+
+    def _execute(self, sql: str) -> pa.Table:
+        result: pa.Table = self._con.sql(sql).to_arrow_table()
+        return result
+
+    def close(self) -> None:
+        self._con.close()

@@ -1,0 +1,213 @@
+"""Import of delivery files: read → validate → (link) → commit, with one report per file.
+
+The Django `exchange` app calls `ingest_file` / `ingest_folder` and stores the IngestReport; nothing here
+knows about Django. Re-importing the same bytes for the same (dataset, period) changes nothing.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from fangpin.pipeline.catalog import Catalog
+from fangpin.pipeline.engine import Engine
+from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.readers import FORMATS, DeliveryRejected, read_file
+from fangpin.pipeline.validate import validate
+
+Status = Literal["accepted", "duplicate", "rejected_whole"]
+Progress = Callable[[str, str], None]  # (dataset, stage) with stage in read/validate/link/commit/done
+Link = Callable[[pa.Table], pa.Table]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    delivery_id: str | None
+    dataset: str
+    period: str
+    content_hash: str
+    status: Status
+    read: int = 0
+    accepted: int = 0  # rows committed (after dropping events already in the lake)
+    rejected: int = 0
+    duplicates: int = 0  # events already delivered earlier (not an error)
+    reasons: dict[str, int] = field(default_factory=dict)
+    encoding: str | None = None
+    header_style: str | None = None
+    message_zh: str = ""
+    code: str | None = (
+        None  # why a whole file was refused: encoding, schema, malformed, format, unknown_dataset…
+    )
+    file: str = ""
+    extra_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _File:
+    dataset: str
+    period: str
+    content_hash: str
+    file: str
+
+    def report(self, delivery_id: str | None, status: Status, **details: Any) -> IngestReport:
+        return IngestReport(
+            delivery_id,
+            dataset=self.dataset,
+            period=self.period,
+            content_hash=self.content_hash,
+            file=self.file,
+            status=status,
+            **details,
+        )
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def period_end(period: str) -> dt.date:
+    year, month = (int(x) for x in check_period(period).split("-"))
+    return dt.date(year, month, calendar.monthrange(year, month)[1])
+
+
+def ingest_file(
+    path: Path,
+    dataset_name: str,
+    period: str,
+    *,
+    lake: Lake,
+    catalog: Catalog,
+    known_villages: set[str] | pa.Array | None,
+    link: Link | None = None,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
+) -> IngestReport:
+    """Import one delivery file for `period` (YYYY-MM) into `lake`."""
+    path = Path(path)
+    check_period(period)
+    notify = progress or (lambda _ds, _stage: None)
+    lake.recover()
+    content_hash = file_hash(path)
+    base = _File(dataset_name, period, content_hash, path.name)
+    if dataset_name not in catalog:
+        return base.report(
+            None, "rejected_whole", code="unknown_dataset", message_zh=f"未知的数据集：{dataset_name}"
+        )
+    existing = lake.find(dataset_name, period, content_hash)
+    if existing is not None:
+        return _duplicate(lake, existing, base)
+    dataset = catalog[dataset_name]
+    notify(dataset_name, "read")
+    try:
+        result = read_file(path, dataset)
+    except DeliveryRejected as exc:
+        return base.report(None, "rejected_whole", code=exc.code, message_zh=exc.message_zh)
+    notify(dataset_name, "validate")
+    # an ID cannot be born after the period it is delivered for; today bounds real-time imports
+    limit = max(period_end(period), dt.datetime.now(dt.UTC).date())
+    validated = validate(
+        result.table, dataset, known_villages=known_villages, engine=engine or lake.engine, today=limit
+    )
+    accepted = validated.accepted
+    if link is not None:
+        notify(dataset_name, "link")
+        accepted = link(accepted)
+        if accepted.num_rows != validated.accepted.num_rows:
+            raise ValueError("link() must add columns, not add or drop rows")
+    notify(dataset_name, "commit")
+    delivery_id = lake.new_delivery_id(dataset_name, period)
+    committed = lake.commit(delivery_id, dataset_name, period, content_hash, accepted, validated.rejected)
+    if committed.existing is not None:  # the same file was committed by a concurrent import
+        return _duplicate(lake, committed.existing, base)
+    notify(dataset_name, "done")
+    notes = [f"已接收{committed.rows}行"]
+    if validated.rejected.num_rows:
+        notes.append(f"退回{validated.rejected.num_rows}行")
+    if committed.duplicates:
+        notes.append(f"{committed.duplicates}行为此前已报送的重复记录")
+    if result.extra_columns:
+        notes.append("忽略未知字段：" + "、".join(result.extra_columns))
+    return base.report(
+        delivery_id,
+        "accepted",
+        read=result.table.num_rows,
+        accepted=committed.rows,
+        rejected=validated.rejected.num_rows,
+        duplicates=committed.duplicates,
+        reasons=validated.reasons,
+        encoding=result.encoding,
+        header_style=result.header_style,
+        message_zh="；".join(notes),
+        extra_columns=result.extra_columns,
+    )
+
+
+def _duplicate(lake: Lake, delivery_id: str, base: _File) -> IngestReport:
+    record = next(r for r in lake.deliveries(base.dataset) if r.delivery_id == delivery_id)
+    return base.report(
+        delivery_id,
+        "duplicate",
+        read=record.rows + record.rejected + record.duplicates,
+        accepted=record.rows,
+        rejected=record.rejected,
+        duplicates=record.duplicates,
+        message_zh=f"该文件已于{record.committed_at[:19]}导入（{delivery_id}），本次未作改动",
+    )
+
+
+def ingest_folder(
+    folder: Path,
+    period: str,
+    *,
+    lake: Lake,
+    catalog: Catalog,
+    known_villages: set[str] | pa.Array | None,
+    link: Link | None = None,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
+) -> list[IngestReport]:
+    """Import a delivery folder of `<dataset>.<csv|xlsx|parquet>` files; every other file is reported.
+
+    Names starting with `_` or `.` (the simulator's _manifest.json, editor files) are skipped.
+    """
+    reports: list[IngestReport] = []
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(("_", ".")))
+    stems: dict[str, int] = {}
+    for p in files:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    for p in files:
+        fmt = p.suffix.lower().lstrip(".")
+        base = _File(p.stem, period, file_hash(p), p.name)
+        if fmt not in FORMATS or p.stem not in catalog:
+            message = f"无法识别的文件：{p.name}（应为 数据集名.csv/.xlsx/.parquet）"
+            reports.append(base.report(None, "rejected_whole", code="unknown_dataset", message_zh=message))
+            continue
+        if stems[p.stem] > 1:
+            message = f"数据集{p.stem}在同一批次中有多个文件，请只保留一个"
+            reports.append(base.report(None, "rejected_whole", code="ambiguous_file", message_zh=message))
+            continue
+        reports.append(
+            ingest_file(
+                p,
+                p.stem,
+                period,
+                lake=lake,
+                catalog=catalog,
+                known_villages=known_villages,
+                link=link,
+                progress=progress,
+                engine=engine,
+            )
+        )
+    return reports

@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,20 +276,20 @@ def _cell_text(value: object, f: Field) -> str | None:
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
+    if isinstance(value, int | float) and f.type == "date":
+        from openpyxl.utils.datetime import from_excel
+
+        # a date column formatted as a number still holds the Excel serial day
+        try:
+            return str(from_excel(value).date().isoformat())
+        except (ValueError, OverflowError, TypeError):
+            return repr(value)
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if f.type == "date":
-            from openpyxl.utils.datetime import from_excel
-
-            # a date column formatted as a number still holds the Excel serial day
-            try:
-                return str(from_excel(value).date().isoformat())
-            except (ValueError, OverflowError):
-                return repr(value)
         if value.is_integer() and abs(value) < 1e21:
-            # an ID typed into a number cell: Excel kept 15 significant digits, which the
-            # validator recognises as id_excel_mangled (…000) rather than a wrong check character
-            return str(int(value))
+            # Excel keeps 15 significant digits: an ID typed into a number cell reads 3607221981012900…00,
+            # which the validator recognises as id_excel_mangled rather than a wrong check character
+            return format(Decimal(f"{value:.15g}"), "f") if abs(value) >= 1e15 else str(int(value))
         return repr(value)
     return str(value)

@@ -344,16 +344,22 @@ def _id_u_by_counting(con: duckdb.DuckDBPyConnection, reg: str, n: int) -> dict[
         "WHERE damerau_levenshtein(a.id, b.id) <= 2",
     )
     floor = 0.5 / pairs
+    # The levels are conditional on the record's ID shape, so each u is the share of non-matching pairs
+    # that reach the level *given that shape*: a check-char record reaches `first 17`, then `one edit`,
+    # then `area + birth date`; an Excel-000 record only `first 15` or `Excel 000, other`.
     u = {
-        "exact": max((p18) / pairs, floor),
+        "exact": max(p18 / pairs, floor),
         "check17": max((p17 - p18) / pairs, floor),
-        "excel15": max((p15 - p17) / pairs, floor),
-        "close": max(close / pairs, floor),
-        "birth14": max((p14 - p15) / pairs, floor),
+        "excel15": max(p15 / pairs, floor),
+        "valid_other": max(1.0 - p18 / pairs, floor),
+        "excel_other": max(1.0 - p15 / pairs, floor),
+        # two valid IDs never differ in one character (the check digit catches it), so a corrupted ID is
+        # one edit from a non-match only when that person is two edits from the true one and the wrong
+        # character happens to fit: about 1 in 10 of the pairs within two edits
+        "close": max(0.1 * close / pairs, floor),
+        "birth14": max((p14 - p17 - 0.1 * close) / pairs, floor),
+        "else": max(1.0 - p14 / pairs, floor),
     }
-    rest = max(1.0 - sum(u.values()), floor)
-    # A non-matching valid ID, or an Excel ID of someone else, is what almost every pair looks like.
-    u.update({"valid_other": rest, "excel_other": rest, "else": rest})
     return u
 
 

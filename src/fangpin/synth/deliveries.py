@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,207 +43,306 @@ def _bools(x: Arr) -> pa.Array:
     return pa.array(np.asarray(x, bool))
 
 
-def snapshots(sim: Sim, t: int) -> dict[str, pa.Table]:
+def snapshots(sim: Sim, t: int) -> dict[str, Callable[[], pa.Table]]:
+    """Builders of the month's snapshots: each table is built only when it is written, so that at most one
+    large table is alive at a time."""
     pp, hh, world = sim.pop.pp, sim.pop.hh, sim.world
-    out: dict[str, pa.Table] = {}
     alive = pp["status"] == 0
     heads = head_person(sim)
     live_hh = ~hh["dissolved"] & (heads >= 0)
     hh_no = ev.strings_of_ints(hh["no"])
     day = sim.month_start
-    rel_codes = np.zeros(10, np.int64)
-    rel_labels = ["01", "02", "03", "04", "05", "06", "09", "09", "09", "09"]
-    for i, code in enumerate((1, 2, 3, 4, 5, 6, 9)):
-        rel_codes[code] = i
-    out["ps_person"] = pa.table(
-        {
-            "id_number": sim.pop.ids,
-            "name": sim.pop.names,
-            "gender": ev.codes(np.where(pp["male"], 0, 1), ["1", "2"]),
-            "birth_date": ev.dates(pp["birth"], nullable=False),
-            "household_no": hh_no.take(pa.array(pp["hh"])),
-            "relation": ev.codes(rel_codes[pp["rel"]], rel_labels),
-            "village_code": ev.strings_of_ints(world.code[hh["village"][pp["hh"]]]),
-            "status": ev.codes(pp["status"], ["normal", "deceased", "moved_out"]),
-            "status_date": ev.dates(pp["status_date"]),
-        }
-    )
-    owners = np.flatnonzero(live_hh & (hh["vehicle"] >= 0))
-    out["ps_vehicle"] = pa.table(
-        {
-            "id_number": _ids(sim, heads[owners]),
-            "vehicle_type": ev.codes(hh["vehicle"][owners], ["car", "truck", "tractor", "motorcycle"]),
-            "register_date": ev.dates(hh["vehicle_date"][owners]),
-            "price_yuan": ev.money(hh["vehicle_price"][owners], mask=hh["vehicle"][owners] == 2),
-        }
-    )
-    living = np.flatnonzero(alive)
     special = hh["former_poor"] | hh["dibao"] | (hh["monitor"] == 1)
-    out["ms_enrollment"] = pa.table(
-        {
-            "id_number": _ids(sim, living),
-            "year": pa.array(np.full(len(living), sim.year), pa.int64()),
-            "insured": _bools(pp["insured"][living]),
-            "subsidized": _bools(special[pp["hh"][living]] & pp["insured"][living]),
-        }
-    )
-    ill = np.flatnonzero(alive & (pp["disease"] > 0))
-    out["hc_disease"] = pa.table(
-        {
-            "id_number": _ids(sim, ill),
-            "category": ev.codes(pp["disease"][ill] - 1, ["major", "chronic", "severe_mental"]),
-            "diagnosis_date": ev.dates(pp["disease_date"][ill]),
-        }
-    )
-    out["ca_assistance"] = _assistance(sim, heads, live_hh)
     disabled = np.flatnonzero(alive & (pp["dis_kind"] >= 0))
-    nursing = disabled[pp["dis_grade"][disabled] <= 2]
-    living_sub = disabled[special[pp["hh"][disabled]]]
-    who = np.concatenate([living_sub, nursing])
-    out["ca_disability_subsidy"] = pa.table(
-        {
-            "id_number": _ids(sim, who),
-            "kind": ev.codes(np.r_[np.zeros(len(living_sub)), np.ones(len(nursing))], ["living", "nursing"]),
-            "monthly_yuan": ev.money(np.full(len(who), 90.0)),
-        }
-    )
-    out["df_disability"] = pa.table(
-        {
-            "id_number": _ids(sim, disabled),
-            "kind": ev.codes(
-                pp["dis_kind"][disabled],
-                ["visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple"],
-            ),
-            "grade": pa.array(pp["dis_grade"][disabled].astype(np.int64)),
-            "issue_date": ev.dates(pp["dis_date"][disabled]),
-        }
-    )
-    students = np.flatnonzero(sim.stage >= 0)
-    dropped = (pp["dropout_until"][students] >= t) & (sim.stage[students] <= 2)
-    out["ed_student"] = pa.table(
-        {
-            "id_number": _ids(sim, students),
-            "stage": ev.codes(
-                sim.stage[students], ["preschool", "primary", "junior", "senior", "vocational", "higher"]
-            ),
-            "status": ev.codes(dropped.astype(np.int64), ["enrolled", "dropout"]),
-        }
-    )
-    out["hr_employment"] = _employment(sim, alive)
-    reg = np.flatnonzero(
-        (pp["unemp_reg"] >= 0)
-        & (pp["unemp_reg"] < day + sim.month_days)
-        & ((pp["unemp_end"] < 0) | (pp["unemp_end"] >= day - 365))
-    )
-    out["hr_unemployment"] = pa.table(
-        {
-            "id_number": _ids(sim, reg),
-            "register_date": ev.dates(pp["unemp_reg"][reg]),
-            "end_date": ev.dates(pp["unemp_end"][reg]),
-        }
-    )
-    adults = np.flatnonzero(alive & (sim.age >= 16) & ~sim.student)
-    receiving = sim.age[adults] >= 60
-    out["hr_pension"] = pa.table(
-        {
-            "id_number": _ids(sim, adults),
-            "contributing": _bools(~receiving & pp["contributing"][adults]),
-            "receiving": _bools(receiving),
-            "monthly_pension": ev.money(np.where(receiving, pp["pension_amt"][adults], 0.0)),
-        }
-    )
-    posts = np.flatnonzero((pp["post_start"] >= 0) & (pp["post_end"] >= day - 365))
-    ended = pp["post_end"][posts] < day
-    out["hr_public_post"] = pa.table(
-        {
-            "id_number": _ids(sim, posts),
-            "post": pa.array(POSTS).take(pa.array(posts % len(POSTS))),
-            "start_date": ev.dates(pp["post_start"][posts]),
-            "end_date": ev.dates(np.where(ended, pp["post_end"][posts], -1)),
-            "monthly_yuan": ev.money(pp["post_amt"][posts]),
-        }
-    )
-    houses = np.flatnonzero(live_hh)
-    out["hs_house_safety"] = pa.table(
-        {
-            "household_no": hh_no.take(pa.array(houses)),
-            "rating": ev.codes(hh["house"][houses], ["A", "B", "C", "D"]),
-            "assessed_date": ev.dates(np.minimum(hh["house_date"][houses], day + sim.month_days - 1)),
-            "renovated": _bools(hh["renovated"][houses]),
-        }
-    )
-    out["wr_water"] = pa.table(
-        {
-            "village_code": ev.strings_of_ints(world.code),
-            "supply": ev.codes(np.where(sim.water_central, 0, 1), ["centralized", "decentralized"]),
-            "outage_days": pa.array(sim.outage.astype(np.int64)),
-            "quality_ok": _bools(sim.water_quality),
-            "guarantee_rate": pa.array(
-                np.round(np.clip(1 - sim.outage / 60 - 0.02 * ~sim.water_central, 0, 1), 3)
-            ),
-        }
-    )
-    roster = np.flatnonzero(
-        (hh["former_poor"] | (hh["monitor"] > 0)) & ~(hh["dissolved"] & (hh["monitor"] == 0))
-    )
-    out["ag_roster"] = pa.table(
-        {
-            "household_no": hh_no.take(pa.array(roster)),
-            "household_type": ev.codes(
-                np.where(hh["former_poor"][roster], 0, 1), ["former_poor", "ordinary"]
-            ),
-            "exit_year": pa.array(hh["exit_year"][roster].astype(np.int64), mask=~hh["former_poor"][roster]),
-            "monitor_status": ev.codes(hh["monitor"][roster], ["none", "monitored", "eliminated"]),
-            "monitor_category": ev.codes(
-                np.maximum(hh["category"][roster], 0),
-                ["", "unstable", "marginal", "sudden"],
-                mask=hh["monitor"][roster] == 0,
-            ),
-        }
-    )
+    out: dict[str, Callable[[], pa.Table]] = {}
+
+    def _ps_person() -> pa.Table:
+        rel_codes = np.zeros(10, np.int64)
+        rel_labels = ["01", "02", "03", "04", "05", "06", "09", "09", "09", "09"]
+        for i, code in enumerate((1, 2, 3, 4, 5, 6, 9)):
+            rel_codes[code] = i
+        table = pa.table(
+            {
+                "id_number": sim.pop.ids,
+                "name": sim.pop.names,
+                "gender": ev.codes(np.where(pp["male"], 0, 1), ["1", "2"]),
+                "birth_date": ev.dates(pp["birth"], nullable=False),
+                "household_no": hh_no.take(pa.array(pp["hh"])),
+                "relation": ev.codes(rel_codes[pp["rel"]], rel_labels),
+                "village_code": ev.strings_of_ints(world.code[hh["village"][pp["hh"]]]),
+                "status": ev.codes(pp["status"], ["normal", "deceased", "moved_out"]),
+                "status_date": ev.dates(pp["status_date"]),
+            }
+        )
+        return table
+
+    out["ps_person"] = _ps_person
+
+    def _ps_vehicle() -> pa.Table:
+        owners = np.flatnonzero(live_hh & (hh["vehicle"] >= 0))
+        table = pa.table(
+            {
+                "id_number": _ids(sim, heads[owners]),
+                "vehicle_type": ev.codes(hh["vehicle"][owners], ["car", "truck", "tractor", "motorcycle"]),
+                "register_date": ev.dates(hh["vehicle_date"][owners]),
+                "price_yuan": ev.money(hh["vehicle_price"][owners], mask=hh["vehicle"][owners] == 2),
+            }
+        )
+        return table
+
+    out["ps_vehicle"] = _ps_vehicle
+
+    def _ms_enrollment() -> pa.Table:
+        living = np.flatnonzero(alive)
+        table = pa.table(
+            {
+                "id_number": _ids(sim, living),
+                "year": pa.array(np.full(len(living), sim.year), pa.int64()),
+                "insured": _bools(pp["insured"][living]),
+                "subsidized": _bools(special[pp["hh"][living]] & pp["insured"][living]),
+            }
+        )
+        return table
+
+    out["ms_enrollment"] = _ms_enrollment
+
+    def _hc_disease() -> pa.Table:
+        ill = np.flatnonzero(alive & (pp["disease"] > 0))
+        table = pa.table(
+            {
+                "id_number": _ids(sim, ill),
+                "category": ev.codes(pp["disease"][ill] - 1, ["major", "chronic", "severe_mental"]),
+                "diagnosis_date": ev.dates(pp["disease_date"][ill]),
+            }
+        )
+        return table
+
+    out["hc_disease"] = _hc_disease
+
+    def _ca_assistance() -> pa.Table:
+        table = _assistance(sim, heads, live_hh)
+        return table
+
+    out["ca_assistance"] = _ca_assistance
+
+    def _ca_disability_subsidy() -> pa.Table:
+        nursing = disabled[pp["dis_grade"][disabled] <= 2]
+        living_sub = disabled[special[pp["hh"][disabled]]]
+        who = np.concatenate([living_sub, nursing])
+        table = pa.table(
+            {
+                "id_number": _ids(sim, who),
+                "kind": ev.codes(
+                    np.r_[np.zeros(len(living_sub)), np.ones(len(nursing))], ["living", "nursing"]
+                ),
+                "monthly_yuan": ev.money(np.full(len(who), 90.0)),
+            }
+        )
+        return table
+
+    out["ca_disability_subsidy"] = _ca_disability_subsidy
+
+    def _df_disability() -> pa.Table:
+        table = pa.table(
+            {
+                "id_number": _ids(sim, disabled),
+                "kind": ev.codes(
+                    pp["dis_kind"][disabled],
+                    ["visual", "hearing", "speech", "physical", "intellectual", "mental", "multiple"],
+                ),
+                "grade": pa.array(pp["dis_grade"][disabled].astype(np.int64)),
+                "issue_date": ev.dates(pp["dis_date"][disabled]),
+            }
+        )
+        return table
+
+    out["df_disability"] = _df_disability
+
+    def _ed_student() -> pa.Table:
+        students = np.flatnonzero(sim.stage >= 0)
+        dropped = (pp["dropout_until"][students] >= t) & (sim.stage[students] <= 2)
+        table = pa.table(
+            {
+                "id_number": _ids(sim, students),
+                "stage": ev.codes(
+                    sim.stage[students], ["preschool", "primary", "junior", "senior", "vocational", "higher"]
+                ),
+                "status": ev.codes(dropped.astype(np.int64), ["enrolled", "dropout"]),
+            }
+        )
+        return table
+
+    out["ed_student"] = _ed_student
+
+    def _hr_employment() -> pa.Table:
+        table = _employment(sim, alive)
+        return table
+
+    out["hr_employment"] = _hr_employment
+
+    def _hr_unemployment() -> pa.Table:
+        reg = np.flatnonzero(
+            (pp["unemp_reg"] >= 0)
+            & (pp["unemp_reg"] < day + sim.month_days)
+            & ((pp["unemp_end"] < 0) | (pp["unemp_end"] >= day - 365))
+        )
+        table = pa.table(
+            {
+                "id_number": _ids(sim, reg),
+                "register_date": ev.dates(pp["unemp_reg"][reg]),
+                "end_date": ev.dates(pp["unemp_end"][reg]),
+            }
+        )
+        return table
+
+    out["hr_unemployment"] = _hr_unemployment
+
+    def _hr_pension() -> pa.Table:
+        adults = np.flatnonzero(alive & (sim.age >= 16) & ~sim.student)
+        receiving = sim.age[adults] >= 60
+        table = pa.table(
+            {
+                "id_number": _ids(sim, adults),
+                "contributing": _bools(~receiving & pp["contributing"][adults]),
+                "receiving": _bools(receiving),
+                "monthly_pension": ev.money(np.where(receiving, pp["pension_amt"][adults], 0.0)),
+            }
+        )
+        return table
+
+    out["hr_pension"] = _hr_pension
+
+    def _hr_public_post() -> pa.Table:
+        posts = np.flatnonzero((pp["post_start"] >= 0) & (pp["post_end"] >= day - 365))
+        ended = pp["post_end"][posts] < day
+        table = pa.table(
+            {
+                "id_number": _ids(sim, posts),
+                "post": pa.array(POSTS).take(pa.array(posts % len(POSTS))),
+                "start_date": ev.dates(pp["post_start"][posts]),
+                "end_date": ev.dates(np.where(ended, pp["post_end"][posts], -1)),
+                "monthly_yuan": ev.money(pp["post_amt"][posts]),
+            }
+        )
+        return table
+
+    out["hr_public_post"] = _hr_public_post
+
+    def _hs_house_safety() -> pa.Table:
+        houses = np.flatnonzero(live_hh)
+        table = pa.table(
+            {
+                "household_no": hh_no.take(pa.array(houses)),
+                "rating": ev.codes(hh["house"][houses], ["A", "B", "C", "D"]),
+                "assessed_date": ev.dates(np.minimum(hh["house_date"][houses], day + sim.month_days - 1)),
+                "renovated": _bools(hh["renovated"][houses]),
+            }
+        )
+        return table
+
+    out["hs_house_safety"] = _hs_house_safety
+
+    def _wr_water() -> pa.Table:
+        table = pa.table(
+            {
+                "village_code": ev.strings_of_ints(world.code),
+                "supply": ev.codes(np.where(sim.water_central, 0, 1), ["centralized", "decentralized"]),
+                "outage_days": pa.array(sim.outage.astype(np.int64)),
+                "quality_ok": _bools(sim.water_quality),
+                "guarantee_rate": pa.array(
+                    np.round(np.clip(1 - sim.outage / 60 - 0.02 * ~sim.water_central, 0, 1), 3)
+                ),
+            }
+        )
+        return table
+
+    out["wr_water"] = _wr_water
+
+    def _ag_roster() -> pa.Table:
+        roster = np.flatnonzero(
+            (hh["former_poor"] | (hh["monitor"] > 0)) & ~(hh["dissolved"] & (hh["monitor"] == 0))
+        )
+        table = pa.table(
+            {
+                "household_no": hh_no.take(pa.array(roster)),
+                "household_type": ev.codes(
+                    np.where(hh["former_poor"][roster], 0, 1), ["former_poor", "ordinary"]
+                ),
+                "exit_year": pa.array(
+                    hh["exit_year"][roster].astype(np.int64), mask=~hh["former_poor"][roster]
+                ),
+                "monitor_status": ev.codes(hh["monitor"][roster], ["none", "monitored", "eliminated"]),
+                "monitor_category": ev.codes(
+                    np.maximum(hh["category"][roster], 0),
+                    ["", "unstable", "marginal", "sudden"],
+                    mask=hh["monitor"][roster] == 0,
+                ),
+            }
+        )
+        return table
+
+    out["ag_roster"] = _ag_roster
     if sim.calendar_month == 3 or t == 0:
-        out["ag_income"] = _income_survey(sim, heads)
-    estates = np.flatnonzero(live_hh & (hh["estate"] > 0))
-    out["nr_real_estate"] = pa.table(
-        {
-            "id_number": _ids(sim, heads[estates]),
-            "kind": ev.codes(hh["estate"][estates] - 1, ["urban_housing", "commercial"]),
-            "register_date": ev.dates(hh["estate_date"][estates]),
-            "area_m2": pa.array(hh["estate_area"][estates]),
-        }
-    )
-    biz = np.flatnonzero((heads >= 0) & (hh["biz_kind"] >= 0))
-    kind = hh["biz_kind"][biz]
-    out["mr_business"] = pa.table(
-        {
-            "id_number": _ids(sim, heads[biz]),
-            "role": ev.codes(np.array([0, 1, 2])[kind], ["legal_rep", "owner", "shareholder"]),
-            "entity_kind": ev.codes(kind, ["company", "individual", "cooperative"]),
-            "registered_capital": ev.money(hh["biz_capital"][biz], mask=kind == 1),
-            "status": ev.codes(np.where(hh["biz_active"][biz], 0, 1), ["active", "closed"]),
-        }
-    )
-    loans = np.flatnonzero((heads >= 0) & (hh["loan_amt"] > 0))
-    out["fi_microcredit"] = pa.table(
-        {
-            "loan_id": pa.array(["DK"]).take(pa.array(np.zeros(len(loans), np.int64))),
-            "id_number": _ids(sim, heads[loans]),
-            "amount_yuan": ev.money(hh["loan_amt"][loans]),
-            "due_date": ev.dates(hh["loan_start"][loans] + 3 * 365),
-            "status": ev.codes(hh["loan_status"][loans], ["normal", "overdue", "repaid"]),
-        }
-    )
-    out["fi_microcredit"] = out["fi_microcredit"].set_column(
-        0, "loan_id", _join("DK", ev.strings_of_ints(hh["no"][loans]))
-    )
-    deposits = np.flatnonzero(live_hh & hh["has_deposit"])
-    oop = hh["ring_med"].sum(axis=1)[deposits] + hh["ring_loss"].sum(axis=1)[deposits]
-    out["fi_deposit"] = pa.table(
-        {
-            "id_number": _ids(sim, heads[deposits]),
-            "balance_yuan": ev.money(np.maximum(hh["deposit"][deposits] * sim.growth - 0.5 * oop, 0)),
-        }
-    )
+        out["ag_income"] = lambda: _income_survey(sim, heads)
+
+    def _nr_real_estate() -> pa.Table:
+        estates = np.flatnonzero(live_hh & (hh["estate"] > 0))
+        table = pa.table(
+            {
+                "id_number": _ids(sim, heads[estates]),
+                "kind": ev.codes(hh["estate"][estates] - 1, ["urban_housing", "commercial"]),
+                "register_date": ev.dates(hh["estate_date"][estates]),
+                "area_m2": pa.array(hh["estate_area"][estates]),
+            }
+        )
+        return table
+
+    out["nr_real_estate"] = _nr_real_estate
+
+    def _mr_business() -> pa.Table:
+        biz = np.flatnonzero((heads >= 0) & (hh["biz_kind"] >= 0))
+        kind = hh["biz_kind"][biz]
+        table = pa.table(
+            {
+                "id_number": _ids(sim, heads[biz]),
+                "role": ev.codes(np.array([0, 1, 2])[kind], ["legal_rep", "owner", "shareholder"]),
+                "entity_kind": ev.codes(kind, ["company", "individual", "cooperative"]),
+                "registered_capital": ev.money(hh["biz_capital"][biz], mask=kind == 1),
+                "status": ev.codes(np.where(hh["biz_active"][biz], 0, 1), ["active", "closed"]),
+            }
+        )
+        return table
+
+    out["mr_business"] = _mr_business
+
+    def _fi_microcredit() -> pa.Table:
+        loans = np.flatnonzero((heads >= 0) & (hh["loan_amt"] > 0))
+        table = pa.table(
+            {
+                "loan_id": pa.array(["DK"]).take(pa.array(np.zeros(len(loans), np.int64))),
+                "id_number": _ids(sim, heads[loans]),
+                "amount_yuan": ev.money(hh["loan_amt"][loans]),
+                "due_date": ev.dates(hh["loan_start"][loans] + 3 * 365),
+                "status": ev.codes(hh["loan_status"][loans], ["normal", "overdue", "repaid"]),
+            }
+        )
+        table = table.set_column(0, "loan_id", _join("DK", ev.strings_of_ints(hh["no"][loans])))
+        return table
+
+    out["fi_microcredit"] = _fi_microcredit
+
+    def _fi_deposit() -> pa.Table:
+        deposits = np.flatnonzero(live_hh & hh["has_deposit"])
+        oop = hh["ring_med"].sum(axis=1)[deposits] + hh["ring_loss"].sum(axis=1)[deposits]
+        table = pa.table(
+            {
+                "id_number": _ids(sim, heads[deposits]),
+                "balance_yuan": ev.money(np.maximum(hh["deposit"][deposits] * sim.growth - 0.5 * oop, 0)),
+            }
+        )
+        return table
+
+    out["fi_deposit"] = _fi_deposit
     return out
 
 

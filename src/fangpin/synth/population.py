@@ -135,14 +135,13 @@ def build(cfg: SynthConfig, world: World, rng: np.random.Generator, ref_day: int
 
     former_poor = rng.random(n_hh) < cfg.former_poor_share
     pp: dict[str, Arr] = {
-        "hh": hh.astype(np.int64),
+        "hh": hh.astype(np.int32),
         "male": male,
-        "birth": birth,
-        "f17": f17,
+        "birth": birth.astype(np.int32),
         "rel": rel,
-        "surname": surname.astype(np.int32),
+        "surname": surname.astype(np.int16),
         "status": np.zeros(n, np.int8),
-        "status_date": np.full(n, -1, np.int64),
+        "status_date": np.full(n, -1, np.int32),
     }
     _persons_attributes(pp, rng, age, former_poor, ref_day)
     hhd: dict[str, Arr] = {
@@ -151,15 +150,17 @@ def build(cfg: SynthConfig, world: World, rng: np.random.Generator, ref_day: int
         "former_poor": former_poor,
         "exit_year": np.where(
             former_poor, rng.choice([2016, 2017, 2018, 2019, 2020], n_hh, p=[0.15, 0.25, 0.3, 0.2, 0.1]), 0
-        ),
-        "parent": np.full(n_hh, -1, np.int64),
+        ).astype(np.int16),
+        "parent": np.full(n_hh, -1, np.int32),
         "dissolved": np.zeros(n_hh, bool),
     }
     _incomes(cfg, hhd, pp, rng, age)
     _assets(hhd, pp, rng, ref_day)
     village_seq = np.zeros(world.n, np.int64)
     np.maximum.at(village_seq, village, seq_in_village + 1)
-    return Population(hh=hhd, pp=pp, ids=ids.to_strings(f17), names=person_names, village_seq=village_seq)
+    person_ids = ids.to_strings(f17)
+    del f17
+    return Population(hh=hhd, pp=pp, ids=person_ids, names=person_names, village_seq=village_seq)
 
 
 def _persons_attributes(
@@ -177,17 +178,17 @@ def _persons_attributes(
     median = (
         np.array([3200.0, 4000.0, 4900.0])[region] * np.where(male, 1.0, 0.84) * np.where(age > 50, 0.82, 1.0)
     )
-    pp["wage"] = np.round(median * rng.lognormal(0, 0.33, n), -1)
+    pp["wage"] = np.round(median * rng.lognormal(0, 0.33, n), -1).astype(np.float32)
     pp["employed"] = employed
     pp["region"] = region
-    pp["employer"] = rng.integers(0, 400, n).astype(np.int32)
-    pp["job_start"] = ref_day - rng.integers(30, 3000, n)
+    pp["employer"] = rng.integers(0, 400, n).astype(np.int16)
+    pp["job_start"] = (ref_day - rng.integers(30, 3000, n)).astype(np.int32)
     for k in ("ljob_start", "ljob_end", "unemp_reg", "unemp_end", "post_start", "post_end"):
-        pp[k] = np.full(n, -1, np.int64)
-    pp["lwage"] = np.zeros(n)
+        pp[k] = np.full(n, -1, np.int32)
+    pp["lwage"] = np.zeros(n, np.float32)
     pp["lregion"] = np.zeros(n, np.int8)
-    pp["lemployer"] = np.zeros(n, np.int32)
-    pp["post_amt"] = np.zeros(n)
+    pp["lemployer"] = np.zeros(n, np.int16)
+    pp["post_amt"] = np.zeros(n, np.float32)
     # disability certificates (残疾人证): prevalence rises with age
     p_dis = 0.012 + 0.0007 * np.maximum(age - 20, 0)
     dis = rng.random(n) < p_dis
@@ -195,7 +196,7 @@ def _persons_attributes(
         np.int8
     )
     pp["dis_grade"] = np.where(dis, rng.choice([1, 2, 3, 4], n, p=[0.12, 0.22, 0.3, 0.36]), 0).astype(np.int8)
-    pp["dis_date"] = np.where(dis, ref_day - rng.integers(60, 6000, n), -1)
+    pp["dis_date"] = np.where(dis, ref_day - rng.integers(60, 6000, n), -1).astype(np.int32)
     # registered diseases: chronic (门诊慢特病), major (大病), severe mental disorders
     u = rng.random(n)
     p_chronic = np.where(age >= 35, 0.03 + 0.0025 * (age - 35), 0.004)
@@ -204,13 +205,14 @@ def _persons_attributes(
         u < p_major, 1, np.where(u < p_major + p_chronic, 2, np.where(u < p_major + p_chronic + 0.003, 3, 0))
     )
     pp["disease"] = disease.astype(np.int8)
-    pp["disease_date"] = np.where(disease > 0, ref_day - rng.integers(30, 4000, n), -1)
-    pp["major_until"] = np.full(n, -999, np.int64)
+    pp["disease_date"] = np.where(disease > 0, ref_day - rng.integers(30, 4000, n), -1).astype(np.int32)
+    pp["major_until"] = np.full(n, -999, np.int16)  # month index
     pp["insured"] = rng.random(n) > 0.0005
-    pp["pension_amt"] = np.round(165 + rng.gamma(2.0, 25.0, n), 0)
+    pp["pension_amt"] = np.round(165 + rng.gamma(2.0, 25.0, n), 0).astype(np.float32)
     pp["contributing"] = rng.random(n) < 0.82
-    pp["dropout_until"] = np.full(n, -999, np.int64)
-    pp["school_p"] = rng.random(n)  # fixed per child: decides senior/vocational/higher paths
+    pp["dropout_until"] = np.full(n, -999, np.int16)  # month index
+    # fixed per child: decides senior/vocational/higher paths
+    pp["school_p"] = rng.random(n).astype(np.float32)
 
 
 def _incomes(
@@ -250,9 +252,9 @@ def _incomes(
     hh["support_base"] = support * f
     hh["policy_base"] = policy
     hh["informal_base"] = informal * f
-    pp["wage"] = np.round(pp["wage"] * f[h], -1)
-    hh["bus_cost_share"] = rng.uniform(0.25, 0.5, n_hh)
-    hh["effect"] = effect
+    pp["wage"] = np.round(pp["wage"] * f[h], -1).astype(np.float32)
+    hh["bus_cost_share"] = rng.uniform(0.25, 0.5, n_hh).astype(np.float32)
+    hh["effect"] = effect.astype(np.float32)
     hh["runs_business"] = runs_business
 
 
@@ -273,27 +275,29 @@ def _assets(hh: dict[str, Arr], pp: dict[str, Arr], rng: np.random.Generator, re
         ),
     )
     hh["vehicle"] = vt.astype(np.int8)
-    hh["vehicle_date"] = ref_day - rng.integers(100, 4000, n)
+    hh["vehicle_date"] = (ref_day - rng.integers(100, 4000, n)).astype(np.int32)
     base_price = np.array([90000.0, 70000.0, 25000.0, 5000.0, 0.0])[vt]
-    hh["vehicle_price"] = np.round(base_price * rng.lognormal(0, 0.35, n), -2)
+    hh["vehicle_price"] = np.round(base_price * rng.lognormal(0, 0.35, n), -2).astype(np.float32)
     hh["estate"] = (rng.random(n) < 0.09 * logistic + 0.005).astype(np.int8) * 1  # urban housing
     hh["estate"] = np.where((hh["estate"] == 1) & (rng.random(n) < 0.1), 2, hh["estate"]).astype(
         np.int8
     )  # commercial
-    hh["estate_date"] = ref_day - rng.integers(100, 5000, n)
-    hh["estate_area"] = np.round(rng.uniform(60, 140, n), 1)
+    hh["estate_date"] = (ref_day - rng.integers(100, 5000, n)).astype(np.int32)
+    hh["estate_area"] = np.round(rng.uniform(60, 140, n), 1)  # float64: written as is
     biz = hh["runs_business"] & (rng.random(n) < 0.6)
     hh["biz_kind"] = np.where(biz, rng.choice(3, n, p=[0.12, 0.73, 0.15]), -1).astype(np.int8)
-    hh["biz_capital"] = np.round(rng.lognormal(np.log(100000), 0.9, n), -3)
+    hh["biz_capital"] = np.round(rng.lognormal(np.log(100000), 0.9, n), -3).astype(np.float32)
     hh["biz_active"] = biz.copy()
     hh["deposit"] = np.round(rng.lognormal(np.log(15000), 1.1, n) * hh["effect"] ** 1.5, 2)
     hh["has_deposit"] = rng.random(n) < 0.75
     loan = hh["former_poor"] & (rng.random(n) < 0.18)
-    hh["loan_amt"] = np.where(loan, rng.choice([10000.0, 20000.0, 30000.0, 50000.0], n), 0.0)
-    hh["loan_start"] = ref_day - rng.integers(30, 1000, n)
+    hh["loan_amt"] = np.where(loan, rng.choice([10000.0, 20000.0, 30000.0, 50000.0], n), 0.0).astype(
+        np.float32
+    )
+    hh["loan_start"] = (ref_day - rng.integers(30, 1000, n)).astype(np.int32)
     hh["loan_status"] = np.zeros(n, np.int8)  # 0 normal, 1 overdue, 2 repaid
     # houses: almost all were assessed safe in the 2019–2021 campaigns
     u = rng.random(n)
     hh["house"] = np.where(u < 0.62, 0, np.where(u < 0.9975, 1, np.where(u < 0.9992, 2, 3))).astype(np.int8)
-    hh["house_date"] = ref_day - rng.integers(200, 1800, n)
+    hh["house_date"] = (ref_day - rng.integers(200, 1800, n)).astype(np.int32)
     hh["renovated"] = (rng.random(n) < 0.1) & hh["former_poor"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -19,6 +20,8 @@ from fangpin.synth import defects as dfx
 from fangpin.synth import events as ev
 from fangpin.synth.config import SynthConfig, SynthSummary
 from fangpin.synth.sim import Sim
+
+Arr = npt.NDArray[Any]
 
 
 def generate(config: SynthConfig, out: Path, progress: bool = True) -> SynthSummary:
@@ -49,15 +52,33 @@ def generate(config: SynthConfig, out: Path, progress: bool = True) -> SynthSumm
     rows: dict[str, int] = dict.fromkeys(cat, 0)
     previous: dict[str, pa.Table] = {}
     pending: dict[str, list[tuple[int, pa.Table]]] = {}
-    households_start = _households_table(sim)
-    for t in range(-config.burn_in, config.months):
-        bar.set_postfix_str(config.period(t))
-        sim.step(t)
-        if t >= 0:
-            _deliver(sim, t, cat, plan, injector, rows, previous, pending, out)
-        bar.update(1)
+    # the households table is built at the end from these start counts (the static columns do not change)
+    members_start = np.bincount(pop.pp["hh"], minlength=pop.n_hh).astype(np.int32)
+    earners_start = np.bincount(pop.pp["hh"], weights=pop.pp["employed"], minlength=pop.n_hh).astype(np.int32)
+    month_writer: pq.ParquetWriter | None = None
+    last_month: pa.Table | None = None
+    try:
+        for t in range(-config.burn_in, config.months):
+            bar.set_postfix_str(config.period(t))
+            sim.step(t)
+            if t >= 0 and sim.truth_month is not None:
+                # the truth is written month by month (one row group each), never kept for the whole run
+                last_month, sim.truth_month = sim.truth_month, None
+                if month_writer is None:
+                    month_writer = pq.ParquetWriter(
+                        out / "truth" / "household_month.parquet", last_month.schema
+                    )
+                month_writer.write_table(last_month)
+                _deliver(sim, t, cat, plan, injector, rows, previous, pending, out)
+            bar.update(1)
+    finally:
+        if month_writer is not None:
+            month_writer.close()
+    assert last_month is not None
     bar.set_postfix_str("truth")
-    summary = _truth(sim, out, households_start, injector, rows, start_households, start_persons)
+    summary = _truth(
+        sim, out, last_month, members_start, earners_start, injector, rows, start_households, start_persons
+    )
     bar.update(1)
     bar.close()
     summary.seconds = round(time.perf_counter() - began, 2)
@@ -81,7 +102,9 @@ def _deliver(
     period = sim.cfg.period(t)
     folder = out / "deliveries" / period
     folder.mkdir(parents=True, exist_ok=True)
-    tables = deliveries.snapshots(sim, t)
+    # snapshots are built one at a time, right before they are written, and dropped afterwards
+    builders = deliveries.snapshots(sim, t)
+    tables: dict[str, pa.Table] = {}
     manifest: dict[str, Any] = {"period": period, "datasets": {}, "absent": []}
     for name in deliveries.EVENT_DATASETS:
         # the first delivery carries up to 12 months of history
@@ -92,10 +115,15 @@ def _deliver(
         table = pa.concat_tables(parts) if parts else _empty(cat[name])
         tables[name] = table
     for name, ds in cat.items():
-        if name not in tables:
+        if name in tables:
+            raw = tables.pop(name)
+        elif name in builders:
+            raw = builders.pop(name)()
+        else:
             manifest["absent"].append(name)
             continue
-        table = writer.conform(ds, tables[name])
+        table = writer.conform(ds, raw)
+        del raw
         info: dict[str, Any] = {"period": period, "late": False}
         if (t, name) in plan.late:
             pending.setdefault(name, []).append((t, table))
@@ -107,10 +135,12 @@ def _deliver(
             table = pa.concat_tables([tb for _, tb in late] + [table])
             info["late"] = True
             info["late_periods"] = [sim.cfg.period(m) for m, _ in late]
-        clean = table
-        if ds.cadence == "events" and injector.rates.duplicate_event > 0:
-            table = injector.duplicates(period, ds, table, previous.get(name))
-        previous[name] = clean
+        if ds.cadence == "events":
+            # only event datasets need last month's rows (duplicates); snapshots are not kept
+            clean = table
+            if injector.rates.duplicate_event > 0:
+                table = injector.duplicates(period, ds, table, previous.get(name))
+            previous[name] = clean
         table = injector.rows(period, ds, table)
         fmt = writer.FORMATS.get(name, "csv")
         zh = (t, name) in plan.zh
@@ -122,6 +152,7 @@ def _deliver(
         info.update(writer.write(folder / name, ds, table, fmt, zh, gbk))
         manifest["datasets"][name] = info
         rows[name] += table.num_rows
+        del table
     writer.write_manifest(folder, manifest)
 
 
@@ -136,10 +167,16 @@ def _empty(ds: catalog.Dataset) -> pa.Table:
     return pa.table({f.name: pa.array([], types.get(f.type, pa.string())) for f in ds.fields})
 
 
-def _households_table(sim: Sim) -> pa.Table:
+def _households_table(sim: Sim, members_start: Arr, earners_start: Arr) -> pa.Table:
+    """Static household truth: rows of the start population first, then households created by splits."""
     hh, pp = sim.pop.hh, sim.pop.pp
     n = sim.pop.n_hh
-    members = np.bincount(pp["hh"], minlength=n)
+    n_start = len(members_start)
+    # split households: members and earners as they stand at the end of the run
+    members = np.r_[members_start, np.bincount(pp["hh"], minlength=n)[n_start:]]
+    earners = np.r_[earners_start, np.bincount(pp["hh"], weights=pp["employed"], minlength=n)[n_start:]]
+    parent = hh["parent"]
+    split = parent >= 0
     return pa.table(
         {
             "household_no": ev.strings_of_ints(hh["no"]),
@@ -148,62 +185,83 @@ def _households_table(sim: Sim) -> pa.Table:
             "household_type": ev.codes(np.where(hh["former_poor"], 0, 1), ["former_poor", "ordinary"]),
             "exit_year": pa.array(hh["exit_year"].astype(np.int64), mask=~hh["former_poor"]),
             "members_start": pa.array(members.astype(np.int64)),
-            "wage_earners_start": pa.array(
-                np.bincount(pp["hh"], weights=pp["employed"], minlength=n).astype(np.int64)
-            ),
+            "wage_earners_start": pa.array(earners.astype(np.int64)),
             "business_net_base": ev.money(hh["bus_base"]),
             "property_base": ev.money(hh["prop_base"]),
             "family_support_base": ev.money(hh["support_base"]),
             "policy_transfer_base": ev.money(hh["policy_base"]),
             "informal_base": ev.money(hh["informal_base"]),
-            "split_from": pa.array([None] * n, pa.string()),
+            "split_from": pc.if_else(
+                pa.array(split), ev.strings_of_ints(hh["no"][np.maximum(parent, 0)]), pa.nulls(n, pa.string())
+            ),
         }
     )
+
+
+PERSON_SLICE = 1_000_000
+
+
+def _write_persons(sim: Sim, path: Path) -> None:
+    """truth/persons.parquet, built and written a million persons at a time (one row group each)."""
+    hh, pp = sim.pop.hh, sim.pop.pp
+    n = sim.pop.n_pp
+    with pq.ParquetWriter(path, PERSONS_SCHEMA) as sink:
+        for lo in range(0, max(n, 1), PERSON_SLICE):
+            s = slice(lo, min(lo + PERSON_SLICE, n))
+            part = pa.table(
+                {
+                    "id_number": sim.pop.ids[s],
+                    "household_no": ev.strings_of_ints(hh["no"][pp["hh"][s]]),
+                    "name": sim.pop.names[s],
+                    "gender": ev.codes(np.where(pp["male"][s], 0, 1), ["1", "2"]),
+                    "birth_date": ev.dates(pp["birth"][s], nullable=False),
+                    "relation": pa.array(pp["rel"][s].astype(np.int64)),
+                    "status": ev.codes(pp["status"][s], ["normal", "deceased", "moved_out"]),
+                    "status_date": ev.dates(pp["status_date"][s]),
+                    "employed": pa.array(pp["employed"][s]),
+                    "monthly_wage_base": ev.money(pp["wage"][s]),
+                    "disability_grade": pa.array(pp["dis_grade"][s].astype(np.int64)),
+                    "disease": ev.codes(pp["disease"][s], ["none", "major", "chronic", "severe_mental"]),
+                    "insured": pa.array(pp["insured"][s]),
+                },
+                schema=PERSONS_SCHEMA,
+            )
+            sink.write_table(part)
+
+
+PERSONS_SCHEMA = pa.schema(
+    [
+        ("id_number", pa.string()),
+        ("household_no", pa.string()),
+        ("name", pa.string()),
+        ("gender", pa.string()),
+        ("birth_date", pa.date32()),
+        ("relation", pa.int64()),
+        ("status", pa.string()),
+        ("status_date", pa.date32()),
+        ("employed", pa.bool_()),
+        ("monthly_wage_base", pa.float64()),
+        ("disability_grade", pa.int64()),
+        ("disease", pa.string()),
+        ("insured", pa.bool_()),
+    ]
+)
 
 
 def _truth(
     sim: Sim,
     out: Path,
-    households_start: pa.Table,
+    last: pa.Table,
+    members_start: Arr,
+    earners_start: Arr,
     injector: dfx.Injector,
     rows: dict[str, int],
     start_households: int,
     start_persons: int,
 ) -> SynthSummary:
-    hh, pp = sim.pop.hh, sim.pop.pp
     truth_dir = out / "truth"
-    split = np.flatnonzero(hh["parent"] >= 0)
-    if len(split):
-        added = _households_table(sim).take(pa.array(split))
-        added = added.set_column(
-            added.schema.get_field_index("split_from"),
-            "split_from",
-            ev.strings_of_ints(hh["no"][hh["parent"][split]]),
-        )
-        households_start = pa.concat_tables([households_start, added.cast(households_start.schema)])
-    pq.write_table(households_start, truth_dir / "households.parquet")
-    month_table = pa.concat_tables(sim.truth_tables)
-    pq.write_table(month_table, truth_dir / "household_month.parquet")
-    pq.write_table(
-        pa.table(
-            {
-                "id_number": sim.pop.ids,
-                "household_no": ev.strings_of_ints(hh["no"][pp["hh"]]),
-                "name": sim.pop.names,
-                "gender": ev.codes(np.where(pp["male"], 0, 1), ["1", "2"]),
-                "birth_date": ev.dates(pp["birth"], nullable=False),
-                "relation": pa.array(pp["rel"].astype(np.int64)),
-                "status": ev.codes(pp["status"], ["normal", "deceased", "moved_out"]),
-                "status_date": ev.dates(pp["status_date"]),
-                "employed": pa.array(pp["employed"]),
-                "monthly_wage_base": ev.money(pp["wage"]),
-                "disability_grade": pa.array(pp["dis_grade"].astype(np.int64)),
-                "disease": ev.codes(pp["disease"], ["none", "major", "chronic", "severe_mental"]),
-                "insured": pa.array(pp["insured"]),
-            }
-        ),
-        truth_dir / "persons.parquet",
-    )
+    pq.write_table(_households_table(sim, members_start, earners_start), truth_dir / "households.parquet")
+    _write_persons(sim, truth_dir / "persons.parquet")
     shock_cols = ["household_no", "t", "kind", "subkind", "severe", "loss_yuan", "village_code", "cluster_id"]
     data = {
         c: np.concatenate([r[c] for r in sim.shock_rows]) if sim.shock_rows else np.array([])
@@ -223,11 +281,11 @@ def _truth(
         }
     )
     pq.write_table(shocks, truth_dir / "shocks.parquet")
+    del shocks, data
     defect_table = injector.table()
     pq.write_table(defect_table, truth_dir / "defects.parquet")
-    last = month_table.filter(pc.equal(month_table["period"], sim.cfg.period(sim.cfg.months - 1)))
     last = last.filter(pc.invert(last["dissolved"]))
-    cats = np.array(last["true_category"].to_pylist(), object)
+    cats = last["true_category"].to_numpy(zero_copy_only=False)
     meets = last["meets_criteria"].to_numpy(zero_copy_only=False)
     monitored = last["is_monitored"].to_numpy(zero_copy_only=False)
     n_last = max(last.num_rows, 1)

@@ -277,7 +277,7 @@ AID_KIND = ["", "", "", "国家助学金", "雨露计划", "雨露计划"]
 def stage_of(age_at_sept: Arr, school_p: Arr) -> Arr:
     """Stage index, −1 not in school; a child's fixed draw decides preschool and the paths after 15."""
     a = np.floor(age_at_sept)
-    s = np.full(len(a), -1, np.int64)
+    s = np.full(len(a), -1, np.int8)
     s[(a >= 3) & (a < 6) & (school_p < 0.88)] = 0
     s[(a >= 6) & (a < 12)] = 1
     s[(a >= 12) & (a < 15)] = 2

@@ -35,8 +35,9 @@ class Sim:
         self.cfg, self.world, self.pop, self.rng = cfg, world, pop, rng
         n = pop.n_hh
         hh = pop.hh
-        for key in ("bus_loss",):
-            hh[key] = np.zeros(n)
+        # narrow dtypes keep a 10-million-person province small: month indices int16, days int32,
+        # per-month money float32; yearly sums and latent bases stay float64
+        hh["bus_loss"] = np.zeros(n, np.float32)
         for key in (
             "last_severe",
             "last_disaster",
@@ -46,23 +47,23 @@ class Sim:
             "last_illness",
             "last_disability",
             "monitor_since",
-            "dibao_start",
-            "temp_date",
             "declared",
         ):
-            hh[key] = np.full(n, -999, np.int64)
+            hh[key] = np.full(n, -999, np.int16)  # month index t
+        for key in ("dibao_start", "temp_date"):
+            hh[key] = np.full(n, -999, np.int32)  # days since 1970
         hh["last_disaster_kind"] = np.zeros(n, np.int8)
         hh["monitor"] = np.zeros(n, np.int8)
         hh["category"] = np.zeros(n, np.int8)
-        hh["clear_months"] = np.zeros(n, np.int64)
+        hh["clear_months"] = np.zeros(n, np.int16)
         hh["dibao"] = np.zeros(n, bool)
-        hh["dibao_amt"] = np.zeros(n)
-        hh["temp_amt"] = np.zeros(n)
+        hh["dibao_amt"] = np.zeros(n, np.float32)
+        hh["temp_amt"] = np.zeros(n, np.float32)
         for key in ("ring_inc", "ring_med", "ring_edu", "ring_loss"):
             hh[key] = np.zeros((n, 12), np.float32)
         for key in ("y_wage", "y_bus", "y_prop", "y_transfer", "ly_wage", "ly_bus", "ly_prop", "ly_transfer"):
             hh[key] = np.zeros(n)
-        hh["ly_members"] = np.zeros(n, np.int64)
+        hh["ly_members"] = np.zeros(n, np.int16)
         hh["survey_sample"] = rng.random(n) < 0.1
         self.ly_year = 0
         self.wage_scale = (
@@ -80,7 +81,8 @@ class Sim:
         self.cluster = 0
         self.below_line = np.zeros(n, bool)
         self.net_pc = np.full(n, 1e9)
-        self.truth_tables: list[pa.Table] = []
+        # the truth of the month just evaluated (t >= 0); generate() writes it out before the next month
+        self.truth_month: pa.Table | None = None
 
     # ----- calendar -------------------------------------------------------------------------------------
     def set_month(self, t: int) -> None:
@@ -96,12 +98,12 @@ class Sim:
 
     def _refresh_people(self) -> None:
         pp = self.pop.pp
-        self.age = (self.month_start - pp["birth"]) / 365.25
+        self.age = ((self.month_start - pp["birth"]) / 365.25).astype(np.float32)
         sept = self.year if self.calendar_month >= 9 else self.year - 1
         sept_day = int(np.datetime64(f"{sept}-09-01", "D").astype(np.int64))
-        self.stage = np.where(
-            pp["status"] == 0, shocks.stage_of((sept_day - pp["birth"]) / 365.25, pp["school_p"]), -1
-        )
+        stage = shocks.stage_of((sept_day - pp["birth"]) / 365.25, pp["school_p"])
+        stage[pp["status"] != 0] = -1
+        self.stage = stage
         self.student = self.stage >= 0
 
     def days_in_month(self, n: int | np.integer[Any]) -> Arr:
@@ -221,7 +223,6 @@ class Sim:
             "hh": h,
             "male": male,
             "birth": birth,
-            "f17": f17,
             "rel": np.where(np.isin(pp["rel"][mothers], (1, 2)), 3, 5).astype(np.int8),
             "surname": head_sur,
         }
@@ -230,7 +231,7 @@ class Sim:
     def _head_surname(self, h: Arr) -> Arr:
         pp = self.pop.pp
         heads = np.flatnonzero(pp["rel"] == 1)
-        sur = np.zeros(self.pop.n_hh, np.int32)
+        sur = np.zeros(self.pop.n_hh, np.int16)
         sur[pp["hh"][heads]] = pp["surname"][heads]
         out: Arr = sur[h]
         return out
@@ -281,7 +282,7 @@ class Sim:
         parents = pp["hh"][persons]
         n_old, k = self.pop.n_hh, len(persons)
         village = hh["village"][parents]
-        seq = np.zeros(k, np.int64)
+        seq = np.zeros(k, np.int64)  # 4-digit sequence in the village
         for i, v in enumerate(village):  # a handful per month
             seq[i] = self.pop.village_seq[v]
             self.pop.village_seq[v] += 1

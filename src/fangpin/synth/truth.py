@@ -161,30 +161,28 @@ def evaluate(sim: Sim, t: int) -> None:
         99: ~housing_ok | ~water_ok | uninsured | dropout | ~food_ok,
     }
     risk = _risk_lists(flags, hh["last_disaster_kind"], meets)
-    sim.truth_tables.append(
-        pa.table(
-            {
-                "household_no": ev.strings_of_ints(hh["no"]),
-                "period": pa.array([sim.cfg.period(t)] * n),
-                "members": pa.array(members, pa.int32()),
-                "true_income_pc_12m": ev.money(income_pc),
-                "compliant_oop_12m": ev.money(oop),
-                "medical_oop_12m": ev.money(med12),
-                "schooling_oop_12m": ev.money(edu12),
-                "net_income_pc_12m": ev.money(net_pc),
-                "food_clothing_ok": pa.array(food_ok),
-                "education_ok": pa.array(~dropout),
-                "medical_insured_ok": pa.array(~uninsured),
-                "housing_ok": pa.array(housing_ok),
-                "water_ok": pa.array(water_ok),
-                "meets_criteria": pa.array(meets),
-                "true_category": ev.codes(category, CATEGORIES),
-                "risk_types": risk,
-                "is_monitored": pa.array(hh["monitor"] == 1),
-                "monitor_status": ev.codes(hh["monitor"], ["none", "monitored", "eliminated"]),
-                "dissolved": pa.array(hh["dissolved"]),
-            }
-        )
+    sim.truth_month = pa.table(
+        {
+            "household_no": ev.strings_of_ints(hh["no"]),
+            "period": pa.array([sim.cfg.period(t)] * n),
+            "members": pa.array(members, pa.int32()),
+            "true_income_pc_12m": ev.money(income_pc),
+            "compliant_oop_12m": ev.money(oop),
+            "medical_oop_12m": ev.money(med12),
+            "schooling_oop_12m": ev.money(edu12),
+            "net_income_pc_12m": ev.money(net_pc),
+            "food_clothing_ok": pa.array(food_ok),
+            "education_ok": pa.array(~dropout),
+            "medical_insured_ok": pa.array(~uninsured),
+            "housing_ok": pa.array(housing_ok),
+            "water_ok": pa.array(water_ok),
+            "meets_criteria": pa.array(meets),
+            "true_category": ev.codes(category, CATEGORIES),
+            "risk_types": risk,
+            "is_monitored": pa.array(hh["monitor"] == 1),
+            "monitor_status": ev.codes(hh["monitor"], ["none", "monitored", "eliminated"]),
+            "dissolved": pa.array(hh["dissolved"]),
+        }
     )
 
 

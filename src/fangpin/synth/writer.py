@@ -19,6 +19,7 @@ from fangpin.synth.catalog import Dataset
 # Banks send parquet; the water bureau sends a spreadsheet; everybody else sends CSV.
 FORMATS = {"fi_deposit": "parquet", "fi_microcredit": "parquet", "wr_water": "xlsx"}
 _FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
+CSV_SLICE_ROWS = 250_000
 
 
 def money_strings(values: pa.Array) -> pa.Array:
@@ -76,13 +77,7 @@ def write(
         encoding = "binary"
     else:
         path = path_stem.with_suffix(".csv")
-        text = to_text(ds, table).rename_columns(headers)
-        buffer = io.BytesIO()
-        pacsv.write_csv(text, buffer, pacsv.WriteOptions(quoting_style="needed"))
-        data = buffer.getvalue()
-        if gbk:
-            data = data.decode("utf-8").encode("gbk")
-        path.write_bytes(data)
+        _write_csv(path, ds, table, headers, gbk)
         encoding = "gbk" if gbk else "utf-8"
     return {
         "file": path.name,
@@ -91,6 +86,20 @@ def write(
         "encoding": encoding,
         "header": "zh" if zh_headers else "name",
     }
+
+
+def _write_csv(path: Path, ds: Dataset, table: pa.Table, headers: list[str], gbk: bool) -> None:
+    """Text conversion and CSV writing slice by slice: a 10-million-row file never exists as a whole in memory.
+    The bytes equal a single write_csv of the whole table (header once, then the rows in order)."""
+    with path.open("wb") as sink:
+        for offset in range(0, max(table.num_rows, 1), CSV_SLICE_ROWS):
+            part = to_text(ds, table.slice(offset, CSV_SLICE_ROWS)).rename_columns(headers)
+            buffer = io.BytesIO()
+            options = pacsv.WriteOptions(include_header=offset == 0, quoting_style="needed")
+            pacsv.write_csv(part, buffer, options)
+            data = buffer.getvalue()
+            del part, buffer
+            sink.write(data.decode("utf-8").encode("gbk") if gbk else data)
 
 
 def _write_xlsx(path: Path, headers: list[str], table: pa.Table) -> None:

@@ -6,9 +6,11 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
+import pytest
 
 from fangpin.lib import idcard
-from fangpin.synth import SynthConfig, generate, ids
+from fangpin.synth import DefectRates, SynthConfig, generate, ids
 from fangpin.synth.command import main, register
 from fangpin.synth.defects import _scientific
 
@@ -72,3 +74,59 @@ def test_it_registers_the_synth_subcommand() -> None:
     register(parser.add_subparsers())
     args = parser.parse_args(["synth", "--out", "x", "--persons", "1000"])
     assert args.persons == 1000 and callable(args.func)
+
+
+def test_it_overrides_single_defect_rates_from_the_command_line(tmp_path: Path) -> None:
+    code = main(
+        [
+            "synth",
+            "--county",
+            "360722",
+            "--households",
+            "200",
+            "--months",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--defects",
+            "none",
+            "--defect-rate",
+            "id_missing=0.5",
+            "--defect-rate",
+            "gbk_encoding=1",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    kinds = pq.read_table(tmp_path / "truth" / "defects.parquet")["kind"].to_pylist()
+    assert set(kinds) == {"id_missing", "gbk_encoding"}
+    assert kinds.count("gbk_encoding") == 1
+
+
+def test_it_parses_defect_rate_overrides() -> None:
+    rates = DefectRates().with_overrides(["name_typo=2%", "late_datasets=3", " id_check_char = 0 "])
+    assert rates.name_typo == 0.02 and rates.late_datasets == 3 and rates.id_check_char == 0.0
+    assert rates.id_missing == DefectRates().id_missing
+    assert DefectRates.none().with_overrides([]) == DefectRates.none()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("typo=0.1", "unknown defect kind 'typo'"),
+        ("name_typo", "expects KIND=RATE"),
+        ("name_typo=", "expects KIND=RATE"),
+        ("name_typo=lots", "not a number"),
+        ("name_typo=1.5", "between 0 and 1"),
+        ("gbk_files=0.5", "whole number"),
+        ("late_dataset=-1", ">= 0"),
+    ],
+)
+def test_it_rejects_bad_defect_rates(
+    tmp_path: Path, spec: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["synth", "--households", "50", "--out", str(tmp_path), "--defect-rate", spec, "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err and "fangpin synth:" in err
+    assert not (tmp_path / "summary.json").exists()

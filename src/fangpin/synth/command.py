@@ -29,6 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="default",
         help="数据缺陷 / inject realistic defects or none",
     )
+    p.add_argument(
+        "--defect-rate",
+        action="append",
+        default=[],
+        metavar="KIND=RATE",
+        help="单项缺陷率 / override one defect rate, repeatable: id_check_char, id_excel_mangled, id_missing,"
+        " name_typo, duplicate_event (share of rows, 0..1 or 0.5%%); gbk_files, zh_header_files, late_datasets"
+        " (files per run)",
+    )
     p.add_argument("--quiet", action="store_true", help="不显示进度 / no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -41,17 +50,19 @@ def run(args: argparse.Namespace) -> int:
     if not args.households and not args.persons:
         print("请给出 --households 或 --persons / give --households or --persons", file=sys.stderr)  # noqa: T201
         return 2
-    config = SynthConfig(
-        province=args.province,
-        county=args.county,
-        households=args.households,
-        persons=args.persons,
-        months=args.months,
-        start=args.start,
-        seed=args.seed,
-        defects=DefectRates.none() if args.defects == "none" else DefectRates(),
-    )
     try:
+        rates = DefectRates.none() if args.defects == "none" else DefectRates()
+        rates = rates.with_overrides(args.defect_rate)
+        config = SynthConfig(
+            province=args.province,
+            county=args.county,
+            households=args.households,
+            persons=args.persons,
+            months=args.months,
+            start=args.start,
+            seed=args.seed,
+            defects=rates,
+        )
         config.validate()
     except ValueError as exc:
         print(f"fangpin synth: {exc}", file=sys.stderr)  # noqa: T201

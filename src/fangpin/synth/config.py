@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,48 @@ class DefectRates:
     @property
     def any(self) -> bool:
         return any(bool(v) for v in self.__dict__.values())
+
+    def with_overrides(self, specs: list[str]) -> DefectRates:
+        """Apply `KIND=RATE` overrides (the CLI's --defect-rate). KIND is a field name or the kind recorded in
+        truth/defects.parquet (gbk_encoding, zh_headers, late_dataset); rates are in [0, 1], file counts are
+        whole numbers >= 0. Raises ValueError with a readable message."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, float | int] = {}
+        for spec in specs:
+            kind, sep, text = spec.partition("=")
+            kind, text = kind.strip(), text.strip()
+            name = DEFECT_KIND_ALIASES.get(kind, kind)
+            if not sep or not kind or not text:
+                raise ValueError(f"--defect-rate expects KIND=RATE, got {spec!r}")
+            if name not in known:
+                raise ValueError(f"unknown defect kind {kind!r}; known: {', '.join(sorted(known))}")
+            if known[name].type in (int, "int"):
+                try:
+                    count = int(text)
+                except ValueError:
+                    raise ValueError(
+                        f"{kind} is a number of files per run: give a whole number, got {text!r}"
+                    ) from None
+                if count < 0:
+                    raise ValueError(f"{kind} must be >= 0, got {count}")
+                changes[name] = count
+            else:
+                try:
+                    rate = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+                except ValueError:
+                    raise ValueError(f"{kind}: not a number: {text!r}") from None
+                if not 0.0 <= rate <= 1.0:
+                    raise ValueError(f"{kind} is a share of rows: give a rate between 0 and 1, got {text!r}")
+                changes[name] = rate
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# kinds as recorded in truth/defects.parquet → DefectRates fields
+DEFECT_KIND_ALIASES = {
+    "gbk_encoding": "gbk_files",
+    "zh_headers": "zh_header_files",
+    "late_dataset": "late_datasets",
+}
 
 
 @dataclass(frozen=True)

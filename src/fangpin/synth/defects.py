@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fangpin.lib.idcard import CHECK_CHARS, check_char
+from fangpin.synth import events as ev
 from fangpin.synth import names
 from fangpin.synth.catalog import Dataset
 from fangpin.synth.config import DefectRates
@@ -115,9 +116,9 @@ class Injector:
         rows = np.flatnonzero(kind)
         key_name = ds.key_fields[0] if ds.key_fields else id_field
         if len(rows):
-            col = table.column(id_field).combine_chunks()
+            col = ev.whole(table.column(id_field))
             original = col.take(pa.array(rows)).to_pylist()
-            keys = table.column(key_name).combine_chunks().take(pa.array(rows)).to_pylist()
+            keys = ev.whole(table.column(key_name)).take(pa.array(rows)).to_pylist()
             injected: list[str | None] = []
             for k, value in zip(kind[rows], original, strict=True):
                 injected.append(self._mangle(int(k), value))
@@ -140,10 +141,10 @@ class Injector:
         if ds.name == "ps_person" and r.name_typo > 0:
             rows = np.flatnonzero(self.rng.random(n) < r.name_typo)
             if len(rows):
-                col = table.column("name").combine_chunks()
+                col = ev.whole(table.column("name"))
                 original = col.take(pa.array(rows)).to_pylist()
                 injected_names = [names.typo(v, self.rng) for v in original]
-                keys = table.column("id_number").combine_chunks().take(pa.array(rows)).to_pylist()
+                keys = ev.whole(table.column("id_number")).take(pa.array(rows)).to_pylist()
                 mask = np.zeros(n, bool)
                 mask[rows] = True
                 table = table.set_column(

@@ -42,3 +42,11 @@ def codes(values: Arr, labels: list[str], mask: Arr | None = None) -> pa.Array:
 def strings_of_ints(x: Arr) -> pa.StringArray:
     out: pa.StringArray = pc.cast(pa.array(np.asarray(x, np.int64)), pa.string())
     return out
+
+
+def whole(column: pa.ChunkedArray) -> pa.Array:
+    """One contiguous array; a single chunk is returned as is (combine_chunks would copy it)."""
+    if column.num_chunks == 1:
+        out: pa.Array = column.chunk(0)
+        return out
+    return column.combine_chunks()

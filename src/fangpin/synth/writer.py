@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from fangpin.synth import events as ev
 from fangpin.synth.catalog import Dataset
 
 # Banks send parquet; the water bureau sends a spreadsheet; everybody else sends CSV.
@@ -42,7 +43,7 @@ def conform(ds: Dataset, table: pa.Table) -> pa.Table:
     """Columns in catalog order with the catalog's names; money rounded to 2 decimals."""
     cols = {}
     for f in ds.fields:
-        col = table.column(f.name).combine_chunks()
+        col = ev.whole(table.column(f.name))
         if f.type == "money":
             col = pc.round(col.cast(pa.float64()), 2)
         cols[f.name] = col
@@ -52,7 +53,7 @@ def conform(ds: Dataset, table: pa.Table) -> pa.Table:
 def to_text(ds: Dataset, table: pa.Table) -> pa.Table:
     cols: dict[str, pa.Array] = {}
     for f in ds.fields:
-        col = table.column(f.name).combine_chunks()
+        col = ev.whole(table.column(f.name))
         if f.type == "money":
             col = money_strings(col)
         elif f.type == "bool":

@@ -368,7 +368,7 @@ def train_model(
     labelled: pa.Table | None = None,
     *,
     seed: int = 1,
-    max_pairs: float = 2e6,
+    max_pairs: float = 1e6,
     threads: int | None = None,
 ) -> LinkModel:
     """Train once, reuse: u of name/birth/gender/place by Splink's random sampling of registry pairs
@@ -389,7 +389,7 @@ def train_model(
     others = [make() for make in _OTHER_COMPARISONS]
     db_api = DuckDBAPI(connection=con)
     dedupe = _splink_settings(others, "dedupe_only", 1.0 / max(n, 2))
-    linker = Linker(db_api.register("reg"), dedupe)
+    linker = Linker(db_api.register("reg"), dedupe, log_level=logging.ERROR)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed, min_count_per_level=None)
     trained = linker.misc.save_model_to_json()["comparisons"]
     meta: dict[str, Any] = {
@@ -409,6 +409,7 @@ def train_model(
             linker2 = Linker(
                 [db2.register(lab, table_name="a_records"), db2.register(reg_lab, table_name="b_registry")],
                 link_settings,
+                log_level=logging.ERROR,
             )
             linker2.training.estimate_m_from_label_column("person_key")
             trained = linker2.misc.save_model_to_json()["comparisons"]
@@ -686,6 +687,7 @@ def _probabilistic(
             [db_api.register(feats, table_name="a_records"), db_api.register(reg, table_name="b_registry")],
             splink_settings,
             validate_settings=False,
+            log_level=logging.ERROR,
         )
         predictions = linker.inference.predict()
         _exec(con, f"CREATE TEMP TABLE pred AS SELECT * FROM {predictions.physical_name}")  # noqa: S608

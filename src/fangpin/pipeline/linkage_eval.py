@@ -12,6 +12,7 @@ a dataset that carries nothing else cannot be linked by anyone and is reported s
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -388,18 +389,15 @@ def evaluate_on_febrl(which: FebrlName = "febrl1", *, threshold: float = 0.5) ->
     con = duckdb.connect()
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register(t, table_name=f"febrl_{i}") for i, t in enumerate(frames)]
-    linker = Linker(inputs, _febrl_settings(link_type))
+    linker = Linker(inputs, _febrl_settings(link_type), log_level=logging.ERROR)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("given_name", "surname", "date_of_birth"), block_on("soc_sec_id")], recall=0.7
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=1e7, seed=1)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("date_of_birth"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
     predictions = linker.inference.predict(threshold_match_probability=threshold)
-    scored = con.sql(
-        f"SELECT unique_id_l, unique_id_r, source_dataset_l, source_dataset_r, match_probability "
-        f"FROM {predictions.physical_name}"  # noqa: S608 - a Splink table name
-    ).to_arrow_table()
+    scored = con.sql(f"SELECT * FROM {predictions.physical_name}").to_arrow_table()  # noqa: S608
     entity = {}
     for i, t in enumerate(frames):
         source = f"febrl_{i}"

@@ -27,7 +27,7 @@ def test_it_calibrates_income_to_formerly_poor_counties(medium_run: tuple[Path, 
     # the 12 months to December 2025 are centred on mid-2025: 17,522 × 1.07 ± 6 %
     assert abs(mean / (INCOME_MEAN_2024 * 1.07) - 1) < 0.06
     under = (m["true_income_pc_12m"] < 8000).mean()
-    assert 0.01 < under < 0.06
+    assert 0.008 < under < 0.03  # ~1.5 % under the line on income alone (docs/synth.md)
 
 
 def test_it_keeps_a_few_percent_truly_at_risk_and_most_of_them_monitored(
@@ -35,11 +35,16 @@ def test_it_keeps_a_few_percent_truly_at_risk_and_most_of_them_monitored(
 ) -> None:
     out, summary = medium_run
     m = _month(out, summary.periods[-1])
+    # 3–5 % truly at risk in a month (disaster months run higher), ~60 % of them already monitored
     share = m["meets_criteria"].mean()
-    assert 0.02 < share < 0.09
+    assert 0.025 < share < 0.06
     monitored = (m["meets_criteria"] & m["is_monitored"]).sum() / m["meets_criteria"].sum()
-    assert 0.45 < monitored < 0.85
+    assert 0.45 < monitored < 0.75
     assert set(np.unique(m["true_category"])) >= {"unstable", "marginal", "sudden", "none"}
+    # averaged over the delivered months the share sits inside the 3–5 % aim
+    table = pq.read_table(out / "truth" / "household_month.parquet", columns=["meets_criteria", "dissolved"])
+    live = ~table["dissolved"].to_numpy(zero_copy_only=False)
+    assert 0.03 < table["meets_criteria"].to_numpy(zero_copy_only=False)[live].mean() < 0.05
 
 
 def test_it_produces_shocks_at_plausible_rates(medium_run: tuple[Path, SynthSummary]) -> None:
@@ -78,7 +83,7 @@ def test_it_clusters_disasters_on_neighbouring_villages(medium_run: tuple[Path, 
         same_town.append((towns == towns[0]).mean())
         fake = rng.choice(villages, len(hit), replace=False) // 1000
         random_same.append((fake == fake[0]).mean())
-    assert len(same_town) > 10
+    assert len(same_town) >= 5  # ~10 multi-village clusters in 26 months of 20,000 households
     assert np.mean(same_town) > 3 * np.mean(random_same)
 
 

@@ -97,7 +97,7 @@ class SynthConfig:
     former_poor_share: float = 0.13
     income_sigma: float = 0.42
     # log-income dispersion kept from the forward model (1 = none removed); sets the share under the line
-    income_shrink: float = 0.42
+    income_shrink: float = 0.30
 
     @property
     def region(self) -> str:

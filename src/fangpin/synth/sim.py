@@ -354,7 +354,8 @@ class Sim:
             np.maximum(drought, self.outage),
             np.maximum(base, (self.outage * 0.4).astype(np.int64)),
         )
-        self.water_quality = np.where(self.water_quality, rng.random(v) > 0.0008, rng.random(v) < 0.15)
+        # a failed quality test is fixed within a few months (饮水安全 is a priority of the assistance)
+        self.water_quality = np.where(self.water_quality, rng.random(v) > 0.0008, rng.random(v) < 0.35)
 
     def _income(self, t: int) -> None:
         hh, pp, rng = self.pop.hh, self.pop.pp, self.rng

@@ -19,9 +19,13 @@ CATEGORIES = ["none", "unstable", "marginal", "sudden"]
 # risk-type codes in the order a household's list is filled (at most 5), see POLICY.md
 RISK_CODES = {1: "01", 3: "03", 4: "04", 5: "05", 6: "06", 7: "07", 9: "09", 99: "99"}
 DISASTER_CODES = ["0201", "0202", "0203", "0204", "0205", "0206", "0299"]
-DISCOVERY = 0.1  # monthly chance an at-risk household is found (visits, screening, …)
+DISCOVERY = 0.13  # monthly chance an at-risk household is found (visits, screening, …)
 DISCOVERY_DECLARED = 0.8
 DECLARE = 0.07  # monthly hazard of a self-declaration by an at-risk household
+START_MONITORED = 0.65  # share of at-risk households on the roster when the simulation starts
+ELIMINATE = 0.6  # monthly chance a stable (6 months clear) monitored household with labour is eliminated
+RENOVATE = 0.2  # monthly chance a C/D house of a monitored/former-poor household is renovated
+SELF_REPAIR = 0.1  # monthly chance another household repairs its C/D house on its own
 REASONS = {
     1: "家人患大病，医疗费用负担重",
     2: "遭受自然灾害，损失严重",
@@ -73,13 +77,18 @@ def assist(sim: Sim, t: int) -> None:
         pp["post_start"][first] = sim.days_in_month(len(first))
         pp["post_end"][first] = pp["post_start"][first] + 365
         pp["post_amt"][first] = rng.choice([500.0, 600.0, 800.0], len(first))
-    # 危房改造: C/D houses of monitored or former-poor households are renovated within months
-    fix = np.flatnonzero(
-        (hh["house"] >= 2) & ~hh["renovated"] & (monitored | hh["former_poor"]) & (rng.random(n) < 0.12)
-    )
+    # 危房改造: C/D houses of monitored or former-poor households are renovated within months; other
+    # households mostly repair or rebuild on their own (re-rated B at the next assessment)
+    unsafe = (hh["house"] >= 2) & ~hh["renovated"]
+    supported = monitored | hh["former_poor"]
+    u = rng.random(n)
+    fix = np.flatnonzero(unsafe & supported & (u < RENOVATE))
     hh["house"][fix] = 1
     hh["renovated"][fix] = True
     hh["house_date"][fix] = sim.days_in_month(len(fix))
+    own = np.flatnonzero(unsafe & ~supported & (u < SELF_REPAIR))
+    hh["house"][own] = 1
+    hh["house_date"][own] = sim.days_in_month(len(own))
     severe_now = np.flatnonzero(hh["last_severe"] == t)
     sim.temporary_aid(severe_now[hh["temp_date"][severe_now] < sim.month_start], t, 0.2)
     # microcredit: overdue in households in difficulty, repaid after the 3-year term
@@ -210,7 +219,7 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
     first = t == -sim.cfg.burn_in
     if first:
         # the roster as it stood: most at-risk households already monitored, some earlier cases eliminated
-        start = meets & (rng.random(n) < 0.65)
+        start = meets & (rng.random(n) < START_MONITORED)
         hh["monitor"][start] = 1
         hh["category"][start] = category[start]
         hh["monitor_since"][start] = t - rng.integers(1, 30, start.sum())
@@ -226,7 +235,7 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
     hh["monitor_since"][found] = t
     hh["clear_months"] = np.where(monitored & ~meets, hh["clear_months"] + 1, 0)
     # elimination: stable for 6 months, able to work (no-labour households keep being tracked)
-    done = monitored & (hh["clear_months"] >= 6) & (labour > 0) & (rng.random(n) < 0.35)
+    done = monitored & (hh["clear_months"] >= 6) & (labour > 0) & (rng.random(n) < ELIMINATE)
     hh["monitor"][done] = 2
     hh["monitor"][hh["dissolved"]] = np.where(
         hh["monitor"][hh["dissolved"]] == 1, 2, hh["monitor"][hh["dissolved"]]

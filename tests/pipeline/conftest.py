@@ -40,7 +40,9 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """800 households × 3 months from 2026-08, defects at higher rates so every kind shows up."""
     out = tmp_path_factory.mktemp("sim")
     rates = DefectRates(id_check_char=0.01, id_excel_mangled=0.01, id_missing=0.01, duplicate_event=0.03)
-    generate(SynthConfig(households=800, months=3, start="2026-08", seed=1, defects=rates), out, progress=False)
+    generate(
+        SynthConfig(households=800, months=3, start="2026-08", seed=1, defects=rates), out, progress=False
+    )
     return out
 
 

@@ -61,7 +61,10 @@ def test_a_rename_or_a_new_dataset_is_a_yaml_edit(tmp_path: Path) -> None:
         (lambda r: r["datasets"]["ps_vehicle"]["fields"][1].pop("values"), "an enum needs `values`"),
         (lambda r: r["datasets"]["ps_vehicle"].update(department="police"), "unknown department 'police'"),
         (lambda r: r["datasets"]["ps_vehicle"].update(cadence="daily"), "cadence must be one of"),
-        (lambda r: r["datasets"]["ps_vehicle"]["fields"][1].update(zh="所有人身份号码"), "used by two fields"),
+        (
+            lambda r: r["datasets"]["ps_vehicle"]["fields"][1].update(zh="所有人身份号码"),
+            "used by two fields",
+        ),
         (lambda r: r["datasets"]["ps_vehicle"]["fields"][0].update(range=[1, 2]), "`range` needs a numeric"),
         (lambda r: r["datasets"]["ps_vehicle"]["fields"][0].pop("zh"), "missing `zh`"),
     ],

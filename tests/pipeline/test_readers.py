@@ -32,7 +32,9 @@ def test_csv_utf8_all_strings_with_row_numbers(sim: Path, catalog) -> None:  # t
 
 
 def test_gbk_csv_is_detected(tmp_path: Path, catalog, tiny) -> None:  # type: ignore[no-untyped-def]
-    path = tiny.write_csv(tmp_path / "ps_person.csv", tiny.PERSON_HEADER, [tiny.person_row(name="曾倩倩")], "gbk")
+    path = tiny.write_csv(
+        tmp_path / "ps_person.csv", tiny.PERSON_HEADER, [tiny.person_row(name="曾倩倩")], "gbk"
+    )
     result = read_file(path, catalog["ps_person"])
     assert result.encoding == "gb18030"
     assert result.table.column("name").to_pylist() == ["曾倩倩"]
@@ -94,7 +96,9 @@ def test_missing_column_rejects_the_whole_file(tmp_path: Path, catalog, tiny) ->
 
 def test_optional_missing_and_extra_columns_are_reported(tmp_path: Path, catalog, tiny) -> None:  # type: ignore[no-untyped-def]
     header = [h for h in tiny.PERSON_HEADER if h != "status_date"] + ["备注"]
-    row = [v for h, v in zip(tiny.PERSON_HEADER, tiny.person_row(), strict=True) if h != "status_date"] + ["x"]
+    row = [v for h, v in zip(tiny.PERSON_HEADER, tiny.person_row(), strict=True) if h != "status_date"] + [
+        "x"
+    ]
     result = read_file(tiny.write_csv(tmp_path / "ps_person.csv", header, [row]), catalog["ps_person"])
     assert result.extra_columns == ("备注",)
     assert result.missing_optional == ("status_date",)

@@ -47,7 +47,10 @@ def _vehicle(**kw: str | None) -> dict[str, str | None]:
 def _only_reason(v: Validated) -> tuple[str, str, str | None]:
     assert v.rejected.num_rows == 1, v.rejected.to_pylist()
     r = v.rejected.to_pylist()[0]
-    assert r["message_zh"].endswith(REASONS_ZH[r["reason_code"]]) or REASONS_ZH[r["reason_code"]] in r["message_zh"]
+    assert (
+        r["message_zh"].endswith(REASONS_ZH[r["reason_code"]])
+        or REASONS_ZH[r["reason_code"]] in r["message_zh"]
+    )
     return r["reason_code"], r["field"], r["raw_value"]
 
 
@@ -99,7 +102,9 @@ def test_sql_id_checks_equal_the_python_reference(catalog, engine) -> None:  # t
     sql_codes: dict[int, str | None] = dict.fromkeys(range(1, len(ids) + 1))
     for r in v.rejected.to_pylist():
         sql_codes[r["_row"]] = r["reason_code"]
-    python_codes = {i + 1: (p.value if (p := idcard.problem(raw, TODAY)) else None) for i, raw in enumerate(ids)}
+    python_codes = {
+        i + 1: (p.value if (p := idcard.problem(raw, TODAY)) else None) for i, raw in enumerate(ids)
+    }
     assert sql_codes == python_codes
     # normalised IDs in the accepted rows: trimmed, apostrophe dropped, upper-case X
     accepted = v.accepted.column("id_number").to_pylist()
@@ -125,7 +130,9 @@ def test_enum_invalid(catalog, engine) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("raw", ["2020-02-30", "2020/05/01", "2020-5-1", "20200501", "昨天"])
 def test_date_invalid(catalog, engine, raw: str) -> None:  # type: ignore[no-untyped-def]
-    assert _only_reason(_run(catalog, engine, "ps_vehicle", [_vehicle(register_date=raw)]))[0] == "date_invalid"
+    assert (
+        _only_reason(_run(catalog, engine, "ps_vehicle", [_vehicle(register_date=raw)]))[0] == "date_invalid"
+    )
 
 
 @pytest.mark.parametrize("raw", ["12,000", "1e5", "abc", "¥100", "1.2.3"])
@@ -136,7 +143,12 @@ def test_number_invalid(catalog, engine, raw: str) -> None:  # type: ignore[no-u
 
 def test_int_and_float_number_invalid(catalog, engine) -> None:  # type: ignore[no-untyped-def]
     water = {"village_code": "360722100003", "supply": "centralized", "outage_days": "2.5", "quality_ok": "1"}
-    v = _run(catalog, engine, "wr_water", [{**water, "guarantee_rate": "0.9"}, {**water, "outage_days": "3", "guarantee_rate": "x"}])
+    v = _run(
+        catalog,
+        engine,
+        "wr_water",
+        [{**water, "guarantee_rate": "0.9"}, {**water, "outage_days": "3", "guarantee_rate": "x"}],
+    )
     assert [(r["reason_code"], r["field"]) for r in v.rejected.to_pylist()] == [
         ("number_invalid", "outage_days"),
         ("number_invalid", "guarantee_rate"),
@@ -157,27 +169,52 @@ def test_bool_values_and_bool_invalid(catalog, engine) -> None:  # type: ignore[
 
 def test_out_of_range(catalog, engine) -> None:  # type: ignore[no-untyped-def]
     row = {"id_number": "360722197111180017", "kind": "visual", "grade": "5", "issue_date": "2020-01-01"}
-    v = _run(catalog, engine, "df_disability", [row, {**row, "id_number": "360722198101290006", "grade": "4"}])
+    v = _run(
+        catalog, engine, "df_disability", [row, {**row, "id_number": "360722198101290006", "grade": "4"}]
+    )
     assert _only_reason(v) == ("out_of_range", "grade", "5")
     assert v.rejected.column("message_zh")[0].as_py() == "残疾等级：数值超出允许范围（1～4）"
-    water = {"village_code": "360722100003", "supply": "centralized", "outage_days": "0", "quality_ok": "true"}
+    water = {
+        "village_code": "360722100003",
+        "supply": "centralized",
+        "outage_days": "0",
+        "quality_ok": "true",
+    }
     v = _run(catalog, engine, "wr_water", [{**water, "guarantee_rate": "1.5"}])
     assert _only_reason(v)[0] == "out_of_range"
 
 
 def test_region_unknown(catalog, engine, tiny) -> None:  # type: ignore[no-untyped-def]
     rows = [dict(zip(tiny.PERSON_HEADER, tiny.person_row(), strict=True))]
-    rows.append(dict(zip(tiny.PERSON_HEADER, tiny.person_row(tiny.GOOD_IDS[1], village_code="360722999999"), strict=True)))
+    rows.append(
+        dict(
+            zip(
+                tiny.PERSON_HEADER,
+                tiny.person_row(tiny.GOOD_IDS[1], village_code="360722999999"),
+                strict=True,
+            )
+        )
+    )
     v = _run(catalog, engine, "ps_person", rows, villages={"360722100003"})
     assert _only_reason(v) == ("region_unknown", "village_code", "360722999999")
     # an Arrow array works as well, and None skips the check
-    assert _run(catalog, engine, "ps_person", rows, villages=pa.array(["360722100003"])).rejected.num_rows == 1
+    assert (
+        _run(catalog, engine, "ps_person", rows, villages=pa.array(["360722100003"])).rejected.num_rows == 1
+    )
     assert _run(catalog, engine, "ps_person", rows, villages=None).rejected.num_rows == 0
 
 
 def test_duplicate_in_file_keeps_the_first_valid_row(catalog, engine) -> None:  # type: ignore[no-untyped-def]
-    row = {"household_no": "3607221000030001", "year": "2025", "members": "3", "wage_income": "1.00",
-           "business_income": "0", "business_cost": "0", "property_income": "0", "transfer_income": "0"}
+    row = {
+        "household_no": "3607221000030001",
+        "year": "2025",
+        "members": "3",
+        "wage_income": "1.00",
+        "business_income": "0",
+        "business_cost": "0",
+        "property_income": "0",
+        "transfer_income": "0",
+    }
     rows = [
         {**row, "members": "x"},  # invalid first copy: does not hide the valid one
         {**row, "members": "4"},
@@ -194,12 +231,16 @@ def test_duplicate_in_file_keeps_the_first_valid_row(catalog, engine) -> None:  
 
 def test_events_without_a_key_dedupe_on_the_whole_row(catalog, engine) -> None:  # type: ignore[no-untyped-def]
     row = {"id_number": "360722197111180017", "year": "2026", "kind": "助学金", "amount_yuan": "1000"}
-    v = _run(catalog, engine, "ed_aid", [row, {**row, "amount_yuan": "1000.00"}, {**row, "amount_yuan": "500"}])
+    v = _run(
+        catalog, engine, "ed_aid", [row, {**row, "amount_yuan": "1000.00"}, {**row, "amount_yuan": "500"}]
+    )
     assert [(r["_row"], r["reason_code"]) for r in v.rejected.to_pylist()] == [(2, "duplicate_in_file")]
 
 
 def test_first_problem_in_field_order_and_raw_row_kept(catalog, engine) -> None:  # type: ignore[no-untyped-def]
-    v = _run(catalog, engine, "ps_vehicle", [_vehicle(id_number="3.60722E+17", vehicle_type="bus", price_yuan="x")])
+    v = _run(
+        catalog, engine, "ps_vehicle", [_vehicle(id_number="3.60722E+17", vehicle_type="bus", price_yuan="x")]
+    )
     r = v.rejected.to_pylist()[0]
     assert (r["reason_code"], r["field"], r["raw_value"]) == ("id_excel_mangled", "id_number", "3.60722E+17")
     assert r["vehicle_type"] == "bus" and r["price_yuan"] == "x" and r["id_number"] == "3.60722E+17"
@@ -216,7 +257,12 @@ def test_accepted_rows_are_typed(catalog, engine, tiny) -> None:  # type: ignore
 def test_spark_dialect_generates_portable_sql(catalog) -> None:  # type: ignore[no-untyped-def]
     ds = catalog["ps_person"]
     sql = cte_sql(validation_steps(ds, SparkDialect(), birth_limit=TODAY, check_region=True))
-    assert "RLIKE" in sql and "try_to_timestamp" in sql and "regexp_full_match" not in sql and "`id_number`" in sql
+    assert (
+        "RLIKE" in sql
+        and "try_to_timestamp" in sql
+        and "regexp_full_match" not in sql
+        and "`id_number`" in sql
+    )
     duck = cte_sql(validation_steps(ds, Dialect.from_string("duckdb"), birth_limit=TODAY, check_region=False))
     assert "regexp_full_match" in duck and "RLIKE" not in duck
     with pytest.raises(NotImplementedError):
@@ -260,6 +306,10 @@ def test_every_simulated_defect_is_caught_with_its_reason(sim: Path, catalog, en
 
 
 def test_clean_simulation_has_no_rejections(tmp_path: Path, catalog, engine) -> None:  # type: ignore[no-untyped-def]
-    generate(SynthConfig(households=300, months=2, start="2026-08", seed=4, defects=DefectRates.none()), tmp_path, progress=False)
+    generate(
+        SynthConfig(households=150, months=2, start="2026-08", seed=4, defects=DefectRates.none()),
+        tmp_path,
+        progress=False,
+    )
     got, total = _rejections(tmp_path, catalog, engine)
-    assert total > 5000 and got == {}
+    assert total > 2000 and got == {}

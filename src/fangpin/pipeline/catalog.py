@@ -109,7 +109,11 @@ class Catalog:
 
 def load_catalog(path: Path | None = None) -> Catalog:
     """Parse and check the catalog (default: the packaged YAML). Raises CatalogError when malformed."""
-    data = (path or CATALOG_PATH).read_bytes()
+    return catalog_from_bytes((path or CATALOG_PATH).read_bytes())
+
+
+def catalog_from_bytes(data: bytes) -> Catalog:
+    """The same from YAML held elsewhere (a catalog version stored in the database)."""
     try:
         raw = yaml.safe_load(data)
     except yaml.YAMLError as exc:

@@ -42,6 +42,10 @@ class Dialect(ABC):
     def parse_date(self, expr: str, fmt: str) -> str:
         """A DATE from text in `fmt` ('yyyymmdd' or 'yyyy-mm-dd'), NULL when it is no real date."""
 
+    @abstractmethod
+    def int_div(self, a: str, b: str) -> str:
+        """Integer division of two BIGINT expressions, truncating."""
+
     def date_literal(self, iso: str) -> str:
         return f"DATE '{iso}'"
 
@@ -59,6 +63,9 @@ class DuckDBDialect(Dialect):
 
     def full_match(self, expr: str, pattern: str) -> str:
         return f"regexp_full_match({expr}, {self.literal(pattern)})"
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a} // {b})"
 
     def parse_date(self, expr: str, fmt: str) -> str:
         # try_strptime rejects 2025-02-30 (a plain cast would too, but also accepts 2025-1-5)
@@ -80,6 +87,9 @@ class SparkDialect(Dialect):
 
     def full_match(self, expr: str, pattern: str) -> str:
         return f"({expr} RLIKE {self.literal('^(?:' + pattern + ')$')})"
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a} DIV {b})"
 
     def parse_date(self, expr: str, fmt: str) -> str:
         return f"CAST(try_to_timestamp({expr}, {self.literal(self._formats[fmt])}) AS DATE)"

@@ -93,6 +93,7 @@ class DuckDBEngine(Engine):
         self._con = duckdb.connect(":memory:", config=config)
         # insertion order of the output must follow the input (_row order) for stable reports
         self._con.execute("SET preserve_insertion_order = true")
+        self._con.execute("SET enable_progress_bar = false")  # imports report progress themselves
 
     def _register(self, name: str, table: pa.Table) -> None:
         self._con.register(name, table)

@@ -11,9 +11,9 @@ import codecs
 import csv
 import datetime as dt
 import io
-from decimal import Decimal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 

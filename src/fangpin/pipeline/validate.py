@@ -23,7 +23,7 @@ from fangpin.pipeline.readers import ROW
 REGION_FIELDS = ("village_code",)
 SOURCE = "__fp_source"
 VILLAGES = "__fp_villages"
-REASON, FIELD, RAW = "_reason", "_field", "_raw"
+REASON, FIELD = "_reason", "_field"
 
 REASONS_ZH: dict[str, str] = {
     **{p.value: PROBLEM_MESSAGES_ZH[p] for p in IdProblem},
@@ -53,7 +53,7 @@ _PATTERNS = {
     "float": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?",
     "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
     "id_shape": r"[0-9]{17}[0-9X]",
-    "id_scientific": r"[0-9](\.[0-9]+)?E\+[0-9]+",
+    "id_scientific": r"[0-9](\.[0-9]+)?[Ee]\+[0-9]+",
     "id_padded": r"[0-9]{15}000",
 }
 
@@ -85,71 +85,106 @@ def accepted_schema(dataset: Dataset) -> pa.Schema:
     return pa.schema([pa.field(f.name, arrow_type(f)) for f in dataset.fields] + [pa.field(ROW, pa.int64())])
 
 
+STRING_TYPES = ("id", "str", "enum")
+
+
+def normalize(table: pa.Table, dataset: Dataset) -> pa.Table:
+    """Trim every value, empty → NULL; IDs as fangpin.lib.idcard.normalize; booleans lower-case.
+
+    Done with Arrow kernels before the SQL (string functions are the slow part of an engine round trip);
+    accepted string columns are these normalised values, the SQL only checks and types them.
+    """
+    cols: dict[str, pa.Array] = {}
+    for f in dataset.fields:
+        col = pc.utf8_trim_whitespace(table.column(f.name).combine_chunks())
+        if f.type == "id":
+            col = pc.replace_substring(pc.replace_substring_regex(col, "^'+", ""), "x", "X")
+        elif f.type == "bool":
+            col = pc.utf8_lower(col)
+        cols[f.name] = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    cols[ROW] = table.column(ROW).combine_chunks()
+    return pa.table(cols)
+
+
 def validation_steps(
     dataset: Dataset, dialect: Dialect, *, birth_limit: dt.date, check_region: bool
 ) -> list[SqlStep]:
-    """The validation as named SQL steps over SOURCE (all-string columns + _row) and VILLAGES(code)."""
-    q, lit = dialect.quote, dialect.literal
-    norm_cols = [f"{q(ROW)}"]
-    for f in dataset.fields:
-        col = f"TRIM({q(f.name)})"
-        if f.type == "id":
-            # as idcard.normalize: Excel users type a leading apostrophe to force text; x → X
-            col = f"UPPER(REGEXP_REPLACE({col}, '^''+', ''))"
-        elif f.type == "bool":
-            col = f"LOWER({col})"
-        norm_cols.append(f"{q(f.name)} AS {q('__r_' + f.name)}")
-        norm_cols.append(f"NULLIF({col}, '') AS {q('__n_' + f.name)}")
-        if f.type == "id":
-            norm_cols.append(f"{_check_char_sql(q('__n_' + f.name))} AS {q('__k_' + f.name)}")
-    steps = [SqlStep(f"SELECT {', '.join(norm_cols)}\nFROM {SOURCE}", "__fp_norm")]
+    """The validation as named SQL steps over SOURCE and VILLAGES(code).
 
-    typed_cols = [q(ROW)]
+    SOURCE holds `normalize`d text (+ _row). The output has _row, the typed non-string fields,
+    _reason (first problem's code, NULL if the row is accepted) and _field, in _row order.
+    """
+    q, lit, d = dialect.quote, dialect.literal, dialect
+    ids = [f for f in dataset.fields if f.type == "id"]
+    steps: list[SqlStep] = []
+    source = SOURCE
+    if ids:
+        digits = [
+            f"{d.try_cast(f'SUBSTR({q(f.name)}, 1, 17)', 'BIGINT')} AS {q('__x_' + f.name)}" for f in ids
+        ]
+        steps.append(SqlStep(f"SELECT *, {', '.join(digits)}\nFROM {SOURCE}", "__fp_digits"))
+        source = "__fp_digits"
+
+    keys = _dedupe_fields(dataset)
+    typed_fields = [f for f in dataset.fields if f.type not in STRING_TYPES]
+    derived = [f"{_check_char_sql(q('__x_' + f.name), d)} AS {q('__k_' + f.name)}" for f in ids]
+    derived += [f"{_typed_sql(f, d)} AS {q('__t_' + f.name)}" for f in typed_fields]
+    if derived:
+        steps.append(SqlStep(f"SELECT *, {', '.join(derived)}\nFROM {source}", "__fp_typed"))
+        source = "__fp_typed"
+
+    # key columns the dedupe partitions on: a valid ID is determined by its 17 digits, an int64 is cheaper
+    key_cols = [
+        q("__x_" + k)
+        if dataset.field(k).type == "id"
+        else q(k if dataset.field(k).type in STRING_TYPES else "__t_" + k)
+        for k in keys
+    ]
+    carried = [c for c in key_cols if not c.startswith(q("__t_")[:-1])]
+    checked = [q(ROW)] + carried + [q("__t_" + f.name) for f in typed_fields]
     for f in dataset.fields:
-        typed, problem = _field_sql(f, dialect, birth_limit, check_region and f.name in REGION_FIELDS)
-        typed_cols.append(f"{typed} AS {q(f.name)}")
-        typed_cols.append(f"{problem} AS {q('__c_' + f.name)}")
-        typed_cols.append(q("__r_" + f.name))
-    steps.append(SqlStep(f"SELECT {', '.join(typed_cols)}\nFROM __fp_norm", "__fp_typed"))
+        region = check_region and f.name in REGION_FIELDS
+        checked.append(f"{_problem_sql(f, dialect, birth_limit, region)} AS {q('__c_' + f.name)}")
+    steps.append(SqlStep(f"SELECT {', '.join(checked)}\nFROM {source}", "__fp_checked"))
 
     problems = [q("__c_" + f.name) for f in dataset.fields]
     first_field = " ".join(
         f"WHEN {p} IS NOT NULL THEN {lit(f.name)}" for p, f in zip(problems, dataset.fields, strict=True)
     )
-    first_raw = " ".join(
-        f"WHEN {p} IS NOT NULL THEN {q('__r_' + f.name)}"
-        for p, f in zip(problems, dataset.fields, strict=True)
-    )
-    out_cols = [q(ROW)] + [q(f.name) for f in dataset.fields]
-    raw_cols = [q("__r_" + f.name) for f in dataset.fields]
+    kept = [q(ROW)] + carried + [q("__t_" + f.name) for f in typed_fields]
     steps.append(
         SqlStep(
-            f"SELECT {', '.join(out_cols + raw_cols)},\n"
+            f"SELECT {', '.join(kept)},\n"
             f"  COALESCE({', '.join(problems)}) AS {REASON},\n"
-            f"  CASE {first_field} END AS {FIELD},\n"
-            f"  CASE {first_raw} END AS {RAW}\n"
-            "FROM __fp_typed",
+            f"  CASE {first_field} END AS {FIELD}\n"
+            "FROM __fp_checked",
             "__fp_first",
         )
     )
-
-    keys = _dedupe_fields(dataset)
+    reason, field = REASON, FIELD
+    order = ""
     if keys:
         # keep the first occurrence among otherwise valid rows: an invalid first copy does not hide a valid one
-        partition = ", ".join([f"({REASON} IS NULL)"] + [q(k) for k in keys])
-        dup = f"ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {q(ROW)}) > 1 AND {REASON} IS NULL"
+        partition = ", ".join([f"({REASON} IS NULL)", *key_cols])
+        dup = "__dup"
         steps.append(
             SqlStep(
-                f"SELECT {', '.join(out_cols + raw_cols)},\n"
-                f"  CASE WHEN {dup} THEN 'duplicate_in_file' ELSE {REASON} END AS {REASON},\n"
-                f"  CASE WHEN {dup} THEN {lit(keys[0])} ELSE {FIELD} END AS {FIELD},\n"
-                f"  CASE WHEN {dup} THEN {q('__r_' + keys[0])} ELSE {RAW} END AS {RAW}\n"
+                f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {q(ROW)}) > 1 AS {dup}\n"
                 "FROM __fp_first",
                 "__fp_dedup",
             )
         )
-    last = steps[-1].output
-    steps.append(SqlStep(f"SELECT {', '.join(out_cols)}, {REASON}, {FIELD}, {RAW}\nFROM {last}", "__fp_out"))
+        reason = f"CASE WHEN {dup} AND {REASON} IS NULL THEN 'duplicate_in_file' ELSE {REASON} END"
+        field = f"CASE WHEN {dup} AND {REASON} IS NULL THEN {lit(keys[0])} ELSE {FIELD} END"
+        order = f"\nORDER BY {q(ROW)}"  # the window reorders rows; without one the input order holds
+    out = [q(ROW)] + [f"{q('__t_' + f.name)} AS {q(f.name)}" for f in typed_fields]
+    steps.append(
+        SqlStep(
+            f"SELECT {', '.join(out)},\n  {reason} AS {REASON},\n  {field} AS {FIELD}\n"
+            f"FROM {steps[-1].output}{order}",
+            "__fp_out",
+        )
+    )
     return steps
 
 
@@ -160,23 +195,58 @@ def _dedupe_fields(dataset: Dataset) -> tuple[str, ...]:
     return dataset.identity_fields if dataset.cadence == "events" else ()
 
 
-def _check_char_sql(n: str) -> str:
-    """GB 11643 check character of the first 17 characters, vectorised (garbage, not an error, if not digits)."""
-    terms = " + ".join(f"(ASCII(SUBSTR({n}, {i + 1}, 1)) - 48) * {w}" for i, w in enumerate(WEIGHTS))
-    return f"SUBSTR('{CHECK_CHARS}', ((({terms}) % 11) + 11) % 11 + 1, 1)"
+def _check_char_sql(digits17: str, d: Dialect) -> str:
+    """GB 11643 check character from the first 17 digits as one BIGINT, vectorised.
+
+    Digits come out by integer division (cheaper than 17 substrings); NULL when they are not all digits.
+    """
+    terms = " + ".join(
+        f"({d.int_div(digits17, str(10 ** (16 - i)))} % 10) * {w}" for i, w in enumerate(WEIGHTS)
+    )
+    return f"SUBSTR('{CHECK_CHARS}', (({terms}) % 11) + 1, 1)"
 
 
-def _field_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> tuple[str, str]:
-    """(typed value expression, first-problem expression) for one field of __fp_norm."""
+def _typed_sql(f: Field, d: Dialect) -> str:
+    """The typed value of a non-string field, NULL when the text is not a valid value of the type.
+
+    Fast path first: a value whose canonical text (cast back to string) equals the input is valid; only
+    the others meet the regular expression (CASE evaluates the second branch for those rows only).
+    """
     q, lit = d.quote, d.literal
-    n = q("__n_" + f.name)
+    n = q(f.name)
+    if f.type == "bool":
+        true_in = ", ".join(lit(v) for v in _TRUE)
+        false_in = ", ".join(lit(v) for v in _FALSE)
+        return f"CASE WHEN {n} IN ({true_in}) THEN TRUE WHEN {n} IN ({false_in}) THEN FALSE END"
+    sql_type = d.types[f.type]
+    cast = d.try_cast(n, sql_type)
+    canonical = f"CAST({cast} AS {d.types['str']}) = {n}"
+    if f.type == "date":
+        return f"CASE WHEN {canonical} THEN {cast} END"  # YYYY-MM-DD of a real date is the canonical text
+    return f"CASE WHEN {canonical} THEN {cast} WHEN {d.full_match(n, _PATTERNS[f.type])} THEN {cast} END"
+
+
+def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> str:
+    """The first problem of one field (a reason code or NULL), over the typed step's columns."""
+    q, lit = d.quote, d.literal
+    n = q(f.name)
+    t = q("__t_" + f.name)
     missing = "NULL" if f.nullable else "'required_missing'"
     checks: list[tuple[str, str]] = []
     if f.type == "id":
-        k = q("__k_" + f.name)
+        x, k = q("__x_" + f.name), q("__k_" + f.name)
+        ymd = f"({d.int_div(x, '1000')} % 100000000)"
+        limit = int(birth_limit.strftime("%Y%m%d"))
+        # most IDs are fine: 17 canonical digits, right check character, plainly valid birth date
+        fast = (
+            f"{x} >= 10000000000000000 AND LENGTH({n}) = 18 AND CAST({x} AS {d.types['str']}) = SUBSTR({n}, 1, 17) "
+            f"AND {k} = SUBSTR({n}, 18, 1) AND {ymd} BETWEEN 19000101 AND {limit} "
+            f"AND ({d.int_div(ymd, '100')} % 100) BETWEEN 1 AND 12 AND ({ymd} % 100) BETWEEN 1 AND 28"
+        )
         born = d.parse_date(f"SUBSTR({n}, 7, 8)", "yyyymmdd")
-        typed = n
+        # the same order as fangpin.lib.idcard.problem (tested equal on fuzzed input)
         checks = [
+            (fast, "NULL"),
             (f"{n} IS NULL", "NULL" if f.nullable else f"'{IdProblem.MISSING.value}'"),
             (
                 f"{d.full_match(n, _PATTERNS['id_scientific'])} "
@@ -192,29 +262,19 @@ def _field_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> tupl
             (f"{k} <> SUBSTR({n}, 18, 1)", f"'{IdProblem.CHECK_CHAR.value}'"),
         ]
     elif f.type in ("str", "enum"):
-        typed = n
         checks = [(f"{n} IS NULL", missing)]
         if f.type == "enum" and f.values:
             allowed = ", ".join(lit(v) for v in f.values)
             checks.append((f"{n} NOT IN ({allowed})", "'enum_invalid'"))
-    elif f.type == "bool":
-        true_in = ", ".join(lit(v) for v in _TRUE)
-        false_in = ", ".join(lit(v) for v in _FALSE)
-        typed = f"CASE WHEN {n} IN ({true_in}) THEN TRUE WHEN {n} IN ({false_in}) THEN FALSE END"
-        checks = [(f"{n} IS NULL", missing), (f"({typed}) IS NULL", "'bool_invalid'")]
     else:
-        pattern = _PATTERNS[f.type]
-        parsed = d.parse_date(n, "yyyy-mm-dd") if f.type == "date" else d.try_cast(n, d.types[f.type])
-        typed = f"CASE WHEN {d.full_match(n, pattern)} THEN {parsed} END"
-        code = "'date_invalid'" if f.type == "date" else "'number_invalid'"
-        checks = [(f"{n} IS NULL", missing), (f"({typed}) IS NULL", code)]
+        code = {"date": "'date_invalid'", "bool": "'bool_invalid'"}.get(f.type, "'number_invalid'")
+        checks = [(f"{n} IS NULL", missing), (f"{t} IS NULL", code)]
         if f.range is not None:
             lo, hi = f.range
-            checks.append((f"({typed}) < {lo!r} OR ({typed}) > {hi!r}", "'out_of_range'"))
+            checks.append((f"{t} < {lo!r} OR {t} > {hi!r}", "'out_of_range'"))
     if region:
         checks.append((f"{n} NOT IN (SELECT code FROM {VILLAGES})", "'region_unknown'"))  # noqa: S608 - identifiers from the catalog, no user input
-    problem = "CASE " + " ".join(f"WHEN {cond} THEN {code}" for cond, code in checks) + " END"
-    return typed, problem
+    return "CASE " + " ".join(f"WHEN {cond} THEN {code}" for cond, code in checks) + " END"
 
 
 def validate(
@@ -232,17 +292,25 @@ def validate(
     """
     limit = today or dt.datetime.now(dt.UTC).date()
     check_region = known_villages is not None and any(f.name in REGION_FIELDS for f in dataset.fields)
-    tables = {SOURCE: table}
+    normalized = normalize(table, dataset)
+    tables = {SOURCE: normalized}
     if check_region:
         assert known_villages is not None
         codes = known_villages if isinstance(known_villages, pa.Array) else pa.array(sorted(known_villages))
         tables[VILLAGES] = pa.table({"code": codes.cast(pa.string())})
     sql = cte_sql(validation_steps(dataset, engine.dialect, birth_limit=limit, check_region=check_region))
-    result = engine.query(sql + f"\nORDER BY {engine.dialect.quote(ROW)}", tables)
+    result = engine.query(sql, tables)
+    if not result.column(ROW).equals(normalized.column(ROW)):
+        raise AssertionError("the engine changed the row order")  # would misalign the string columns
 
     bad = pc.is_valid(result.column(REASON))
-    accepted = result.filter(pc.invert(bad)).select([f.name for f in dataset.fields] + [ROW])
-    accepted = accepted.cast(accepted_schema(dataset))
+    good = pc.invert(bad)
+    columns = []
+    for f in dataset.fields:
+        source = normalized if f.type in STRING_TYPES else result
+        columns.append(source.column(f.name).filter(good))
+    columns.append(normalized.column(ROW).filter(good))
+    accepted = pa.Table.from_arrays(columns, schema=accepted_schema(dataset))
     rejected = _rejected(result.filter(bad), table, dataset)
     assert accepted.num_rows + rejected.num_rows == table.num_rows, "every row is accepted or rejected"
     return Validated(accepted, rejected)
@@ -252,13 +320,17 @@ def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
     """Rejection rows plus the whole raw row as delivered (the quarantine keeps values as given)."""
     fields = bad.column(FIELD).combine_chunks()
     codes = bad.column(REASON).combine_chunks()
-    messages = _messages(fields, codes, dataset)
+    raw = source.select([f.name for f in dataset.fields]).take(
+        pc.index_in(bad.column(ROW), source.column(ROW))
+    )
+    raw_value = pa.nulls(bad.num_rows, pa.string())
+    for name in raw.column_names:
+        # the value of the field each row was rejected for (rejected rows are few: a loop over fields)
+        raw_value = pc.if_else(pc.equal(fields, name), raw.column(name).combine_chunks(), raw_value)
     out = pa.table(
-        [bad.column(ROW), fields, codes, messages, bad.column(RAW)],
+        [bad.column(ROW), fields, codes, _messages(fields, codes, dataset), raw_value],
         schema=REJECTED_SCHEMA,
     )
-    positions = pc.index_in(bad.column(ROW), source.column(ROW))
-    raw = source.select([f.name for f in dataset.fields]).take(positions)
     for name in raw.column_names:
         out = out.append_column(pa.field(name, pa.string()), raw.column(name).cast(pa.string()))
     return out

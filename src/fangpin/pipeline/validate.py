@@ -22,6 +22,7 @@ from fangpin.pipeline.readers import ROW
 
 REGION_FIELDS = ("village_code",)
 SOURCE = "__fp_source"
+RESULT = "__fp_result"
 VILLAGES = "__fp_villages"
 REASON, FIELD = "_reason", "_field"
 
@@ -161,31 +162,37 @@ def validation_steps(
             "__fp_first",
         )
     )
-    reason, field = REASON, FIELD
-    order = ""
-    if keys:
-        # keep the first occurrence among otherwise valid rows: an invalid first copy does not hide a valid one
-        partition = ", ".join([f"({REASON} IS NULL)", *key_cols])
-        dup = "__dup"
-        steps.append(
-            SqlStep(
-                f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {q(ROW)}) > 1 AS {dup}\n"
-                "FROM __fp_first",
-                "__fp_dedup",
-            )
-        )
-        reason = f"CASE WHEN {dup} AND {REASON} IS NULL THEN 'duplicate_in_file' ELSE {REASON} END"
-        field = f"CASE WHEN {dup} AND {REASON} IS NULL THEN {lit(keys[0])} ELSE {FIELD} END"
-        order = f"\nORDER BY {q(ROW)}"  # the window reorders rows; without one the input order holds
     out = [q(ROW)] + [f"{q('__t_' + f.name)} AS {q(f.name)}" for f in typed_fields]
+    out += [f"{c} AS {q(f'__key{i}')}" for i, c in enumerate(key_cols)]
     steps.append(
-        SqlStep(
-            f"SELECT {', '.join(out)},\n  {reason} AS {REASON},\n  {field} AS {FIELD}\n"
-            f"FROM {steps[-1].output}{order}",
-            "__fp_out",
-        )
+        SqlStep(f"SELECT {', '.join(out)}, {REASON}, {FIELD}\nFROM __fp_first", "__fp_out"),
     )
     return steps
+
+
+def dedupe_steps(dataset: Dataset, dialect: Dialect) -> list[SqlStep]:
+    """Rows repeating the key of an earlier valid row, over RESULT(_row, _reason, __key0…) of the checks.
+
+    A second, narrow statement: the main one keeps the input order (no window, no sort of all columns),
+    and a hash aggregate over the keys is cheaper than a window. Invalid rows never count as the first.
+    """
+    q = dialect.quote
+    keys = [q(f"__key{i}") for i in range(len(_dedupe_fields(dataset)))]
+    if not keys:
+        return []
+    group = ", ".join(keys)
+    on = " AND ".join(f"v.{k} IS NOT DISTINCT FROM g.{k}" for k in keys)  # NULLs group together too
+    return [
+        SqlStep(f"SELECT {q(ROW)}, {group}\nFROM {RESULT}\nWHERE {REASON} IS NULL", "__fp_valid"),
+        SqlStep(
+            f"SELECT {group}, MIN({q(ROW)}) AS __first\nFROM __fp_valid\nGROUP BY {group}\nHAVING COUNT(*) > 1",
+            "__fp_repeated",
+        ),
+        SqlStep(
+            f"SELECT v.{q(ROW)}\nFROM __fp_valid v JOIN __fp_repeated g ON {on}\nWHERE v.{q(ROW)} <> g.__first",
+            "__fp_duplicates",
+        ),
+    ]
 
 
 def _dedupe_fields(dataset: Dataset) -> tuple[str, ...]:
@@ -302,6 +309,18 @@ def validate(
     result = engine.query(sql, tables)
     if not result.column(ROW).equals(normalized.column(ROW)):
         raise AssertionError("the engine changed the row order")  # would misalign the string columns
+    dedupe = dedupe_steps(dataset, engine.dialect)
+    if dedupe:
+        keys = [c for c in result.column_names if c.startswith("__key")]
+        narrow = result.select([ROW, REASON, *keys])
+        duplicates = engine.query(cte_sql(dedupe), {RESULT: narrow}).column(ROW)
+        if len(duplicates):
+            is_dup = pc.is_in(result.column(ROW), value_set=duplicates.combine_chunks())
+            first_key = pa.scalar(_dedupe_fields(dataset)[0])
+            reason = pc.if_else(is_dup, pa.scalar("duplicate_in_file"), result.column(REASON))
+            field = pc.if_else(is_dup, first_key, result.column(FIELD))
+            result = result.set_column(result.schema.get_field_index(REASON), REASON, reason)
+            result = result.set_column(result.schema.get_field_index(FIELD), FIELD, field)
 
     bad = pc.is_valid(result.column(REASON))
     good = pc.invert(bad)

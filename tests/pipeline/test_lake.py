@@ -242,3 +242,23 @@ def test_recover_removes_uncommitted_leftovers(tmp_path: Path, lake: Lake, catal
     assert len(removed) == 2 and not orphan.exists()
     assert lake.data_path("ps_person", "2026-08", str(report.delivery_id)).exists()
     assert pc.sum(pc.is_valid(lake.read("ps_person", "2026-08").column("id_number"))).as_py() == 1
+
+
+def test_a_newer_catalog_than_the_lakes(tmp_path: Path, lake: Lake, tiny) -> None:  # type: ignore[no-untyped-def]
+    """The web app passes the catalog version it activated; the lake follows the caller's dataset spec."""
+    import yaml
+
+    from fangpin.pipeline.catalog import CATALOG_PATH, catalog_from_bytes
+
+    raw = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8"))
+    raw["datasets"]["new_thing"] = {
+        "department": "water",
+        "zh": "新数据",
+        "cadence": "events",
+        "fields": [{"name": "id_number", "zh": "身份号码", "type": "id"}],
+    }
+    newer = catalog_from_bytes(yaml.safe_dump(raw, allow_unicode=True).encode())
+    path = tiny.write_csv(tmp_path / "new_thing.csv", ["身份号码"], [[tiny.GOOD_IDS[0]], [tiny.GOOD_IDS[0]]])
+    report = ingest_file(path, "new_thing", "2026-08", lake=lake, catalog=newer, known_villages=None)
+    assert (report.status, report.accepted, report.header_style) == ("accepted", 1, "zh")
+    assert lake.read("new_thing", "2026-08", spec=newer["new_thing"]).num_rows == 1

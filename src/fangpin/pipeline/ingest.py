@@ -127,7 +127,9 @@ def ingest_file(
             raise ValueError("link() must add columns, not add or drop rows")
     notify(dataset_name, "commit")
     delivery_id = lake.new_delivery_id(dataset_name, period)
-    committed = lake.commit(delivery_id, dataset_name, period, content_hash, accepted, validated.rejected)
+    committed = lake.commit(
+        delivery_id, dataset_name, period, content_hash, accepted, validated.rejected, spec=dataset
+    )
     if committed.existing is not None:  # the same file was committed by a concurrent import
         return _duplicate(lake, committed.existing, base)
     notify(dataset_name, "done")

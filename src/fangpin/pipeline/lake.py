@@ -163,12 +163,17 @@ class Lake:
         content_hash: str,
         accepted: pa.Table,
         rejected: pa.Table,
+        *,
+        spec: Dataset | None = None,
     ) -> CommitResult:
-        """Store one validated delivery atomically. Events already in the lake are dropped (counted)."""
+        """Store one validated delivery atomically. Events already in the lake are dropped (counted).
+
+        `spec` is the dataset's catalog entry when the caller uses another catalog version than the lake's.
+        """
         if not _ID.match(delivery_id):
             raise LakeError(f"unsafe delivery id {delivery_id!r}")
         check_period(period)
-        ds = self.catalog[dataset]
+        ds = spec or self.catalog[dataset]
         table = self._conform(ds, accepted)
         with self._lock():
             existing = self.find(dataset, period, content_hash)
@@ -246,7 +251,14 @@ class Lake:
 
     # --- reading ---------------------------------------------------------------------------------------
 
-    def read(self, dataset: str, as_of_period: str, *, as_of_time: dt.datetime | None = None) -> pa.Table:
+    def read(
+        self,
+        dataset: str,
+        as_of_period: str,
+        *,
+        as_of_time: dt.datetime | None = None,
+        spec: Dataset | None = None,
+    ) -> pa.Table:
         """What had been delivered for periods ≤ as_of_period (and committed by as_of_time, if given).
 
         Snapshots: the latest delivery of the latest period ≤ as_of (keyed snapshots such as ag_income:
@@ -255,7 +267,7 @@ class Lake:
         check_period(as_of_period)
         if as_of_time is not None and as_of_time.tzinfo is None:
             raise ValueError("as_of_time must be timezone-aware")
-        ds = self.catalog[dataset]
+        ds = spec or self.catalog[dataset]
         records = [
             r
             for r in self.deliveries(dataset)

@@ -10,7 +10,7 @@ import calendar
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,23 +119,26 @@ def ingest_file(
     validated = validate(
         result.table, dataset, known_villages=known_villages, engine=engine or lake.engine, today=limit
     )
+    read_rows, reasons, rejected = result.table.num_rows, validated.reasons, validated.rejected
     accepted = validated.accepted
+    # drop the raw text before linking and writing: on a 10-million-row file it is ~1 GB
+    result = replace(result, table=result.table.slice(0, 0))
+    del validated
     if link is not None:
         notify(dataset_name, "link")
-        accepted = link(accepted)
-        if accepted.num_rows != validated.accepted.num_rows:
+        linked = link(accepted)
+        if linked.num_rows != accepted.num_rows:
             raise ValueError("link() must add columns, not add or drop rows")
+        accepted = linked
     notify(dataset_name, "commit")
     delivery_id = lake.new_delivery_id(dataset_name, period)
-    committed = lake.commit(
-        delivery_id, dataset_name, period, content_hash, accepted, validated.rejected, spec=dataset
-    )
+    committed = lake.commit(delivery_id, dataset_name, period, content_hash, accepted, rejected, spec=dataset)
     if committed.existing is not None:  # the same file was committed by a concurrent import
         return _duplicate(lake, committed.existing, base)
     notify(dataset_name, "done")
     notes = [f"已接收{committed.rows}行"]
-    if validated.rejected.num_rows:
-        notes.append(f"退回{validated.rejected.num_rows}行")
+    if rejected.num_rows:
+        notes.append(f"退回{rejected.num_rows}行")
     if committed.duplicates:
         notes.append(f"{committed.duplicates}行为此前已报送的重复记录")
     if result.extra_columns:
@@ -143,11 +146,11 @@ def ingest_file(
     return base.report(
         delivery_id,
         "accepted",
-        read=result.table.num_rows,
+        read=read_rows,
         accepted=committed.rows,
-        rejected=validated.rejected.num_rows,
+        rejected=rejected.num_rows,
         duplicates=committed.duplicates,
-        reasons=validated.reasons,
+        reasons=reasons,
         encoding=result.encoding,
         header_style=result.header_style,
         message_zh="；".join(notes),

@@ -179,7 +179,7 @@ def _parse_csv(source: Path | io.BytesIO, dataset: Dataset, encoding: str, label
         if "utf8" in str(exc).lower():
             raise  # the caller retries as GB18030
         raise _malformed(exc) from exc
-    columns = {name: table.column(names[i]).combine_chunks() for name, i in header.positions.items()}
+    columns = {name: table.column(names[i]) for name, i in header.positions.items()}
     result = _assemble(columns, header, dataset, table.num_rows)
     return ReadResult(result, encoding, header.style, "csv", header.extra, header.missing_optional)
 
@@ -195,7 +195,7 @@ def _read_parquet(path: Path, dataset: Dataset) -> ReadResult:
     header = resolve_header(list(schema.names), dataset)
     table = pq.read_table(path, columns=[schema.names[i] for i in header.positions.values()])
     columns = {
-        name: _parquet_text(table.column(schema.names[i]).combine_chunks(), dataset.field(name))
+        name: _parquet_text(table.column(schema.names[i]), dataset.field(name))
         for name, i in header.positions.items()
     }
     result = _assemble(columns, header, dataset, table.num_rows)

@@ -97,13 +97,13 @@ def normalize(table: pa.Table, dataset: Dataset) -> pa.Table:
     """
     cols: dict[str, pa.Array] = {}
     for f in dataset.fields:
-        col = pc.utf8_trim_whitespace(table.column(f.name).combine_chunks())
+        col = pc.utf8_trim_whitespace(table.column(f.name))
         if f.type == "id":
             col = pc.replace_substring(pc.replace_substring_regex(col, "^'+", ""), "x", "X")
         elif f.type == "bool":
             col = pc.utf8_lower(col)
         cols[f.name] = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
-    cols[ROW] = table.column(ROW).combine_chunks()
+    cols[ROW] = table.column(ROW)
     return pa.table(cols)
 
 
@@ -119,12 +119,15 @@ def validation_steps(
     ids = [f for f in dataset.fields if f.type == "id"]
     steps: list[SqlStep] = []
     source = SOURCE
-    if ids:
-        digits = [
-            f"{d.try_cast(f'SUBSTR({q(f.name)}, 1, 17)', 'BIGINT')} AS {q('__x_' + f.name)}" for f in ids
-        ]
-        steps.append(SqlStep(f"SELECT *, {', '.join(digits)}\nFROM {SOURCE}", "__fp_digits"))
-        source = "__fp_digits"
+    casts = [f"{d.try_cast(f'SUBSTR({q(f.name)}, 1, 17)', 'BIGINT')} AS {q('__x_' + f.name)}" for f in ids]
+    casts += [
+        f"{d.try_cast(q(f.name), d.types[f.type])} AS {q('__v_' + f.name)}"
+        for f in dataset.fields
+        if f.type in ("date", "money", "int", "float")
+    ]
+    if casts:
+        steps.append(SqlStep(f"SELECT *, {', '.join(casts)}\nFROM {SOURCE}", "__fp_casts"))
+        source = "__fp_casts"
 
     keys = _dedupe_fields(dataset)
     typed_fields = [f for f in dataset.fields if f.type not in STRING_TYPES]
@@ -225,12 +228,14 @@ def _typed_sql(f: Field, d: Dialect) -> str:
         true_in = ", ".join(lit(v) for v in _TRUE)
         false_in = ", ".join(lit(v) for v in _FALSE)
         return f"CASE WHEN {n} IN ({true_in}) THEN TRUE WHEN {n} IN ({false_in}) THEN FALSE END"
-    sql_type = d.types[f.type]
-    cast = d.try_cast(n, sql_type)
-    canonical = f"CAST({cast} AS {d.types['str']}) = {n}"
+    cast = q("__v_" + f.name)  # TRY_CAST(n AS type), computed once in the first step
+    text = d.types["str"]
+    canonical = f"CAST({cast} AS {text}) = {n}"
     if f.type == "date":
         return f"CASE WHEN {canonical} THEN {cast} END"  # YYYY-MM-DD of a real date is the canonical text
-    return f"CASE WHEN {canonical} THEN {cast} WHEN {d.full_match(n, _PATTERNS[f.type])} THEN {cast} END"
+    whole = f"CAST(CAST({cast} AS BIGINT) AS {text}) = {n}"  # '30000' from a float column: no regex either
+    regex = d.full_match(n, _PATTERNS[f.type])
+    return f"CASE WHEN {canonical} OR {whole} THEN {cast} WHEN {regex} THEN {cast} END"
 
 
 def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> str:
@@ -330,7 +335,7 @@ def validate(
         columns.append(source.column(f.name).filter(good))
     columns.append(normalized.column(ROW).filter(good))
     accepted = pa.Table.from_arrays(columns, schema=accepted_schema(dataset))
-    rejected = _rejected(result.filter(bad), table, dataset)
+    rejected = _rejected(result.filter(bad), table.filter(bad), dataset)
     assert accepted.num_rows + rejected.num_rows == table.num_rows, "every row is accepted or rejected"
     return Validated(accepted, rejected)
 
@@ -339,9 +344,9 @@ def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
     """Rejection rows plus the whole raw row as delivered (the quarantine keeps values as given)."""
     fields = bad.column(FIELD).combine_chunks()
     codes = bad.column(REASON).combine_chunks()
-    raw = source.select([f.name for f in dataset.fields]).take(
-        pc.index_in(bad.column(ROW), source.column(ROW))
-    )
+    raw = source.select(
+        [f.name for f in dataset.fields]
+    )  # the same rows as `bad`: result order = input order
     raw_value = pa.nulls(bad.num_rows, pa.string())
     for name in raw.column_names:
         # the value of the field each row was rejected for (rejected rows are few: a loop over fields)

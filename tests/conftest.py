@@ -76,6 +76,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
     BaseDatabaseOperations.execute_sql_flush = flush  # type: ignore[method-assign]
 
+    # Background jobs run inline in tests (the handler reads TASKS on first use, after this).
+    from django.conf import settings
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture(autouse=True)
+def _private_lake(settings: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test gets its own data lake and upload folder, never the developer's ./var."""
+    root = tmp_path_factory.mktemp("home")
+    settings.FANGPIN_LAKE = str(root / "lake")  # type: ignore[attr-defined]
+    settings.FANGPIN_INCOMING = root / "incoming"  # type: ignore[attr-defined]
+
 
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings: object) -> None:

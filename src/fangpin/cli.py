@@ -70,6 +70,14 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return _call("verify_audit")
 
 
+def _exchange_import(args: argparse.Namespace) -> int:
+    return _call("exchange_import", args.path, period=args.period, dataset=args.dataset)
+
+
+def _exchange_catalog(args: argparse.Namespace) -> int:
+    return _call("exchange_catalog", args.action, args.file)
+
+
 def _manage(args: argparse.Namespace) -> int:
     _django()
     from django.core.management import execute_from_command_line
@@ -142,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered"
     )
     verify.set_defaults(func=_audit_verify)
+
+    exchange = sub.add_parser("exchange", help="部门数据交换 / department data exchange")
+    exchange_sub = exchange.add_subparsers(dest="exchange_command", metavar="ACTION", required=True)
+    imp = exchange_sub.add_parser(
+        "import", help="导入一期交付（目录或文件）/ import a delivery folder or file"
+    )
+    imp.add_argument("path", help="交付目录，每个数据集一个文件 / folder with one file per dataset")
+    imp.add_argument("--period", required=True, help="期次 YYYY-MM / the delivery period")
+    imp.add_argument("--dataset", default="", help="只导入这个数据集 / only this dataset")
+    imp.set_defaults(func=_exchange_import)
+    cat = exchange_sub.add_parser("catalog", help="数据共享目录 / the data-sharing catalog")
+    cat.add_argument("action", choices=["load", "show"], help="load FILE：启用新版本 / show：查看")
+    cat.add_argument("file", nargs="?", default="")
+    cat.set_defaults(func=_exchange_catalog)
 
     manage = sub.add_parser("manage", help="Django 管理命令 / any Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)

@@ -1,32 +1,29 @@
 """`fangpin demo`: the whole loop as far as it exists, on the embedded SQLite database.
 
 1. the official division codes of Jiangxi (36);
-2. a synthetic 信丰县 (360722) from the simulator, month by month;
-3. the household registry built from the police 户籍 snapshots (dated history) and the agriculture roster;
+2. a synthetic 信丰县 (360722) from the simulator: 13 departments' deliveries with realistic defects;
+3. each month imported through the exchange: validated, quarantined with reasons, linked, in the lake;
+   the household registry is built from the police 户籍 snapshots (dated history);
 4. one demo account per role, with fresh random passwords printed once.
 """
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
 from fangpin.accounts.actions import create_user
 from fangpin.accounts.models import User
 from fangpin.audit.actions import record
-from fangpin.lib import idcard
+from fangpin.lib.periods import recent_periods
 from fangpin.regions.actions import load_divisions
 from fangpin.regions.models import Region
-from fangpin.registry.actions import PersonRow, load_police_snapshot
 from fangpin.registry.models import Household
 
 PROVINCE = "36"
@@ -41,88 +38,33 @@ class DemoAccount:
     department: str = ""
 
 
-def _month_end(period: str) -> dt.date:
-    first = dt.date.fromisoformat(f"{period}-01")
-    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    return following - dt.timedelta(days=1)
-
-
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    """A clean canonical CSV delivery read as text (full validation is the exchange's job)."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def recent_periods(months: int, today: dt.date) -> list[str]:
-    """The last `months` complete or current months, oldest first (ending with today's month)."""
-    year, month = today.year, today.month
-    periods = []
-    for _ in range(months):
-        periods.append(f"{year:04d}-{month:02d}")
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return periods[::-1]
-
-
 def build_population(
     out: Path, households: int, seed: int, months: int, say: Callable[[str], None]
 ) -> dict[str, int]:
-    """Simulate the county and apply each month's police snapshot to the registry, oldest first."""
-    from fangpin.synth import DefectRates, SynthConfig, generate
+    """Simulate the county's department deliveries (with realistic defects) and import them month by
+    month through the exchange, exactly as real deliveries arrive: the registry is built from the police
+    snapshot, every row is validated, bad rows are quarantined with a reason."""
+    from fangpin.exchange import actions
+    from fangpin.exchange.models import Source
+    from fangpin.synth import SynthConfig, generate
 
     periods = recent_periods(months, timezone.localdate())
     config = SynthConfig(
-        province=PROVINCE,
-        county=COUNTY,
-        households=households,
-        months=months,
-        start=periods[0],
-        seed=seed,
-        defects=DefectRates.none(),
+        province=PROVINCE, county=COUNTY, households=households, months=months, start=periods[0], seed=seed
     )
-    say(f"模拟信丰县 {households} 户，{periods[0]} 至 {periods[-1]} / simulating the county…")
+    say(
+        f"模拟信丰县 {households} 户的部门数据，{periods[0]} 至 {periods[-1]} / simulating the county's deliveries…"
+    )
     generate(config, out, progress=True)
-    totals = {"persons_created": 0, "households_created": 0, "moved": 0, "status_changed": 0, "rejected": 0}
-    for period in tqdm(periods, desc="户籍 registry", unit="月"):
-        folder = out / "deliveries" / period
-        roster_file = folder / "ag_roster.csv"
-        roster = (
-            {r["household_no"]: r["household_type"] for r in _read_rows(roster_file)}
-            if roster_file.exists()
-            else {}
-        )
-        rows = []
-        for raw in _read_rows(folder / "ps_person.csv"):
-            if idcard.problem(raw["id_number"]) is not None:
-                totals["rejected"] += 1  # counted and reported, never silently dropped
-                continue
-            facts = idcard.facts(raw["id_number"])
-            rows.append(
-                PersonRow(
-                    id_number=idcard.normalize(raw["id_number"]),
-                    name=raw["name"],
-                    gender=facts.gender,
-                    birth_date=facts.birth_date,
-                    household_no=raw["household_no"],
-                    relation=raw["relation"],
-                    village_code=raw["village_code"],
-                    status=raw["status"],
-                    status_date=dt.date.fromisoformat(raw["status_date"]) if raw.get("status_date") else None,
-                )
-            )
-        counts = load_police_snapshot(rows, as_of=_month_end(period), household_types=roster)
-        for key in ("persons_created", "households_created", "moved", "status_changed"):
-            totals[key] += counts[key]
-        _apply_household_types(roster)
+    totals = {"files": 0, "read": 0, "accepted": 0, "rejected": 0}
+    for period in periods:
+        plan = actions.plan_folder(out / "deliveries" / period)
+        for dataset, file in tqdm(plan.files, desc=f"导入 import {period}", unit="文件"):
+            delivery = actions.import_file(file, dataset, period, source=Source.CLI, username="demo")
+            totals["files"] += 1
+            for key in ("read", "accepted", "rejected"):
+                totals[key] += getattr(delivery, key)
     return totals
-
-
-@transaction.atomic
-def _apply_household_types(roster: dict[str, str]) -> None:
-    """The agriculture roster is the authority on 脱贫户 status."""
-    former = [no for no, kind in roster.items() if kind == "former_poor"]
-    Household.objects.filter(household_no__in=former).exclude(household_type="former_poor").update(
-        household_type="former_poor"
-    )
 
 
 def demo_accounts() -> list[DemoAccount]:
@@ -220,8 +162,8 @@ def run(households: int, seed: int, say: Callable[[str], None]) -> list[tuple[De
             home / "synth" / f"{COUNTY}-seed{seed}", households, seed, months=3, say=say
         )
         say(
-            f"户籍已建立 / registry built: {totals['households_created']} 户, {totals['persons_created']} 人, "
-            f"{totals['moved']} 次迁移/分户, {totals['status_changed']} 次死亡/迁出, {totals['rejected']} 行身份号码无效被拒"
+            f"已导入 {totals['files']} 个交付文件 / imported: 读取 {totals['read']} 行，入库 {totals['accepted']}，"
+            f"拒收 {totals['rejected']}（原因见“数据交换”页面）；户籍 {Household.objects.count()} 户"
         )
     else:
         say("已有演示数据，跳过模拟 / demo data present, keeping it (delete FANGPIN_HOME to start over)")

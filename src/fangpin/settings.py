@@ -30,11 +30,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",  # its docs pages then use the bundled Swagger assets, not a CDN
     "fangpin.web",
     "fangpin.regions",
     "fangpin.accounts",
     "fangpin.audit",
     "fangpin.registry",
+    "fangpin.exchange",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +156,21 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 FANGPIN_DIVISIONS_DIR = env_str("FANGPIN_DIVISIONS_DIR", "")
+# The Parquet data lake: a local folder by default, or any path Spark can read at province scale.
+FANGPIN_LAKE = env_str("FANGPIN_LAKE", str(FANGPIN_HOME / "lake"))
+FANGPIN_INCOMING = FANGPIN_HOME / "incoming"  # uploaded files waiting for their import job
+FANGPIN_DELIVERY_DUE_DAY = env_int("FANGPIN_DELIVERY_DUE_DAY", 10, minimum=1)  # day of the following month
+FANGPIN_UPLOAD_MAX_MB = env_int("FANGPIN_UPLOAD_MAX_MB", 200, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Background jobs (imports, large exports): the database backend needs no broker; `fangpin serve` and
+# `fangpin demo` start a worker next to the web server. "immediate" runs jobs inline (tests).
+_TASK_BACKENDS = {
+    "db": "django_tasks_db.DatabaseBackend",
+    "immediate": "django_tasks.backends.immediate.ImmediateBackend",
+}
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[env_str("FANGPIN_TASKS_BACKEND", "db")]}}
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if env_str("FANGPIN_REDIS_URL"):

@@ -6,6 +6,8 @@ A new URL must be described in SPECS below, or this test fails: nothing ships un
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +53,27 @@ SPECS: dict[str, Spec] = {
     "audit:audit_list": Spec(),
     "audit:audit_export": Spec(method="POST"),
     "audit:audit_verify": Spec(method="POST"),
+    "exchange:catalog": Spec(),
+    "exchange:delivery_list": Spec(),
+    "exchange:delivery_detail": Spec(kind="delivery"),
+    "exchange:delivery_report": Spec(kind="delivery"),
+    "exchange:upload": Spec(),
+    "exchange:quality": Spec(),
+    "exchange:review_list": Spec(),
+    "exchange:review_decide": Spec(method="POST", kind="review", data={"version": "1"}),
+    "exchange:token_list": Spec(),
+    "exchange:token_revoke": Spec(method="POST", kind="token"),
+    # The API: the push endpoint authenticates machines by department token (tests/exchange/test_push_api.py);
+    # the OpenAPI schema and docs are for signed-in staff.
+    "api:push_events": Spec(method="POST", public=True, extra={"dataset": "ms_settlement"}),
+    "api:openapi-json": Spec(),
+    "api:openapi-view": Spec(),
+    "api:api-root": Spec(public=True),  # ninja's reverse() anchor: always 404, says nothing
 }
+
+
+def test_the_api_root_reveals_nothing(db: None) -> None:
+    assert Client().get("/api/v1/").status_code == 404
 
 
 def all_url_names() -> dict[str, Any]:
@@ -84,24 +106,80 @@ def test_every_non_public_view_declares_what_it_requires() -> None:
     assert not undeclared
 
 
-def _targets(world: Any, kind: str) -> dict[str, tuple[Any, str]]:
-    """place → (object, its region prefix)."""
+def _in_region(prefix: str) -> Callable[[Any], bool]:
+    return lambda user: prefix.startswith(user.region_id)
+
+
+def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """place → (object, who may see it). Most objects are scoped by region; deliveries by department
+    (their records hold counts, not personal data); department tokens by role alone."""
     from fangpin.accounts.models import User
+    from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
     from fangpin.regions.models import Region
 
     if kind == "household":
-        return {p: (h, h.village_id) for p, h in world.households.items()}
+        return {p: (h, _in_region(h.village_id)) for p, h in world.households.items()}
     if kind == "person":
-        return {p: (world.persons[p], world.households[p].village_id) for p in world.households}
+        return {p: (world.persons[p], _in_region(world.households[p].village_id)) for p in world.households}
     if kind == "region":
+        villages = (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))
+        return {p: (Region.objects.get(prefix=v), _in_region(v)) for p, v in villages}
+    if kind == "user":
+        users = {"own": "xiao_grid", "sibling": "li_township_b", "other": "huang_county_c"}
         return {
-            p: (Region.objects.get(prefix=v), v)
-            for p, v in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))
+            p: (User.objects.get(username=u), _in_region(User.objects.get(username=u).region_id))
+            for p, u in users.items()
         }
-    users = {"own": "xiao_grid", "sibling": "li_township_b", "other": "huang_county_c"}
-    return {
-        p: (User.objects.get(username=u), User.objects.get(username=u).region_id) for p, u in users.items()
-    }
+    if kind == "delivery":
+        made = {}
+        for place, department in (("own", "medical_security"), ("other", "public_security")):
+            delivery = Delivery.objects.create(
+                dataset="x",
+                department=department,
+                period="2026-08",
+                content_hash=place,
+                source="cli",
+                file_name="f",
+                status="rejected_whole",
+            )
+            made[place] = (
+                delivery,
+                lambda user, d=department: user.role != "data_officer" or user.department == d,
+            )
+        return made
+    if kind == "review":
+        delivery = Delivery.objects.create(
+            dataset="ms_settlement",
+            department="medical_security",
+            period="2026-08",
+            content_hash="r",
+            source="cli",
+            file_name="f",
+            status="accepted",
+        )
+        return {
+            p: (
+                LinkReview.objects.create(
+                    delivery=delivery,
+                    row=i,
+                    best_probability=0.7,
+                    village_id=world.households[p].village_id,
+                    candidates=[
+                        {
+                            "person_key": world.persons[p].pk,
+                            "household_key": world.households[p].pk,
+                            "probability": 0.7,
+                        }
+                    ],
+                ),
+                _in_region(world.households[p].village_id),
+            )
+            for i, p in enumerate(world.households)
+        }
+    token = DepartmentToken.objects.create(
+        department="health", name="t", prefix="abcdefgh", token_hash=uuid.uuid4().hex * 2, created_by="x"
+    )
+    return {"own": (token, lambda user: True)}
 
 
 def _url(name: str, spec: Spec, obj: Any = None) -> str:
@@ -139,13 +217,13 @@ def test_each_persona_reaches_exactly_its_own_scope(world, client_for, persona: 
             continue
         capabilities = views[name].required_capabilities
         allowed_role = not capabilities or any(user.can(c) for c in capabilities)
-        targets = _targets(world, spec.kind) if spec.kind else {"-": (None, user.region_id)}
-        for place, (obj, prefix) in targets.items():
+        targets = _targets(world, spec.kind) if spec.kind else {"-": (None, lambda _: True)}
+        for place, (obj, visible) in targets.items():
             denied_before = AuditEvent.objects.filter(
                 event_type="ACCESS_DENIED", actor_username=persona
             ).count()
             status = _call(client, spec, _url(name, spec, obj))
-            in_scope = prefix.startswith(user.region_id)
+            in_scope = visible(user)
             if not allowed_role:
                 expected = {403}
             elif in_scope:
@@ -172,5 +250,6 @@ def test_state_changing_urls_refuse_get(world, client_for, name: str) -> None:
         "accounts:user_action": "sun_sysadmin",
         "audit:audit_export": "wu_auditor",
         "audit:audit_verify": "wu_auditor",
+        "exchange:token_revoke": "zhou_secadmin",
     }.get(name, "zhang_township")
     assert client_for(persona).get(_url(name, spec, obj)).status_code == 405

@@ -31,6 +31,10 @@ class Can(StrEnum):
     MANAGE_ACCOUNTS = "manage_accounts"  # create, deactivate, unlock, reset password (系统管理员)
     ASSIGN_ROLES = "assign_roles"  # role, region, second factor reset (安全管理员)
     VIEW_AUDIT = "view_audit"  # read and export the audit log (审计管理员)
+    VIEW_EXCHANGE = "view_exchange"  # deliveries, reports, data quality (a data officer: own department)
+    UPLOAD_DATA = "upload_data"  # deliver a dataset file (部门数据专员)
+    REVIEW_LINKS = "review_links"  # decide uncertain record links
+    MANAGE_TOKENS = "manage_tokens"  # push-API credentials of the departments (安全管理员)
 
 
 ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
@@ -42,13 +46,15 @@ CAPABILITIES: dict[str, frozenset[Can]] = {
     Role.GRID_WORKER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS}),
     Role.VILLAGE_CADRE: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS}),
     Role.TOWNSHIP_REVIEWER: frozenset(
-        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS, Can.REVEAL_PI}
+        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS, Can.REVEAL_PI, Can.REVIEW_LINKS}
     ),
-    Role.COUNTY_APPROVER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.REVEAL_PI}),
-    Role.ANALYST: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS}),
-    Role.DATA_OFFICER: frozenset({Can.VIEW_REGIONS}),
+    Role.COUNTY_APPROVER: frozenset(
+        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.REVEAL_PI, Can.REVIEW_LINKS, Can.VIEW_EXCHANGE}
+    ),
+    Role.ANALYST: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.VIEW_EXCHANGE}),
+    Role.DATA_OFFICER: frozenset({Can.VIEW_REGIONS, Can.VIEW_EXCHANGE, Can.UPLOAD_DATA}),
     Role.SYSTEM_ADMIN: frozenset({Can.MANAGE_ACCOUNTS, Can.VIEW_REGIONS}),
-    Role.SECURITY_ADMIN: frozenset({Can.ASSIGN_ROLES, Can.VIEW_REGIONS}),
+    Role.SECURITY_ADMIN: frozenset({Can.ASSIGN_ROLES, Can.VIEW_REGIONS, Can.MANAGE_TOKENS}),
     Role.AUDIT_ADMIN: frozenset({Can.VIEW_AUDIT}),
 }
 

@@ -14,9 +14,10 @@ from django.db import models
 from django.http import Http404
 
 from fangpin.accounts.models import User
-from fangpin.accounts.roles import Can
+from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
+from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
 
@@ -72,12 +73,39 @@ def audit_events(user: User) -> models.QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(models.Q(actor_region__startswith=prefix) | models.Q(actor_region=""))
 
 
+def deliveries(user: User) -> models.QuerySet[Delivery]:
+    """Delivery records carry counts, not personal data; a data officer sees only their department's."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_EXCHANGE):
+        return Delivery.objects.none()
+    if user.role == Role.DATA_OFFICER:
+        return Delivery.objects.filter(department=user.department)
+    return Delivery.objects.all()
+
+
+def link_reviews(user: User) -> models.QuerySet[LinkReview]:
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.REVIEW_LINKS):
+        return LinkReview.objects.none()
+    return LinkReview.objects.filter(village__prefix__startswith=prefix)
+
+
+def department_tokens(user: User) -> models.QuerySet[DepartmentToken]:
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.MANAGE_TOKENS):
+        return DepartmentToken.objects.none()
+    return DepartmentToken.objects.all()
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
     Person: persons,
     User: users,
     AuditEvent: audit_events,
+    Delivery: deliveries,
+    LinkReview: link_reviews,
+    DepartmentToken: department_tokens,
 }
 
 

@@ -11,7 +11,11 @@ from fangpin.accounts.roles import Can
 NAVIGATION: list[tuple[str, str, tuple[Can, ...]]] = [
     ("农户档案", "registry:household_list", (Can.VIEW_HOUSEHOLDS,)),
     ("区划与网格", "regions:region_home", (Can.VIEW_REGIONS,)),
+    ("数据交换", "exchange:catalog", (Can.VIEW_EXCHANGE,)),
+    ("上传数据", "exchange:upload", (Can.UPLOAD_DATA,)),
+    ("关联确认", "exchange:review_list", (Can.REVIEW_LINKS,)),
     ("账号管理", "accounts:user_list", (Can.MANAGE_ACCOUNTS, Can.ASSIGN_ROLES)),
+    ("接口令牌", "exchange:token_list", (Can.MANAGE_TOKENS,)),
     ("安全审计", "audit:audit_list", (Can.VIEW_AUDIT,)),
 ]
 

@@ -1,4 +1,5 @@
-"""Template filters that mask personal information; templates never print a raw ID or name."""
+"""Template filters: masking of personal information (templates never print a raw ID or name), and two
+small helpers for tables (dictionary lookup, percentages)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,13 @@ def mask_id(value: str | None) -> str:
 @register.filter
 def mask_name(value: str | None) -> str:
     return masking.mask_name(value)
+
+
+@register.filter
+def get_item(mapping: dict[str, object], key: str) -> object:
+    return mapping.get(key)
+
+
+@register.filter
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"

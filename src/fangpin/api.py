@@ -1,0 +1,16 @@
+"""The JSON API (django-ninja, OpenAPI). Docs pages are served with local assets only."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from fangpin.accounts.decorators import requires
+from fangpin.exchange.api import router as exchange_router
+
+api = NinjaAPI(
+    title="fangpin 防贫监测 API",
+    version="1",
+    urls_namespace="api",
+    docs_decorator=requires(),  # the API reference is for signed-in staff; tokens are for machines
+)
+api.add_router("/exchange", exchange_router)

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from fangpin.exchange import actions
+from fangpin.exchange.models import Source, Status
+
+MARKS: dict[str, str] = {Status.ACCEPTED: "✓", Status.DUPLICATE: "=", Status.REJECTED_WHOLE: "✗"}
+
+
+class Command(BaseCommand):
+    help = "导入一期部门交付 / import a delivery folder (one file per dataset) or a single file"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("path", help="交付目录或单个文件 / delivery folder or one file")
+        parser.add_argument("--period", required=True, help="期次 YYYY-MM")
+        parser.add_argument("--dataset", default="", help="只导入这个数据集 / only this dataset")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["path"])
+        catalog = actions.active_catalog()
+        try:
+            actions.check_period(options["period"])
+            plan = actions.plan_folder(path, options["dataset"], catalog)
+        except actions.ExchangeError as exc:
+            raise CommandError(str(exc)) from exc
+        if plan.unknown:
+            self.stderr.write(f"不认识的文件（未导入）：{', '.join(plan.unknown)}")
+        files = plan.files
+        failures = 0
+        with tqdm(
+            files, desc=f"导入 {options['period']}", unit="文件", disable=options["verbosity"] == 0
+        ) as bar:
+            for dataset, file in bar:
+                bar.set_postfix_str(dataset)
+                try:
+                    d = actions.import_file(
+                        file, dataset, options["period"], source=Source.CLI, username="cli"
+                    )
+                except Exception as exc:  # noqa: BLE001 - reported per file; the others still import
+                    failures += 1
+                    tqdm.write(f"✗ {dataset}: {exc}")
+                    continue
+                mark = MARKS.get(d.status, "?")
+                tqdm.write(
+                    f"{mark} {dataset:<24} 读取 {d.read:>8}  入库 {d.accepted:>8}  拒收 {d.rejected:>6}  重复 {d.duplicates:>6}"
+                    f"  {d.get_status_display()}{'：' + d.message if d.message and d.status != Status.ACCEPTED else ''}"
+                )
+                failures += d.status == Status.REJECTED_WHOLE
+        if failures:
+            raise CommandError(f"{failures} 个文件未能导入（见上）")

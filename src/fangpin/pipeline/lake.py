@@ -107,7 +107,9 @@ class Lake:
         names = {p.name for p in folder.glob("*.json")}
         for name in names - self._markers.keys():
             data = json.loads((folder / name).read_text(encoding="utf-8"))
-            self._markers[name] = DeliveryRecord(**data)
+            known = DeliveryRecord.__dataclass_fields__
+            # markers written by a newer version may carry more keys: read what this version knows
+            self._markers[name] = DeliveryRecord(**{k: v for k, v in data.items() if k in known})
         for gone in self._markers.keys() - names:
             del self._markers[gone]
         records = sorted(self._markers.values(), key=lambda r: r.seq)

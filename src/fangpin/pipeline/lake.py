@@ -190,7 +190,9 @@ class Lake:
                 table = kept
             staging = self.root / "_staging" / delivery_id
             staging.mkdir(parents=True)
-            _write_parquet(table, staging / "data.parquet")
+            # dictionary-encode only where values repeat (codes, names); IDs and keys would waste the attempt
+            repeating = [f.name for f in ds.fields if f.type in ("enum", "str", "bool") and not f.key]
+            _write_parquet(table, staging / "data.parquet", dictionary=repeating)
             _write_parquet(rejected, staging / "quarantine.parquet")
             seq = max((r.seq for r in self.deliveries()), default=0) + 1
             record = DeliveryRecord(
@@ -319,8 +321,8 @@ class Lake:
         return pa.schema(list(base) + extra)
 
 
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd")
+def _write_parquet(table: pa.Table, path: Path, dictionary: list[str] | bool = True) -> None:
+    pq.write_table(table, path, compression="zstd", use_dictionary=dictionary)
     with path.open("rb+") as fh:
         os.fsync(fh.fileno())
 

@@ -102,7 +102,10 @@ def normalize(table: pa.Table, dataset: Dataset) -> pa.Table:
             col = pc.replace_substring(pc.replace_substring_regex(col, "^'+", ""), "x", "X")
         elif f.type == "bool":
             col = pc.utf8_lower(col)
-        cols[f.name] = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+        empty = pc.equal(pc.binary_length(col), 0)
+        if pc.any(empty).as_py():  # most columns have none: skip the copy
+            col = pc.if_else(empty, pa.scalar(None, pa.string()), col)
+        cols[f.name] = col
     cols[ROW] = table.column(ROW)
     return pa.table(cols)
 

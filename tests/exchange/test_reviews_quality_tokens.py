@@ -100,11 +100,17 @@ def test_a_reviewer_of_another_township_cannot_see_or_decide(review, client_for)
 def test_a_department_that_has_not_delivered_after_the_due_day_is_flagged(world) -> None:
     a_delivery(period="2026-08")
     table = quality.department_months(Delivery.objects.all(), months=3, today=dt.date(2026, 10, 20))
-    found = quality.alerts(table, today=dt.date(2026, 10, 20))
-    assert any(
-        a.kind == "late" and a.department == "public_security" and a.period == "2026-08" for a in found
-    )
-    assert not any(a.department == "medical_security" and a.period == "2026-10" for a in found)  # not yet due
+    late = {a.department: a.message for a in quality.alerts(table, today=dt.date(2026, 10, 20)) if a.kind == "late"}
+    assert "2026-08" in late["public_security"] and "2026-09" in late["public_security"]
+    assert "2026-10" not in late["public_security"]  # not yet due
+    assert "2026-08（缺1个）" in late["medical_security"]  # one of its two datasets arrived
+
+
+def test_months_before_the_first_delivery_are_not_expected(world) -> None:
+    a_delivery(period="2026-08")
+    table = quality.department_months(Delivery.objects.all(), months=4, today=dt.date(2026, 10, 20))
+    assert table.rows["public_security"]["2026-07"].expected == 0
+    assert all("2026-07" not in a.message for a in quality.alerts(table, today=dt.date(2026, 10, 20)))
 
 
 def test_a_jump_in_the_rejection_rate_is_flagged(world) -> None:

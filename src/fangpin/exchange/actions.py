@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,12 @@ class ExchangeError(ValueError):
 
 
 def lake() -> Lake:
-    return Lake(Path(settings.FANGPIN_LAKE))
+    return Lake(Path(settings.FANGPIN_LAKE), catalog=active_catalog())
 
 
 # --- the catalog ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8)
 def _parse(yaml_text: str) -> Catalog:
     return catalog_from_bytes(yaml_text.encode("utf-8"))
 

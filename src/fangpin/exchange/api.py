@@ -9,7 +9,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from fangpin.audit.actions import record
@@ -64,14 +64,14 @@ class Problem(Schema):
     response={200: PushResult, 400: Problem, 403: Problem},
     summary="推送事件 / push events of one dataset",
 )
-def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> tuple[int, Any]:
+def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status[Any]:
     """Events (e.g. an inpatient settlement) are validated exactly like delivered files; bad rows come back
     with reason codes, and re-pushing the same events does not duplicate them."""
     token: DepartmentToken = request.auth  # type: ignore[attr-defined]
     catalog = actions.active_catalog()
     spec = catalog.datasets.get(dataset)
     if spec is None:
-        return 400, {"detail": f"未知数据集：{dataset}"}
+        return Status(400, {"detail": f"未知数据集：{dataset}"})
     if spec.department != token.department:
         record(
             "ACCESS_DENIED",
@@ -81,13 +81,13 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> tuple[
             reason=f"token_of:{token.department}",
             username=f"token:{token.prefix}",
         )
-        return 403, {"detail": f"该令牌属于{token.get_department_display()}，不能推送 {dataset}"}
+        return Status(403, {"detail": f"该令牌属于{token.get_department_display()}，不能推送 {dataset}"})
     if spec.cadence != "events":
-        return 400, {"detail": f"{dataset} 是快照数据集，请按期交付整个文件"}
+        return Status(400, {"detail": f"{dataset} 是快照数据集，请按期交付整个文件"})
     names = [f.name for f in spec.fields]
     unknown = sorted({key for row in batch.rows for key in row} - set(names))
     if unknown:
-        return 400, {"detail": f"未知字段：{', '.join(unknown)}；应为 {', '.join(names)}"}
+        return Status(400, {"detail": f"未知字段：{', '.join(unknown)}；应为 {', '.join(names)}"})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"{dataset}.csv"
         with open(path, "w", encoding="utf-8", newline="") as handle:
@@ -103,16 +103,19 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> tuple[
             username=f"token:{token.prefix}",
             file_name=f"api-{dataset}.csv",
         )
-    return 200, {
-        "delivery_id": delivery.pk,
-        "status": delivery.status,
-        "read": delivery.read,
-        "accepted": delivery.accepted,
-        "rejected": delivery.rejected,
-        "duplicates": delivery.duplicates,
-        "reasons": delivery.reasons,
-        "message": delivery.message,
-    }
+    return Status(
+        200,
+        {
+            "delivery_id": delivery.pk,
+            "status": delivery.status,
+            "read": delivery.read,
+            "accepted": delivery.accepted,
+            "rejected": delivery.rejected,
+            "duplicates": delivery.duplicates,
+            "reasons": delivery.reasons,
+            "message": delivery.message,
+        },
+    )
 
 
 def _text(value: Any) -> str:

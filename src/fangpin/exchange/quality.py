@@ -63,7 +63,17 @@ def department_months(
     per_department: dict[str, set[str]] = {}
     for name, spec in catalog.datasets.items():
         per_department.setdefault(spec.department, set()).add(name)
-    rows = {dep: {p: Cell(expected=len(names)) for p in periods} for dep, names in per_department.items()}
+    # Nothing is expected for months before the exchange's first delivery (the system did not exist yet).
+    first = (
+        deliveries.model.objects.filter(status__in=DELIVERED)
+        .order_by("period")
+        .values_list("period", flat=True)
+        .first()
+    )
+    rows = {
+        dep: {p: Cell(expected=len(names) if first is not None and p >= first else 0) for p in periods}
+        for dep, names in per_department.items()
+    }
     seen: set[tuple[str, str]] = set()
     for d in deliveries.filter(period__in=periods, status__in=DELIVERED).order_by("received_at"):
         if d.department not in rows:
@@ -99,33 +109,24 @@ class Alert:
 
 
 def alerts(table: QualityTable, today: dt.date | None = None) -> list[Alert]:
+    """One 'late' alert per department listing its overdue months, and one per rejection-rate jump."""
     today = today or dt.date.today()  # noqa: DTZ011 - compared with calendar due dates
     found: list[Alert] = []
     for department, cells in table.rows.items():
         name = table.department_zh.get(department, department)
+        overdue = [(p, cells[p].missing) for p in table.periods if cells[p].missing and today > table.due[p]]
+        if overdue:
+            months = "、".join(f"{p}（缺{n}个）" for p, n in overdue)
+            found.append(Alert(department, overdue[-1][0], "late", f"{name} 逾期未交付：{months}"))
         history: list[float] = []
         for period in table.periods:
             cell = cells[period]
-            if cell.missing and today > table.due[period]:
-                found.append(
-                    Alert(
-                        department,
-                        period,
-                        "late",
-                        f"{name} {period} 还缺 {cell.missing} 个数据集（应于 {table.due[period]} 前交付）",
-                    )
-                )
-            if cell.read:
-                rate = cell.rejection_rate
-                baseline = statistics.median(history) if history else None
-                if baseline is not None and rate > 0.01 and rate > max(2 * baseline, baseline + 0.05):
-                    found.append(
-                        Alert(
-                            department,
-                            period,
-                            "rejection_jump",
-                            f"{name} {period} 拒收率 {rate:.1%}，明显高于此前中位数 {baseline:.1%}",
-                        )
-                    )
-                history.append(rate)
+            if not cell.read:
+                continue
+            rate = cell.rejection_rate
+            baseline = statistics.median(history) if history else None
+            if baseline is not None and rate > 0.01 and rate > max(2 * baseline, baseline + 0.05):
+                message = f"{name} {period} 拒收率 {rate:.1%}，明显高于此前中位数 {baseline:.1%}"
+                found.append(Alert(department, period, "rejection_jump", message))
+            history.append(rate)
     return found

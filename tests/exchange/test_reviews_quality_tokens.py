@@ -100,7 +100,11 @@ def test_a_reviewer_of_another_township_cannot_see_or_decide(review, client_for)
 def test_a_department_that_has_not_delivered_after_the_due_day_is_flagged(world) -> None:
     a_delivery(period="2026-08")
     table = quality.department_months(Delivery.objects.all(), months=3, today=dt.date(2026, 10, 20))
-    late = {a.department: a.message for a in quality.alerts(table, today=dt.date(2026, 10, 20)) if a.kind == "late"}
+    late = {
+        a.department: a.message
+        for a in quality.alerts(table, today=dt.date(2026, 10, 20))
+        if a.kind == "late"
+    }
     assert "2026-08" in late["public_security"] and "2026-09" in late["public_security"]
     assert "2026-10" not in late["public_security"]  # not yet due
     assert "2026-08（缺1个）" in late["medical_security"]  # one of its two datasets arrived
@@ -145,3 +149,10 @@ def test_the_security_admin_creates_a_token_shown_once_and_stored_hashed(
     client_for("zhou_secadmin").post(f"/exchange/tokens/{stored.pk}/revoke/")
     stored.refresh_from_db()
     assert not stored.active and audit_rows("TOKEN_CREATED") and audit_rows("TOKEN_REVOKED")
+
+
+def test_the_annual_income_survey_is_expected_only_in_its_month(world) -> None:
+    a_delivery(period="2026-02", content_hash="feb")
+    table = quality.department_months(Delivery.objects.all(), months=2, today=dt.date(2026, 3, 20))
+    assert table.rows["agriculture"]["2026-02"].expected == 2  # roster, self-declarations
+    assert table.rows["agriculture"]["2026-03"].expected == 3  # … and the income survey

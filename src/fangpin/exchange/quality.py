@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from fangpin.exchange import actions
 from fangpin.exchange.models import Delivery, Status
 from fangpin.lib.periods import next_month, recent_periods
+from fangpin.pipeline.catalog import Dataset
 
 DELIVERED = (Status.ACCEPTED, Status.DUPLICATE)
 
@@ -60,9 +61,9 @@ def department_months(
     """One row per department (only `department` for a data officer), one cell per month."""
     catalog = actions.active_catalog()
     periods = recent_periods(months, today)
-    per_department: dict[str, set[str]] = {}
-    for name, spec in catalog.datasets.items():
-        per_department.setdefault(spec.department, set()).add(name)
+    per_department: dict[str, list[Dataset]] = {}
+    for spec in catalog.datasets.values():
+        per_department.setdefault(spec.department, []).append(spec)
     # Nothing is expected for months before the exchange's first delivery (the system did not exist yet).
     first = (
         deliveries.model.objects.filter(status__in=DELIVERED)
@@ -71,8 +72,11 @@ def department_months(
         .first()
     )
     rows = {
-        dep: {p: Cell(expected=len(names) if first is not None and p >= first else 0) for p in periods}
-        for dep, names in per_department.items()
+        dep: {
+            p: Cell(expected=sum(d.due_in(p) for d in specs) if first is not None and p >= first else 0)
+            for p in periods
+        }
+        for dep, specs in per_department.items()
     }
     seen: set[tuple[str, str]] = set()
     for d in deliveries.filter(period__in=periods, status__in=DELIVERED).order_by("received_at"):

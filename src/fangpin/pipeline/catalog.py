@@ -60,6 +60,13 @@ class Dataset:
     fields: list[Field]
     key_fields: tuple[str, ...] = ()
     replace: Literal["all", "key"] = "all"
+    # How often a delivery is due: every month, or once a year in `due_month` (the income survey).
+    frequency: Literal["monthly", "annual"] = "monthly"
+    due_month: int | None = None
+
+    def due_in(self, period: str) -> bool:
+        """Is a delivery of this dataset expected for period YYYY-MM?"""
+        return self.frequency == "monthly" or int(period[5:7]) == self.due_month
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -168,6 +175,12 @@ def _dataset(name: str, spec: Any, departments: dict[str, Department]) -> Datase
     if replace not in ("all", "key") or (replace == "key" and (cadence != "snapshot" or not keys)):
         raise CatalogError(f"{where}: `replace: {replace}` needs a snapshot with key fields (all | key)")
     items = {int(k): str(v) for k, v in (spec.get("items") or {}).items()}
+    frequency = spec.get("frequency", "monthly")
+    due_month = spec.get("due_month")
+    if frequency not in ("monthly", "annual"):
+        raise CatalogError(f"{where}: frequency must be monthly or annual, not {frequency!r}")
+    if frequency == "annual" and not (isinstance(due_month, int) and 1 <= due_month <= 12):
+        raise CatalogError(f"{where}: an annual dataset needs `due_month` (1-12)")
     return Dataset(
         name=name,
         department=department,
@@ -177,6 +190,8 @@ def _dataset(name: str, spec: Any, departments: dict[str, Department]) -> Datase
         fields=fields,
         key_fields=keys,
         replace=replace,
+        frequency=frequency,
+        due_month=due_month if frequency == "annual" else None,
     )
 
 

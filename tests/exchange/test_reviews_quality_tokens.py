@@ -156,3 +156,21 @@ def test_the_annual_income_survey_is_expected_only_in_its_month(world) -> None:
     table = quality.department_months(Delivery.objects.all(), months=2, today=dt.date(2026, 3, 20))
     assert table.rows["agriculture"]["2026-02"].expected == 2  # roster, self-declarations
     assert table.rows["agriculture"]["2026-03"].expected == 3  # … and the income survey
+
+
+def test_a_confirmed_link_is_written_beside_the_lake_for_screening(
+    review, client_for, settings, django_capture_on_commit_callbacks
+) -> None:
+    from pathlib import Path
+
+    from fangpin.pipeline import link_decisions
+
+    person = review.candidates[0]["person_key"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for("zhang_township").post(
+            f"/exchange/reviews/{review.pk}/decide/", {"person": person, "version": review.version}
+        )
+    decided = link_decisions.read(Path(settings.FANGPIN_LAKE)).to_pylist()
+    assert [(d["_row"], d["person_key"]) for d in decided] == [(7, person)]
+    before = timezone.now() - dt.timedelta(hours=1)
+    assert link_decisions.read(Path(settings.FANGPIN_LAKE), as_of_time=before).num_rows == 0

@@ -5,8 +5,10 @@ delivery record, the registry updates, the review queue and the audit trail."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -195,32 +197,8 @@ class _Linker:
 
 def _apply_police_snapshot(accepted: pa.Table, period: str) -> dict[str, int]:
     """The registry is built from the police 户籍 snapshot, applied as dated history."""
-    rows = [
-        PersonRow(
-            id_number=r["id_number"],
-            name=r["name"],
-            gender=r["gender"],
-            birth_date=r["birth_date"],
-            household_no=r["household_no"],
-            relation=r["relation"],
-            village_code=r["village_code"],
-            status=r["status"],
-            status_date=r.get("status_date"),
-        )
-        for r in accepted.select(
-            [
-                "id_number",
-                "name",
-                "gender",
-                "birth_date",
-                "household_no",
-                "relation",
-                "village_code",
-                "status",
-                "status_date",
-            ]
-        ).to_pylist()
-    ]
+    columns = [f.name for f in dataclass_fields(PersonRow)]
+    rows = [PersonRow(**r) for r in accepted.select(columns).to_pylist()]
     return load_police_snapshot(rows, as_of=month_end(period))
 
 
@@ -535,3 +513,38 @@ def plan_folder(path: Path, only: str = "", catalog: Catalog | None = None) -> F
         raise ExchangeError(f"{path} 中没有可导入的数据集文件")
     files.sort(key=lambda item: (item[0] != "ps_person", item[0]))
     return FolderPlan(files, unknown)
+
+
+def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Delivery:
+    """Save an uploaded file under a random name (never the user's), record the delivery as queued and
+    start the background import; the delivery page shows its progress."""
+    from fangpin.exchange.tasks import import_uploaded  # tasks imports this module
+
+    catalog = check_request(dataset, period)
+    incoming = Path(settings.FANGPIN_INCOMING)
+    incoming.mkdir(parents=True, exist_ok=True)
+    path = incoming / f"{uuid.uuid4().hex}{Path(upload.name).suffix.lower()}"
+    with open(path, "wb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            dataset=dataset,
+            department=catalog.datasets[dataset].department,
+            period=period,
+            content_hash="",
+            source=Source.UPLOAD,
+            file_name=upload.name[:255],
+            status=Status.QUEUED,
+            operator=actor.username,
+        )
+        record(
+            "UPLOAD",
+            actor=actor,
+            object_type="delivery",
+            object_id=delivery.pk,
+            data={"dataset": dataset, "period": period, "bytes": upload.size},
+        )
+        # With the database backend the job is a row of this same transaction: no job without its delivery.
+        import_uploaded.enqueue(delivery.pk, str(path))
+    return delivery

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -18,8 +16,7 @@ from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
 from fangpin.exchange import actions, quality, reports
 from fangpin.exchange.forms import DecisionForm, TokenForm, UploadForm
-from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview, Source, Status
-from fangpin.exchange.tasks import import_uploaded
+from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview, Status
 from fangpin.registry.models import Person
 
 
@@ -116,33 +113,12 @@ def upload(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     form = UploadForm(request.POST or None, request.FILES or None, datasets=_uploadable(user))
     if request.method == "POST" and form.is_valid():
-        upload_file = form.cleaned_data["file"]
-        incoming = settings.FANGPIN_INCOMING
-        incoming.mkdir(parents=True, exist_ok=True)
-        suffix = "." + upload_file.name.rsplit(".", 1)[-1].lower()
-        path = incoming / f"{uuid.uuid4().hex}{suffix}"  # never the user's file name on disk
-        with open(path, "wb") as handle:
-            for chunk in upload_file.chunks():
-                handle.write(chunk)
-        dataset = form.cleaned_data["dataset"]
-        delivery = Delivery.objects.create(
-            dataset=dataset,
-            department=user.department,
-            period=form.cleaned_data["period"],
-            content_hash="",
-            source=Source.UPLOAD,
-            file_name=upload_file.name[:255],
-            status=Status.QUEUED,
-            operator=user.username,
-        )
-        record(
-            "UPLOAD",
+        delivery = actions.queue_upload(
             actor=user,
-            object_type="delivery",
-            object_id=delivery.pk,
-            data={"dataset": dataset, "period": delivery.period, "bytes": upload_file.size},
+            dataset=form.cleaned_data["dataset"],
+            period=form.cleaned_data["period"],
+            upload=form.cleaned_data["file"],
         )
-        import_uploaded.enqueue(delivery.pk, str(path))
         return redirect("exchange:delivery_detail", pk=delivery.pk)
     return render(request, "exchange/upload.html", {"form": form})
 

@@ -110,7 +110,7 @@ def ingest_file(
     dataset = catalog[dataset_name]
     notify(dataset_name, "read")
     try:
-        result = read_file(path, dataset)
+        result = read_file(path, dataset, typed=True)
     except DeliveryRejected as exc:
         return base.report(None, "rejected_whole", code=exc.code, message_zh=exc.message_zh)
     notify(dataset_name, "validate")

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from fangpin.pipeline.catalog import Dataset, Field
 
 ROW = "_row"
+STRING_TYPES = ("id", "str", "enum")  # catalog types whose accepted value is text
 FORMATS = ("csv", "xlsx", "parquet")
 HeaderStyle = Literal["canonical", "zh"]
 FileFormat = Literal["csv", "xlsx", "parquet"]
@@ -61,14 +62,19 @@ class _Header:
     missing_optional: tuple[str, ...]
 
 
-def read_file(path: Path, dataset: Dataset) -> ReadResult:
+def read_file(path: Path, dataset: Dataset, *, typed: bool = False) -> ReadResult:
+    """The file as text columns; `typed=True` keeps Parquet columns of non-text fields as stored.
+
+    The validator takes those typed columns (date32, numbers, bool) without a text round trip when
+    their Arrow type already gives the field's value, and turns the others into text with `parquet_text`.
+    """
     fmt = path.suffix.lower().lstrip(".")
     if fmt == "csv":
         return _read_csv(path, dataset)
     if fmt == "xlsx":
         return _read_xlsx(path, dataset)
     if fmt == "parquet":
-        return _read_parquet(path, dataset)
+        return _read_parquet(path, dataset, typed=typed)
     raise DeliveryRejected(
         "format", f"不支持的文件格式：{path.suffix or '无扩展名'}（应为 csv、xlsx 或 parquet）"
     )
@@ -187,22 +193,25 @@ def _parse_csv(source: Path | io.BytesIO, dataset: Dataset, encoding: str, label
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, dataset: Dataset) -> ReadResult:
+def _read_parquet(path: Path, dataset: Dataset, *, typed: bool) -> ReadResult:
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DeliveryRejected("malformed", "Parquet文件无法读取", str(exc)[:300]) from exc
     header = resolve_header(list(schema.names), dataset)
     table = pq.read_table(path, columns=[schema.names[i] for i in header.positions.values()])
-    columns = {
-        name: _parquet_text(table.column(schema.names[i]), dataset.field(name))
-        for name, i in header.positions.items()
-    }
+    columns: dict[str, pa.Array] = {}
+    for name, i in header.positions.items():
+        col, f = table.column(schema.names[i]), dataset.field(name)
+        if typed and f.type not in STRING_TYPES:
+            columns[name] = col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+        else:
+            columns[name] = parquet_text(col, f)
     result = _assemble(columns, header, dataset, table.num_rows)
     return ReadResult(result, "binary", header.style, "parquet", header.extra, header.missing_optional)
 
 
-def _parquet_text(col: pa.Array, f: Field) -> pa.Array:
+def parquet_text(col: pa.Array, f: Field) -> pa.Array:
     """Typed parquet values as the text a CSV would carry: ISO dates, true/false, plain numbers."""
     if pa.types.is_dictionary(col.type):
         col = col.dictionary_decode()

@@ -18,7 +18,7 @@ from fangpin.lib.idcard import CHECK_CHARS, PROBLEM_MESSAGES_ZH, WEIGHTS, IdProb
 from fangpin.pipeline.catalog import Dataset, Field
 from fangpin.pipeline.dialect import Dialect
 from fangpin.pipeline.engine import Engine, SqlStep, cte_sql
-from fangpin.pipeline.readers import ROW
+from fangpin.pipeline.readers import ROW, STRING_TYPES, parquet_text
 
 REGION_FIELDS = ("village_code",)
 SOURCE = "__fp_source"
@@ -86,17 +86,77 @@ def accepted_schema(dataset: Dataset) -> pa.Schema:
     return pa.schema([pa.field(f.name, arrow_type(f)) for f in dataset.fields] + [pa.field(ROW, pa.int64())])
 
 
-STRING_TYPES = ("id", "str", "enum")
+_MONEY_MAX = 1e10  # Arrow prints floats from 1e10 on in exponent form, which the text path rejects
+_EXACT_INT = 2.0**53
 
 
-def normalize(table: pa.Table, dataset: Dataset) -> pa.Table:
+def typed_value(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray | None:
+    """A typed (Parquet) column as the field's Arrow type, when that is exactly what the text path gives.
+
+    The text path prints the value (`readers.parquet_text`) and parses it again; here the value passes
+    straight through whenever that round trip provably accepts every value unchanged. Otherwise (None)
+    the column takes the text path, so results never depend on the path.
+    """
+    t = col.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t):
+        return None
+    try:
+        if f.type == "date":
+            if pa.types.is_date32(t):
+                return col
+            return pc.cast(col, pa.date32()) if pa.types.is_timestamp(t) else None  # as parquet_text
+        if f.type == "bool":
+            return col if pa.types.is_boolean(t) else None
+        if f.type == "float":
+            if pa.types.is_float64(t):
+                return col if _within(col, float("inf")) else None
+            if pa.types.is_integer(t) and _within(col, _EXACT_INT):
+                return pc.cast(col, pa.float64())
+            return None
+        if f.type == "int":
+            if pa.types.is_integer(t):
+                return pc.cast(col, pa.int64())  # raises for a uint64 beyond int64: text path
+            if pa.types.is_floating(t) and _within(col, _EXACT_INT) and _whole(col, 0):
+                return pc.cast(col, pa.int64())
+            return None
+        if f.type == "money":
+            money = arrow_type(f)
+            if pa.types.is_integer(t):
+                return pc.cast(pc.cast(col, pa.decimal128(38, 2)), money)  # raises when too large
+            if pa.types.is_float64(t) and _within(col, _MONEY_MAX) and _whole(col, 2):
+                return pc.cast(col, money)
+            if pa.types.is_decimal(t) and t.scale <= 2:
+                return pc.cast(col, money)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return None
+
+
+def _within(col: pa.ChunkedArray, bound: float) -> bool:
+    """Every value finite and below `bound` in magnitude (NULLs are fine: both paths see a NULL)."""
+    if pa.types.is_floating(col.type) and pc.all(pc.is_finite(col)).as_py() is False:
+        return False
+    low, high = (v.as_py() for v in pc.min_max(col).values())
+    return low is None or (-bound < float(low) and float(high) < bound)
+
+
+def _whole(col: pa.ChunkedArray, decimals: int) -> bool:
+    """Every value has at most `decimals` decimal places (so its printed text has no more either)."""
+    return pc.all(pc.equal(pc.round(col, decimals), col)).as_py() is not False
+
+
+def normalize(table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozenset()) -> pa.Table:
     """Trim every value, empty → NULL; IDs as fangpin.lib.idcard.normalize; booleans lower-case.
 
     Done with Arrow kernels before the SQL (string functions are the slow part of an engine round trip);
-    accepted string columns are these normalised values, the SQL only checks and types them.
+    accepted string columns are these normalised values, the SQL only checks and types them. Fields in
+    `typed` already hold their typed value and pass through.
     """
     cols: dict[str, pa.Array] = {}
     for f in dataset.fields:
+        if f.name in typed:
+            cols[f.name] = table.column(f.name)
+            continue
         col = pc.utf8_trim_whitespace(table.column(f.name))
         if f.type == "id":
             col = pc.replace_substring(pc.replace_substring_regex(col, "^'+", ""), "x", "X")
@@ -111,11 +171,17 @@ def normalize(table: pa.Table, dataset: Dataset) -> pa.Table:
 
 
 def validation_steps(
-    dataset: Dataset, dialect: Dialect, *, birth_limit: dt.date, check_region: bool
+    dataset: Dataset,
+    dialect: Dialect,
+    *,
+    birth_limit: dt.date,
+    check_region: bool,
+    typed: frozenset[str] = frozenset(),
 ) -> list[SqlStep]:
     """The validation as named SQL steps over SOURCE and VILLAGES(code).
 
-    SOURCE holds `normalize`d text (+ _row). The output has _row, the typed non-string fields,
+    SOURCE holds `normalize`d text (+ _row), except the fields in `typed`, which already hold their typed
+    value (from `typed_value`): those are only checked for NULL and range. The output has _row, the typed non-string fields,
     _reason (first problem's code, NULL if the row is accepted) and _field, in _row order.
     """
     q, lit, d = dialect.quote, dialect.literal, dialect
@@ -126,7 +192,7 @@ def validation_steps(
     casts += [
         f"{d.try_cast(q(f.name), d.types[f.type])} AS {q('__v_' + f.name)}"
         for f in dataset.fields
-        if f.type in ("date", "money", "int", "float")
+        if f.type in ("date", "money", "int", "float") and f.name not in typed
     ]
     if casts:
         steps.append(SqlStep(f"SELECT *, {', '.join(casts)}\nFROM {SOURCE}", "__fp_casts"))
@@ -135,7 +201,7 @@ def validation_steps(
     keys = _dedupe_fields(dataset)
     typed_fields = [f for f in dataset.fields if f.type not in STRING_TYPES]
     derived = [f"{_check_char_sql(q('__x_' + f.name), d)} AS {q('__k_' + f.name)}" for f in ids]
-    derived += [f"{_typed_sql(f, d)} AS {q('__t_' + f.name)}" for f in typed_fields]
+    derived += [f"{_typed_sql(f, d, f.name in typed)} AS {q('__t_' + f.name)}" for f in typed_fields]
     if derived:
         steps.append(SqlStep(f"SELECT *, {', '.join(derived)}\nFROM {source}", "__fp_typed"))
         source = "__fp_typed"
@@ -151,7 +217,8 @@ def validation_steps(
     checked = [q(ROW)] + carried + [q("__t_" + f.name) for f in typed_fields]
     for f in dataset.fields:
         region = check_region and f.name in REGION_FIELDS
-        checked.append(f"{_problem_sql(f, dialect, birth_limit, region)} AS {q('__c_' + f.name)}")
+        problem = _problem_sql(f, dialect, birth_limit, region, f.name in typed)
+        checked.append(f"{problem} AS {q('__c_' + f.name)}")
     steps.append(SqlStep(f"SELECT {', '.join(checked)}\nFROM {source}", "__fp_checked"))
 
     problems = [q("__c_" + f.name) for f in dataset.fields]
@@ -219,14 +286,17 @@ def _check_char_sql(digits17: str, d: Dialect) -> str:
     return f"SUBSTR('{CHECK_CHARS}', (({terms}) % 11) + 1, 1)"
 
 
-def _typed_sql(f: Field, d: Dialect) -> str:
+def _typed_sql(f: Field, d: Dialect, typed: bool = False) -> str:
     """The typed value of a non-string field, NULL when the text is not a valid value of the type.
 
     Fast path first: a value whose canonical text (cast back to string) equals the input is valid; only
     the others meet the regular expression (CASE evaluates the second branch for those rows only).
+    A `typed` input column already is the value.
     """
     q, lit = d.quote, d.literal
     n = q(f.name)
+    if typed:
+        return n
     if f.type == "bool":
         true_in = ", ".join(lit(v) for v in _TRUE)
         false_in = ", ".join(lit(v) for v in _FALSE)
@@ -241,7 +311,7 @@ def _typed_sql(f: Field, d: Dialect) -> str:
     return f"CASE WHEN {canonical} OR {whole} THEN {cast} WHEN {regex} THEN {cast} END"
 
 
-def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> str:
+def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool, typed: bool = False) -> str:
     """The first problem of one field (a reason code or NULL), over the typed step's columns."""
     q, lit = d.quote, d.literal
     n = q(f.name)
@@ -283,7 +353,9 @@ def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool) -> st
             checks.append((f"{n} NOT IN ({allowed})", "'enum_invalid'"))
     else:
         code = {"date": "'date_invalid'", "bool": "'bool_invalid'"}.get(f.type, "'number_invalid'")
-        checks = [(f"{n} IS NULL", missing), (f"{t} IS NULL", code)]
+        checks = [(f"{n} IS NULL", missing)]
+        if not typed:  # a typed value is valid whenever it is there
+            checks.append((f"{t} IS NULL", code))
         if f.range is not None:
             lo, hi = f.range
             checks.append((f"{t} < {lo!r} OR {t} > {hi!r}", "'out_of_range'"))
@@ -307,13 +379,18 @@ def validate(
     """
     limit = today or dt.datetime.now(dt.UTC).date()
     check_region = known_villages is not None and any(f.name in REGION_FIELDS for f in dataset.fields)
-    normalized = normalize(table, dataset)
+    source, typed = _typed_columns(table, dataset)
+    normalized = normalize(source, dataset, typed)
+    del source
     tables = {SOURCE: normalized}
     if check_region:
         assert known_villages is not None
         codes = known_villages if isinstance(known_villages, pa.Array) else pa.array(sorted(known_villages))
         tables[VILLAGES] = pa.table({"code": codes.cast(pa.string())})
-    sql = cte_sql(validation_steps(dataset, engine.dialect, birth_limit=limit, check_region=check_region))
+    steps = validation_steps(
+        dataset, engine.dialect, birth_limit=limit, check_region=check_region, typed=typed
+    )
+    sql = cte_sql(steps)
     result = engine.query(sql, tables)
     if not result.column(ROW).equals(normalized.column(ROW)):
         raise AssertionError("the engine changed the row order")  # would misalign the string columns
@@ -343,13 +420,33 @@ def validate(
     return Validated(accepted, rejected)
 
 
+def _typed_columns(table: pa.Table, dataset: Dataset) -> tuple[pa.Table, frozenset[str]]:
+    """Typed columns as their values (`typed_value`) where possible, the others as `parquet_text`."""
+    typed: set[str] = set()
+    for f in dataset.fields:
+        col = table.column(f.name)
+        if pa.types.is_string(col.type):
+            continue
+        value = typed_value(col, f) if f.type not in STRING_TYPES else None
+        if value is not None:
+            typed.add(f.name)
+        i = table.schema.get_field_index(f.name)
+        table = table.set_column(i, f.name, value if value is not None else parquet_text(col, f))
+    return table, frozenset(typed)
+
+
 def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
     """Rejection rows plus the whole raw row as delivered (the quarantine keeps values as given)."""
     fields = bad.column(FIELD).combine_chunks()
     codes = bad.column(REASON).combine_chunks()
-    raw = source.select(
-        [f.name for f in dataset.fields]
-    )  # the same rows as `bad`: result order = input order
+    # the same rows as `bad` (result order = input order); typed Parquet values as the text path prints them
+    raw = pa.table(
+        {
+            f.name: col if pa.types.is_string(col.type) else parquet_text(col, f)
+            for f in dataset.fields
+            for col in [source.column(f.name)]
+        }
+    )
     raw_value = pa.nulls(bad.num_rows, pa.string())
     for name in raw.column_names:
         # the value of the field each row was rejected for (rejected rows are few: a loop over fields)

@@ -42,7 +42,10 @@ def _serve(args: argparse.Namespace) -> int:
     code = _call("migrate", verbosity=0)
     if code:
         return code
-    return _call("runserver", f"{args.host}:{args.port}", use_reloader=False)
+    from fangpin.web.server import serve
+
+    serve(args.host, args.port)
+    return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:

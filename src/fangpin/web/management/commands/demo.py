@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from fangpin import demo
+from fangpin.web.server import serve
 
 
 class Command(BaseCommand):
@@ -36,4 +37,4 @@ class Command(BaseCommand):
         )
         if options["serve"]:
             self.stdout.write(f"打开 / open http://127.0.0.1:{options['port']}/  (Ctrl+C 停止 / to stop)")
-            call_command("runserver", f"127.0.0.1:{options['port']}", use_reloader=False)
+            serve("127.0.0.1", options["port"])

@@ -1,0 +1,468 @@
+"""Portraits, policy validation, rules, monitored households and capacity on tiny hand-made lakes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from fangpin.pipeline.lake import Lake
+from fangpin.pipeline.policy import PolicyError, load_policy, parse_policy
+from fangpin.pipeline.portrait import build_portraits, rollup
+from fangpin.pipeline.screen import screen
+from screening.tinylake import OTHER_VILLAGE, VILLAGE, County, hno, put
+
+D = dt.date.fromisoformat
+CONTROL = 1
+
+
+def _row(table: pa.Table, hk: int) -> dict[str, Any]:
+    rows: list[dict[str, Any]] = [r for r in table.to_pylist() if r["household_key"] == hk]
+    assert len(rows) == 1, f"household {hk}: {len(rows)} rows"
+    return rows[0]
+
+
+# --- portraits -----------------------------------------------------------------------------------------
+
+
+def test_point_in_time_later_delivery_invisible(lake: Lake) -> None:
+    c = County()
+    pks = c.household(1)
+    c.event(
+        "ms_settlement",
+        "2026-11",  # delivered late, for period 2026-11, although the stay was in October
+        settlement_id="S1",
+        id_number=f"P{pks[0]:017d}",
+        settle_date=D("2026-10-15"),
+        visit_type="inpatient",
+        total_cost=30000,
+        basic_paid=10000,
+        critical_paid=0,
+        assistance_paid=0,
+        self_pay=20000,
+        person_key=pks[0],
+        household_key=1,
+    )
+    c.commit(lake, ("2026-10", "2026-11"))
+    assert _row(build_portraits(lake, "2026-10"), 1)["max_inpatient_self_pay_12m"] == 0
+    assert _row(build_portraits(lake, "2026-11"), 1)["max_inpatient_self_pay_12m"] == 20000
+
+
+def test_income_estimate_survey_and_departments(lake: Lake) -> None:
+    c = County()
+    c.household(1, workers=0)  # surveyed
+    c.add(
+        "ag_income",
+        household_no=hno(1),
+        year=2025,
+        members=2,
+        wage_income=10000,
+        business_income=6000,
+        business_cost=2000,
+        property_income=0,
+        transfer_income=2000,
+        household_key=1,
+    )
+    pks = c.household(2, workers=1, wage=2000)  # departments only
+    c.add(
+        "hr_pension",
+        id_number=f"P{pks[1]:017d}",
+        contributing=False,
+        receiving=True,
+        monthly_pension=200,
+        person_key=pks[1],
+        household_key=2,
+    )
+    c.commit(lake, ("2026-10",))
+    t = build_portraits(lake, "2026-10")
+    surveyed, dept = _row(t, 1), _row(t, 2)
+    assert surveyed["income_source"] == "survey"
+    assert surveyed["income_pc_12m"] == pytest.approx(8000)  # (10000 + 6000 − 2000 + 0 + 2000) / 2
+    assert dept["income_source"] == "departments"
+    assert dept["wage_income_12m"] == pytest.approx(24000, rel=0.01)
+    assert dept["pension_income_12m"] == pytest.approx(2400)
+    # imputed farming/informal income: median (business net + property) per capita of the survey = 2000
+    assert dept["imputed_income_pc"] == pytest.approx(2000)
+    assert dept["income_pc_12m"] == pytest.approx((24000 + 2400) / 2 + 2000, rel=0.01)
+    assert dept["members"] == 2 and dept["able_working_members"] == 2
+    village = rollup(t, "village", line=8300).to_pylist()
+    assert village[0]["households"] == 2 and village[0]["region_code"] == VILLAGE
+
+
+# --- policy validation ----------------------------------------------------------------------------------
+
+POLICY_HEAD = """
+policy_id: t
+province: "36"
+monitoring_lines: {2026: 8300}
+params: {big: 10000}
+rules:
+  - {id: R1, risk_type: "01", when: "%s"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "problem"),
+    [
+        ("max_inpatient_self_pay_12m >", "R1"),  # syntax
+        ("no_such_column > 1", "no_such_column"),  # unknown column
+        ("max_inpatient_self_pay_12m + 1", "boolean"),  # not boolean
+        ("true", "constant"),  # matches everyone
+        ("big > line", "constant"),  # params only: still a constant
+        ("members > 0; DROP TABLE x", "not allowed"),
+    ],
+)
+def test_policy_rejects_bad_rules(when: str, problem: str) -> None:
+    with pytest.raises(PolicyError, match=re.escape(problem)) as info:
+        parse_policy(POLICY_HEAD % when)
+    assert "R1" in str(info.value)
+
+
+def test_policy_rejects_unknown_risk_type_and_bad_unless() -> None:
+    with pytest.raises(PolicyError, match="risk_type"):
+        parse_policy(POLICY_HEAD.replace('"01"', '"08"') % "members > 0")
+    bad_unless = POLICY_HEAD.replace('when: "%s"}', 'when: "members > 0", unless: "nope = 1"}')
+    with pytest.raises(PolicyError, match="R1: unless"):
+        parse_policy(bad_unless)
+
+
+def test_default_policy_loads() -> None:
+    p = load_policy()
+    assert p.province == "36" and p.line(2025) == 8000 and p.line(2026) == 8300
+    assert {r.risk_type for r in p.rules} >= {"01", "02", "03", "04", "05", "06", "07", "09", "99"}
+
+
+# --- every shipped rule fires on a crafted household and not on the control -------------------------------
+
+
+def _settle(c: County, pk: int, hk: int, sid: str, self_pay: float, visit: str = "inpatient") -> None:
+    c.event(
+        "ms_settlement",
+        "2026-10",
+        settlement_id=sid,
+        id_number=f"P{pk:017d}",
+        settle_date=D("2026-10-05"),
+        visit_type=visit,
+        total_cost=self_pay * 2,
+        basic_paid=self_pay,
+        critical_paid=0,
+        assistance_paid=0,
+        self_pay=self_pay,
+        person_key=pk,
+        household_key=hk,
+    )
+
+
+def _crafted() -> dict[str, Callable[[County, int], None]]:
+    def inc(c: County, hk: int) -> None:
+        c.household(hk, workers=0)
+
+    def med1(c: County, hk: int) -> None:
+        _settle(c, c.household(hk)[0], hk, f"S{hk}", 12000)
+
+    def med2(c: County, hk: int) -> None:
+        _settle(c, c.household(hk)[0], hk, f"S{hk}", 9000, "outpatient_chronic")
+
+    def med3(c: County, hk: int) -> None:
+        _settle(c, c.household(hk, workers=1, wage=1500)[0], hk, f"S{hk}", 13000, "outpatient_chronic")
+
+    def med4(c: County, hk: int) -> None:
+        pk = c.household(hk, workers=1, wage=1500)[0]
+        c.add(
+            "hc_disease",
+            id_number="x",
+            category="major",
+            diagnosis_date=D("2026-08-01"),
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def hlt(c: County, hk: int) -> None:
+        pk = c.household(hk)[0]
+        c.add(
+            "ms_enrollment",
+            id_number="x",
+            year=2026,
+            insured=False,
+            subsidized=False,
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def dis(c: County, hk: int) -> None:
+        c.household(hk)
+        c.event(
+            "em_disaster",
+            "2026-10",
+            report_id=f"Z{hk}",
+            household_no=hno(hk),
+            event_date=D("2026-10-02"),
+            kind="flood",
+            house_damage="severe",
+            loss_yuan=5000,
+            household_key=hk,
+        )
+
+    def dsb(c: County, hk: int) -> None:
+        pk = c.household(hk, workers=1, wage=1500)[1]
+        c.add(
+            "df_disability",
+            id_number="x",
+            kind="physical",
+            grade=1,
+            issue_date=D("2020-01-01"),
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def lab1(c: County, hk: int) -> None:
+        for _ in range(2):
+            c.person(hk, hno(hk), VILLAGE, "1950-01-01")
+
+    def lab2(c: County, hk: int) -> None:
+        c.household(hk)
+        c.person(hk, hno(hk), VILLAGE, "1980-01-01", status="deceased", died="2026-06-01")
+
+    def acc(c: County, hk: int) -> None:
+        pk = c.household(hk)[0]
+        c.event(
+            "em_accident",
+            "2026-10",
+            report_id=f"A{hk}",
+            id_number="x",
+            event_date=D("2026-10-03"),
+            injury="severe",
+            loss_yuan=1000,
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def ind(c: County, hk: int) -> None:
+        pk = c.household(hk, workers=1, wage=1500)[0]
+        c.add(
+            "mr_business",
+            id_number="x",
+            role="owner",
+            entity_kind="individual",
+            registered_capital=1000,
+            status="closed",
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def emp1(c: County, hk: int) -> None:
+        pk = c.household(hk, workers=0)[0]
+        c.add(
+            "hr_unemployment",
+            id_number="x",
+            register_date=D("2026-09-01"),
+            end_date=None,
+            person_key=pk,
+            household_key=hk,
+        )
+
+    def emp2(c: County, hk: int) -> None:
+        pk = c.household(hk, workers=0)[0]
+        c.job(hk, pk, 3000, "2020-01-01", "2025-10-31")
+        c.job(hk, pk, 1200, "2025-11-01")
+
+    def edu1(c: County, hk: int) -> None:
+        c.household(hk)
+        pk = c.person(hk, hno(hk), VILLAGE, "2013-01-01")
+        c.add("ed_student", id_number="x", stage="junior", status="dropout", person_key=pk, household_key=hk)
+
+    def edu2(c: County, hk: int) -> None:
+        c.household(hk, workers=1, wage=1500)
+        for _ in range(2):
+            pk = c.person(hk, hno(hk), VILLAGE, "2006-01-01")
+            c.add(
+                "ed_student",
+                id_number="x",
+                stage="higher",
+                status="enrolled",
+                person_key=pk,
+                household_key=hk,
+            )
+
+    def hse(c: County, hk: int) -> None:
+        c.household(hk)
+        c.add(
+            "hs_house_safety",
+            household_no=hno(hk),
+            rating="D",
+            assessed_date=D("2025-01-01"),
+            renovated=False,
+            household_key=hk,
+        )
+
+    def wtr(c: County, hk: int) -> None:
+        c.household(hk, village=OTHER_VILLAGE)
+        c.add(
+            "wr_water",
+            village_code=OTHER_VILLAGE,
+            supply="centralized",
+            outage_days=0,
+            quality_ok=False,
+            guarantee_rate=0.9,
+        )
+
+    def dec(c: County, hk: int) -> None:
+        pk = c.household(hk)[0]
+        c.event(
+            "self_declaration",
+            "2026-10",
+            declaration_id=f"D{hk}",
+            id_number="x",
+            declared_date=D("2026-10-08"),
+            reason="生病",
+            channel="app",
+            person_key=pk,
+            household_key=hk,
+        )
+
+    return {
+        "INC-01": inc,
+        "MED-01": med1,
+        "MED-02": med2,
+        "MED-03": med3,
+        "MED-04": med4,
+        "HLT-01": hlt,
+        "DIS-01": dis,
+        "DSB-01": dsb,
+        "LAB-01": lab1,
+        "LAB-02": lab2,
+        "ACC-01": acc,
+        "IND-01": ind,
+        "EMP-01": emp1,
+        "EMP-02": emp2,
+        "EDU-01": edu1,
+        "EDU-02": edu2,
+        "HSE-01": hse,
+        "WTR-01": wtr,
+        "DEC-01": dec,
+    }
+
+
+@pytest.fixture(scope="module")
+def crafted(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, dict[str, int]]:
+    lake = Lake(tmp_path_factory.mktemp("crafted") / "lake")
+    c = County()
+    c.household(CONTROL)
+    keys: dict[str, int] = {}
+    for i, (rule, make) in enumerate(_crafted().items(), start=2):
+        make(c, i)
+        keys[rule] = i
+    c.commit(lake)
+    return screen(lake, "2026-10", load_policy()).all_scored, keys
+
+
+def test_every_shipped_rule_is_crafted() -> None:
+    assert {r.id for r in load_policy().rules} == set(_crafted())
+
+
+@pytest.mark.parametrize("rule", sorted(_crafted()))
+def test_rule_fires_on_crafted_household_not_on_control(
+    crafted: tuple[pa.Table, dict[str, int]], rule: str
+) -> None:
+    scored, keys = crafted
+    hit = _row(scored, keys[rule])
+    assert rule in hit["rules"].split(";"), hit
+    assert hit["prompt"] == "verify" and hit["reasons"] and hit["grade"] in ("高", "中", "低")
+    assert _row(scored, CONTROL)["rules"] == ""
+
+
+def test_control_is_not_warned(crafted: tuple[pa.Table, dict[str, int]]) -> None:
+    control = _row(crafted[0], CONTROL)
+    assert control["prompt"] == "" and not control["pushed"]
+
+
+# --- monitored households and capacity -----------------------------------------------------------------
+
+
+def test_monitored_not_rewarned_new_risk_prompts_adjustment(lake: Lake) -> None:
+    c = County()
+    for hk in (1, 2, 3):
+        c.household(hk, workers=0)  # income below the line in both months
+        c.add(
+            "ag_roster",
+            household_no=hno(hk),
+            household_type="former_poor",
+            exit_year=2018,
+            monitor_status="monitored" if hk < 3 else "none",
+            monitor_category="unstable" if hk < 3 else None,
+            household_key=hk,
+        )
+    pk = [r for r in c.snapshots["ps_person"] if r["household_key"] == 2][0]["person_key"]
+    c.event(
+        "em_accident",
+        "2026-10",
+        report_id="A2",
+        id_number="x",
+        event_date=D("2026-10-03"),
+        injury="severe",
+        loss_yuan=1000,
+        person_key=pk,
+        household_key=2,
+    )
+    c.commit(lake)
+    r = screen(lake, "2026-10", load_policy())
+    s = {row["household_key"]: row for row in r.all_scored.to_pylist()}
+    assert s[1]["prompt"] == "" and not s[1]["pushed"]  # monitored, same risk as last month
+    assert s[2]["prompt"] == "adjust_assistance" and s[2]["risk_types"] == "05"
+    assert s[3]["prompt"] == "verify" and s[3]["category"] == "unstable"
+    warned = {row["household_key"] for row in r.warnings.to_pylist() if row["prompt"] == "verify"}
+    assert warned == {3}
+
+
+def test_capacity_per_village_pushes_top_scores(lake: Lake) -> None:
+    c = County()
+    for hk in range(1, 6):  # five poor households in one village, poorer = higher score
+        c.household(hk, workers=1, wage=100.0 * hk)
+    c.household(9, village=OTHER_VILLAGE, workers=0)
+    c.commit(lake)
+    r = screen(lake, "2026-10", load_policy())
+    pushed = [row for row in r.warnings.to_pylist() if row["prompt"] == "verify"]
+    by_village: dict[str, list[int]] = {}
+    for row in pushed:
+        by_village.setdefault(row["village_code"], []).append(row["household_key"])
+    assert sorted(by_village[VILLAGE]) == [1, 2, 3]
+    assert by_village[OTHER_VILLAGE] == [9]
+    ranks = {row["household_key"]: row["village_rank"] for row in r.all_scored.to_pylist()}
+    assert ranks[1] == 1 and ranks[5] == 5
+
+
+def test_put_helper_roundtrip(lake: Lake) -> None:
+    put(
+        lake,
+        "wr_water",
+        "2026-10",
+        [
+            {
+                "village_code": VILLAGE,
+                "supply": "centralized",
+                "outage_days": 3,
+                "quality_ok": True,
+                "guarantee_rate": 1.0,
+            }
+        ],
+    )
+    assert lake.read("wr_water", "2026-10").num_rows == 1
+
+
+# --- only evaluate.py reads the simulator's truth -------------------------------------------------------
+
+
+def test_only_evaluate_reads_truth() -> None:
+    root = Path(__file__).resolve().parents[2] / "src" / "fangpin" / "pipeline"
+    offenders = [
+        p.name
+        for p in root.glob("*.py")
+        if p.name not in ("evaluate.py", "screen_cli.py", "linkage_eval.py")
+        and "truth" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []

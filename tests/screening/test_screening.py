@@ -78,6 +78,7 @@ def test_income_estimate_survey_and_departments(lake: Lake) -> None:
         person_key=pks[1],
         household_key=2,
     )
+    c.household(3, workers=0)  # no survey, no job
     c.commit(lake, ("2026-10",))
     t = build_portraits(lake, "2026-10")
     surveyed, dept = _row(t, 1), _row(t, 2)
@@ -86,12 +87,15 @@ def test_income_estimate_survey_and_departments(lake: Lake) -> None:
     assert dept["income_source"] == "departments"
     assert dept["wage_income_12m"] == pytest.approx(24000, rel=0.01)
     assert dept["pension_income_12m"] == pytest.approx(2400)
-    # imputed farming/informal income: median (business net + property) per capita of the survey = 2000
-    assert dept["imputed_income_pc"] == pytest.approx(2000)
-    assert dept["income_pc_12m"] == pytest.approx((24000 + 2400) / 2 + 2000, rel=0.01)
+    # unseen income: no surveyed household with a registered job → the policy constant (3,000 元)
+    assert dept["imputed_income_pc"] == pytest.approx(3000)
+    assert dept["income_pc_12m"] == pytest.approx((24000 + 2400) / 2 + 3000, rel=0.01)
+    # households without a job: what surveyed households without a job earned beyond department data
+    assert _row(t, 3)["imputed_income_pc"] == pytest.approx(8000)
+    assert _row(t, 3)["income_pc_12m"] == pytest.approx(8000)
     assert dept["members"] == 2 and dept["able_working_members"] == 2
     village = rollup(t, "village", line=8300).to_pylist()
-    assert village[0]["households"] == 2 and village[0]["region_code"] == VILLAGE
+    assert village[0]["households"] == 3 and village[0]["region_code"] == VILLAGE
 
 
 # --- policy validation ----------------------------------------------------------------------------------

@@ -58,8 +58,9 @@ DATASETS = (
 # defaults for the estimation parameters; a policy's `params` override them (docs/screening.md)
 DEFAULT_PARAMS: dict[str, float] = {
     # farming, informal and family-support income no department sees, per capita per year (元): used
-    # when the income survey cannot calibrate it (impute_from_survey = 1: the median per-capita
-    # business net + property income of the latest surveyed year, by household type)
+    # when the income survey cannot calibrate it (impute_from_survey = 1: the median of surveyed
+    # households' per-capita survey income minus department-seen income, by household type and
+    # whether anyone holds a registered job)
     "imputed_other_income_pc": 3000.0,
     "impute_from_survey": 1.0,
     # compliant schooling spending per student per year by stage (元), net of aid delivered in ed_aid
@@ -214,6 +215,12 @@ LEFT JOIN __pt_stud st ON st.person_key = p.person_key""",
   CASE WHEN MIN(age) >= {old} THEN TRUE ELSE FALSE END AS elderly_alone
 FROM __pt_members GROUP BY household_key""",
     )
+    add(
+        "__pt_roster",
+        """SELECT household_key, MAX(household_type) AS household_type, MAX(exit_year) AS exit_year,
+  MAX(monitor_status) AS monitor_status, MAX(monitor_category) AS monitor_category
+FROM ag_roster WHERE household_key IS NOT NULL GROUP BY household_key""",
+    )
     # --- income from department sources ----------------------------------------------------------------
     add(
         "__pt_wage",
@@ -267,20 +274,36 @@ FROM ag_income WHERE household_key IS NOT NULL AND year <= {w.year} AND members 
     )
     use_survey = "TRUE" if p["impute_from_survey"] else "FALSE"
     add(
-        "__pt_impute",
-        f"""SELECT COALESCE(r.household_type, 'ordinary') AS household_type,
-  MEDIAN((s.business_net + s.property_net) / s.members) AS other_pc
-FROM __pt_survey_ranked s LEFT JOIN ag_roster r ON r.household_key = s.household_key
-WHERE s.rn = 1 AND {use_survey}
-GROUP BY COALESCE(r.household_type, 'ordinary')""",
-    )
-    add(
         "__pt_survey",
         """SELECT s.household_key, s.year AS survey_year, s.net_income / s.members AS survey_income_pc,
   s.business_net AS survey_business_net, prev.net_income / prev.members AS survey_prev_income_pc
 FROM __pt_survey_ranked s LEFT JOIN __pt_survey_ranked prev
   ON prev.household_key = s.household_key AND prev.rn = 2
 WHERE s.rn = 1""",
+    )
+    # unseen income (farming, informal, family support): what surveyed households earned beyond what the
+    # departments show, median per capita by household type and whether anyone has a registered job
+    add(
+        "__pt_dept",
+        """SELECT h.household_key, h.members, COALESCE(r.household_type, 'ordinary') AS household_type,
+  COALESCE(wg.wage_12m, 0) > 0 AS has_wage,
+  COALESCE(wg.wage_12m, 0) + COALESCE(pn.pension_12m, 0) + COALESCE(po.public_post_12m, 0)
+    + COALESCE(a.assistance_12m, 0) + COALESCE(ds.disability_subsidy_12m, 0) AS dept_total
+FROM __pt_hh h
+LEFT JOIN __pt_roster r ON r.household_key = h.household_key
+LEFT JOIN __pt_wage wg ON wg.household_key = h.household_key
+LEFT JOIN __pt_pension pn ON pn.household_key = h.household_key
+LEFT JOIN __pt_post po ON po.household_key = h.household_key
+LEFT JOIN __pt_assist a ON a.household_key = h.household_key
+LEFT JOIN __pt_dsub ds ON ds.household_key = h.household_key""",
+    )
+    add(
+        "__pt_impute",
+        f"""SELECT d.household_type, d.has_wage,
+  GREATEST(MEDIAN(sv.survey_income_pc - d.dept_total / d.members), 0.0) AS other_pc
+FROM __pt_dept d JOIN __pt_survey sv ON sv.household_key = d.household_key
+WHERE {use_survey}
+GROUP BY d.household_type, d.has_wage""",
     )
     # --- spending -----------------------------------------------------------------------------------------
     add(
@@ -384,12 +407,6 @@ GROUP BY household_key""",
   MAX(reason) AS declaration_reason
 FROM self_declaration WHERE household_key IS NOT NULL AND declared_date BETWEEN {s12} AND {end} GROUP BY household_key""",
     )
-    add(
-        "__pt_roster",
-        """SELECT household_key, MAX(household_type) AS household_type, MAX(exit_year) AS exit_year,
-  MAX(monitor_status) AS monitor_status, MAX(monitor_category) AS monitor_category
-FROM ag_roster WHERE household_key IS NOT NULL GROUP BY household_key""",
-    )
     # --- the portrait -------------------------------------------------------------------------------------
     imputed = f"COALESCE(imp.other_pc, {_num(p['imputed_other_income_pc'])})"
     school = (
@@ -458,7 +475,6 @@ FROM ag_roster WHERE household_key IS NOT NULL GROUP BY household_key""",
     COALESCE(de.last_death_date, DATE '1900-01-01'), COALESCE(dc.last_declaration_date, DATE '1900-01-01')) AS last_shock_date
 FROM __pt_hh h
 LEFT JOIN __pt_roster r ON r.household_key = h.household_key
-LEFT JOIN __pt_impute imp ON imp.household_type = COALESCE(r.household_type, 'ordinary')
 LEFT JOIN __pt_wage wg ON wg.household_key = h.household_key
 LEFT JOIN __pt_pension pn ON pn.household_key = h.household_key
 LEFT JOIN __pt_post po ON po.household_key = h.household_key
@@ -479,7 +495,9 @@ LEFT JOIN __pt_disaster di ON di.household_key = h.household_key
 LEFT JOIN __pt_accident ac ON ac.household_key = h.household_key
 LEFT JOIN __pt_unemp un ON un.household_key = h.household_key
 LEFT JOIN __pt_death de ON de.household_key = h.household_key
-LEFT JOIN __pt_declared dc ON dc.household_key = h.household_key""",
+LEFT JOIN __pt_declared dc ON dc.household_key = h.household_key
+LEFT JOIN __pt_impute imp ON imp.household_type = COALESCE(r.household_type, 'ordinary')
+  AND imp.has_wage = (COALESCE(wg.wage_12m, 0) > 0)""",
     )
     add(
         "__pt_portrait",

@@ -46,6 +46,10 @@ class Dialect(ABC):
     def int_div(self, a: str, b: str) -> str:
         """Integer division of two BIGINT expressions, truncating."""
 
+    @abstractmethod
+    def hash64(self, exprs: list[str]) -> str:
+        """A 64-bit hash of the values together (NULLs hash too); equal values give equal hashes."""
+
     def date_literal(self, iso: str) -> str:
         return f"DATE '{iso}'"
 
@@ -66,6 +70,9 @@ class DuckDBDialect(Dialect):
 
     def int_div(self, a: str, b: str) -> str:
         return f"({a} // {b})"
+
+    def hash64(self, exprs: list[str]) -> str:
+        return f"hash({', '.join(exprs)})"
 
     def parse_date(self, expr: str, fmt: str) -> str:
         # try_strptime rejects 2025-02-30 (a plain cast would too, but also accepts 2025-1-5)
@@ -90,6 +97,9 @@ class SparkDialect(Dialect):
 
     def int_div(self, a: str, b: str) -> str:
         return f"({a} DIV {b})"
+
+    def hash64(self, exprs: list[str]) -> str:
+        return f"xxhash64({', '.join(exprs)})"
 
     def parse_date(self, expr: str, fmt: str) -> str:
         return f"CAST(try_to_timestamp({expr}, {self.literal(self._formats[fmt])}) AS DATE)"

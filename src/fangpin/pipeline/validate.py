@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -24,7 +25,7 @@ REGION_FIELDS = ("village_code",)
 SOURCE = "__fp_source"
 RESULT = "__fp_result"
 VILLAGES = "__fp_villages"
-REASON, FIELD = "_reason", "_field"
+REASON, FIELD, HKEY = "_reason", "_field", "__fp_hkey"
 
 REASONS_ZH: dict[str, str] = {
     **{p.value: PROBLEM_MESSAGES_ZH[p] for p in IdProblem},
@@ -159,7 +160,9 @@ def normalize(table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozens
             continue
         col = pc.utf8_trim_whitespace(table.column(f.name))
         if f.type == "id":
-            col = pc.replace_substring(pc.replace_substring_regex(col, "^'+", ""), "x", "X")
+            if pc.any(pc.starts_with(col, "'")).as_py():  # Excel's text marker; rare, the regex is slow
+                col = pc.replace_substring_regex(col, "^'+", "")
+            col = pc.replace_substring(col, "x", "X")
         elif f.type == "bool":
             col = pc.utf8_lower(col)
         empty = pc.equal(pc.binary_length(col), 0)
@@ -177,19 +180,21 @@ def validation_steps(
     birth_limit: dt.date,
     check_region: bool,
     typed: frozenset[str] = frozenset(),
+    id_problems: bool = False,
 ) -> list[SqlStep]:
     """The validation as named SQL steps over SOURCE and VILLAGES(code).
+
+    With `id_problems`, SOURCE also holds `__idp_<field>`, each ID's problem from `id_problem_steps`
+    (NULL for the IDs `plain_ids` vouched for); otherwise the ID checks are part of this SQL.
 
     SOURCE holds `normalize`d text (+ _row), except the fields in `typed`, which already hold their typed
     value (from `typed_value`): those are only checked for NULL and range. The output has _row, the typed non-string fields,
     _reason (first problem's code, NULL if the row is accepted) and _field, in _row order.
     """
     q, lit, d = dialect.quote, dialect.literal, dialect
-    ids = [f for f in dataset.fields if f.type == "id"]
     steps: list[SqlStep] = []
     source = SOURCE
-    casts = [f"{d.try_cast(f'SUBSTR({q(f.name)}, 1, 17)', 'BIGINT')} AS {q('__x_' + f.name)}" for f in ids]
-    casts += [
+    casts = [
         f"{d.try_cast(q(f.name), d.types[f.type])} AS {q('__v_' + f.name)}"
         for f in dataset.fields
         if f.type in ("date", "money", "int", "float") and f.name not in typed
@@ -200,24 +205,25 @@ def validation_steps(
 
     keys = _dedupe_fields(dataset)
     typed_fields = [f for f in dataset.fields if f.type not in STRING_TYPES]
-    derived = [f"{_check_char_sql(q('__x_' + f.name), d)} AS {q('__k_' + f.name)}" for f in ids]
-    derived += [f"{_typed_sql(f, d, f.name in typed)} AS {q('__t_' + f.name)}" for f in typed_fields]
+    derived = [f"{_typed_sql(f, d, f.name in typed)} AS {q('__t_' + f.name)}" for f in typed_fields]
     if derived:
         steps.append(SqlStep(f"SELECT *, {', '.join(derived)}\nFROM {source}", "__fp_typed"))
         source = "__fp_typed"
 
-    # key columns the dedupe partitions on: a valid ID is determined by its 17 digits, an int64 is cheaper
-    key_cols = [
-        q("__x_" + k)
-        if dataset.field(k).type == "id"
-        else q(k if dataset.field(k).type in STRING_TYPES else "__t_" + k)
-        for k in keys
-    ]
-    carried = [c for c in key_cols if not c.startswith(q("__t_")[:-1])]
-    checked = [q(ROW)] + carried + [q("__t_" + f.name) for f in typed_fields]
+    # the dedupe groups valid rows by a 64-bit hash of the key (a valid ID is canonical text), then
+    # compares the real keys of the few rows whose hash repeats (`validate`)
+    key_cols = [q(k if dataset.field(k).type in STRING_TYPES else "__t_" + k) for k in keys]
+    # typed values the caller already has (typed Parquet) are not copied out of the engine
+    out_typed = [f for f in typed_fields if f.name not in typed]
+    hashed = [f"{d.hash64(key_cols)} AS {HKEY}"] if key_cols else []
+    checked = [q(ROW)] + hashed + [q("__t_" + f.name) for f in typed_fields]
     for f in dataset.fields:
         region = check_region and f.name in REGION_FIELDS
-        problem = _problem_sql(f, dialect, birth_limit, region, f.name in typed)
+        problem = (
+            q("__idp_" + f.name)
+            if id_problems and f.type == "id"
+            else _problem_sql(f, dialect, birth_limit, region, f.name in typed)
+        )
         checked.append(f"{problem} AS {q('__c_' + f.name)}")
     steps.append(SqlStep(f"SELECT {', '.join(checked)}\nFROM {source}", "__fp_checked"))
 
@@ -225,7 +231,7 @@ def validation_steps(
     first_field = " ".join(
         f"WHEN {p} IS NOT NULL THEN {lit(f.name)}" for p, f in zip(problems, dataset.fields, strict=True)
     )
-    kept = [q(ROW)] + carried + [q("__t_" + f.name) for f in typed_fields]
+    kept = [q(ROW)] + [HKEY] * bool(key_cols) + [q("__t_" + f.name) for f in out_typed]
     steps.append(
         SqlStep(
             f"SELECT {', '.join(kept)},\n"
@@ -235,12 +241,26 @@ def validation_steps(
             "__fp_first",
         )
     )
-    out = [q(ROW)] + [f"{q('__t_' + f.name)} AS {q(f.name)}" for f in typed_fields]
-    out += [f"{c} AS {q(f'__key{i}')}" for i, c in enumerate(key_cols)]
+    out = [q(ROW)] + [f"{q('__t_' + f.name)} AS {q(f.name)}" for f in out_typed] + [HKEY] * bool(key_cols)
     steps.append(
         SqlStep(f"SELECT {', '.join(out)}, {REASON}, {FIELD}\nFROM __fp_first", "__fp_out"),
     )
     return steps
+
+
+def id_problem_steps(dataset: Dataset, dialect: Dialect, *, birth_limit: dt.date) -> list[SqlStep]:
+    """The first problem of every ID field (`__c_<field>`, NULL if none) per row of SOURCE(_row, IDs…).
+
+    Run over the rows `plain_ids` did not vouch for only: an engine evaluates these expressions for whole
+    vectors of rows, so keeping the few doubtful IDs apart is what makes the checks cheap.
+    """
+    q = dialect.quote
+    cols = [
+        f"{_problem_sql(f, dialect, birth_limit, False)} AS {q('__c_' + f.name)}"
+        for f in dataset.fields
+        if f.type == "id"
+    ]
+    return [SqlStep(f"SELECT {q(ROW)}, {', '.join(cols)}\nFROM {SOURCE}", "__fp_id_problems")]
 
 
 def dedupe_steps(dataset: Dataset, dialect: Dialect) -> list[SqlStep]:
@@ -319,7 +339,8 @@ def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool, typed
     missing = "NULL" if f.nullable else "'required_missing'"
     checks: list[tuple[str, str]] = []
     if f.type == "id":
-        x, k = q("__x_" + f.name), q("__k_" + f.name)
+        x = d.try_cast(f"SUBSTR({n}, 1, 17)", "BIGINT")
+        k = _check_char_sql(x, d)
         ymd = f"({d.int_div(x, '1000')} % 100000000)"
         limit = int(birth_limit.strftime("%Y%m%d"))
         # most IDs are fine: 17 canonical digits, right check character, plainly valid birth date
@@ -382,25 +403,24 @@ def validate(
     source, typed = _typed_columns(table, dataset)
     normalized = normalize(source, dataset, typed)
     del source
+    normalized = _with_id_problems(normalized, dataset, engine, limit)
     tables = {SOURCE: normalized}
     if check_region:
         assert known_villages is not None
         codes = known_villages if isinstance(known_villages, pa.Array) else pa.array(sorted(known_villages))
         tables[VILLAGES] = pa.table({"code": codes.cast(pa.string())})
     steps = validation_steps(
-        dataset, engine.dialect, birth_limit=limit, check_region=check_region, typed=typed
+        dataset, engine.dialect, birth_limit=limit, check_region=check_region, typed=typed, id_problems=True
     )
     sql = cte_sql(steps)
     result = engine.query(sql, tables)
     if not result.column(ROW).equals(normalized.column(ROW)):
         raise AssertionError("the engine changed the row order")  # would misalign the string columns
-    dedupe = dedupe_steps(dataset, engine.dialect)
-    if dedupe:
-        keys = [c for c in result.column_names if c.startswith("__key")]
-        narrow = result.select([ROW, REASON, *keys])
-        duplicates = engine.query(cte_sql(dedupe), {RESULT: narrow}).column(ROW)
+    if HKEY in result.column_names:
+        duplicates = _duplicates(result, normalized, dataset, typed, engine)
+        result = result.drop_columns([HKEY])
         if len(duplicates):
-            is_dup = pc.is_in(result.column(ROW), value_set=duplicates.combine_chunks())
+            is_dup = pc.is_in(result.column(ROW), value_set=duplicates)
             first_key = pa.scalar(_dedupe_fields(dataset)[0])
             reason = pc.if_else(is_dup, pa.scalar("duplicate_in_file"), result.column(REASON))
             field = pc.if_else(is_dup, first_key, result.column(FIELD))
@@ -411,13 +431,128 @@ def validate(
     good = pc.invert(bad)
     columns = []
     for f in dataset.fields:
-        source = normalized if f.type in STRING_TYPES else result
+        source = normalized if f.type in STRING_TYPES or f.name in typed else result
         columns.append(source.column(f.name).filter(good))
     columns.append(normalized.column(ROW).filter(good))
     accepted = pa.Table.from_arrays(columns, schema=accepted_schema(dataset))
     rejected = _rejected(result.filter(bad), table.filter(bad), dataset)
     assert accepted.num_rows + rejected.num_rows == table.num_rows, "every row is accepted or rejected"
     return Validated(accepted, rejected)
+
+
+def _with_id_problems(normalized: pa.Table, dataset: Dataset, engine: Engine, limit: dt.date) -> pa.Table:
+    """`normalized` plus `__idp_<field>`: the SQL ID checks, run on the rows with a doubtful ID only."""
+    ids = [f for f in dataset.fields if f.type == "id"]
+    if not ids:
+        return normalized
+    plain = plain_ids(normalized.column(ids[0].name), limit)
+    for f in ids[1:]:
+        plain = pc.and_(plain, plain_ids(normalized.column(f.name), limit))
+    doubtful = pc.invert(plain)
+    rest = normalized.filter(doubtful).select([ROW] + [f.name for f in ids])
+    if not rest.num_rows:
+        for f in ids:
+            normalized = normalized.append_column(
+                "__idp_" + f.name, pa.nulls(normalized.num_rows, pa.string())
+            )
+        return normalized
+    problems = engine.query(
+        cte_sql(id_problem_steps(dataset, engine.dialect, birth_limit=limit)), {SOURCE: rest}
+    )
+    if not problems.column(ROW).equals(rest.column(ROW)):
+        raise AssertionError("the engine changed the row order")
+    # row i of the file → its row among the doubtful ones (NULL for a plain row: no problem)
+    where = np.full(normalized.num_rows, -1, np.int64)
+    where[np.flatnonzero(doubtful.to_numpy(zero_copy_only=False))] = np.arange(rest.num_rows)
+    index = pa.array(where, mask=where < 0)
+    for f in ids:
+        found = problems.column("__c_" + f.name).combine_chunks().take(index)
+        normalized = normalized.append_column("__idp_" + f.name, found)
+    return normalized
+
+
+def _duplicates(
+    result: pa.Table, normalized: pa.Table, dataset: Dataset, typed: frozenset[str], engine: Engine
+) -> pa.Array:
+    """_row of the valid rows repeating the key of an earlier valid row.
+
+    Valid rows whose key hash repeats are the candidates (true repeats plus rare hash collisions);
+    `dedupe_steps` then compares their real keys.
+    """
+    q = engine.dialect.quote
+    sql = (
+        f"WITH v AS (SELECT {q(ROW)}, {HKEY} FROM {RESULT} WHERE {REASON} IS NULL),\n"  # noqa: S608 - fixed identifiers
+        f"g AS (SELECT {HKEY} FROM v GROUP BY {HKEY} HAVING COUNT(*) > 1)\n"
+        f"SELECT v.{q(ROW)} FROM v JOIN g ON v.{HKEY} = g.{HKEY}"
+    )
+    candidates = engine.query(sql, {RESULT: result.select([ROW, REASON, HKEY])}).column(ROW)
+    if not len(candidates):
+        return pa.array([], pa.int64())
+    mask = pc.is_in(result.column(ROW), value_set=candidates.combine_chunks())
+    narrow = {ROW: result.column(ROW).filter(mask), REASON: pa.nulls(len(candidates), pa.string())}
+    for i, k in enumerate(_dedupe_fields(dataset)):
+        f = dataset.field(k)
+        source = normalized if f.type in STRING_TYPES or k in typed else result
+        narrow[f"__key{i}"] = source.column(k).filter(mask)
+    duplicates: pa.Array = (
+        engine.query(cte_sql(dedupe_steps(dataset, engine.dialect)), {RESULT: pa.table(narrow)})
+        .column(ROW)
+        .combine_chunks()
+    )
+    return duplicates
+
+
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+
+
+def plain_ids(col: pa.ChunkedArray, limit: dt.date) -> pa.ChunkedArray:
+    """True for a normalised ID that is plainly valid: 18 bytes, 17 digits not starting with 0, a real
+    birth date 1900-01-01…limit and the right check character (then fangpin.lib.idcard finds no problem).
+
+    The common case, vectorised in numpy; only the other rows meet the SQL checks (`id_problem_steps`),
+    which decide every problem themselves: a False here never changes a result, only costs time.
+    """
+    limit_ymd = int(limit.strftime("%Y%m%d"))
+    chunks = [_plain_chunk(chunk, limit_ymd) for chunk in col.cast(pa.string()).chunks]
+    return pa.chunked_array([pa.array(c, pa.bool_()) for c in chunks], pa.bool_())
+
+
+def _plain_chunk(arr: pa.Array, limit_ymd: int) -> np.ndarray:
+    n = len(arr)
+    buffers = arr.buffers()
+    if n == 0 or buffers[2] is None:
+        return np.zeros(n, bool)
+    offsets = np.frombuffer(buffers[1], np.int32)[arr.offset : arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(buffers[2], np.uint8)
+    start = int(offsets[0])
+    if not arr.null_count and int(offsets[-1]) - start == 18 * n and (np.diff(offsets) == 18).all():
+        return _plain_bytes(data[start : start + 18 * n].reshape(n, 18), limit_ymd)  # no copy
+    # some IDs are not 18 bytes long (or missing): check the others, copied into one contiguous run
+    mask = pc.fill_null(pc.equal(pc.binary_length(arr), 18), False)
+    out = np.zeros(n, bool)
+    rows = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+    if len(rows):
+        out[rows] = _plain_chunk(arr.filter(mask), limit_ymd)
+    return out
+
+
+def _plain_bytes(m: np.ndarray, limit_ymd: int) -> np.ndarray:
+    """One row of 18 bytes per ID."""
+    # one contiguous row per digit position (column access of an (n, 18) matrix is slow)
+    digits = np.ascontiguousarray((m[:, :17] - np.uint8(ord("0"))).T)  # bytes below '0' wrap: > 9
+    good = (digits.max(axis=0) <= 9) & (digits[0] != 0)
+    total = np.zeros(len(m), np.int32)
+    ymd = np.zeros(len(m), np.int32)
+    for i, w in enumerate(WEIGHTS):
+        total += digits[i] * np.int32(w)
+        if 6 <= i < 14:
+            ymd = ymd * 10 + digits[i]
+    good &= m[:, 17] == np.frombuffer(CHECK_CHARS.encode(), np.uint8)[total % 11]
+    year, month, day = ymd // 10000, (ymd // 100) % 100, ymd % 100
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    good &= (ymd >= 19000101) & (ymd <= limit_ymd) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+    return np.asarray(good, bool)
 
 
 def _typed_columns(table: pa.Table, dataset: Dataset) -> tuple[pa.Table, frozenset[str]]:

@@ -14,7 +14,7 @@ from fangpin.lib import idcard
 from fangpin.pipeline.dialect import Dialect, SparkDialect
 from fangpin.pipeline.engine import cte_sql
 from fangpin.pipeline.readers import read_file
-from fangpin.pipeline.validate import REASONS_ZH, Validated, validate, validation_steps
+from fangpin.pipeline.validate import REASONS_ZH, Validated, plain_ids, validate, validation_steps
 from fangpin.synth import DefectRates, SynthConfig, generate
 
 TODAY = dt.date(2026, 12, 31)
@@ -313,3 +313,17 @@ def test_clean_simulation_has_no_rejections(tmp_path: Path, catalog, engine) -> 
     )
     got, total = _rejections(tmp_path, catalog, engine)
     assert total > 2000 and got == {}
+
+
+def test_plain_ids_vouch_only_for_ids_without_problems() -> None:
+    ids = [idcard.normalize(i) for i in _fuzz_ids(11, 6000)]
+    ids += ["360722190002290017", "360722200002290010", "360722202402290016", "360722197104310011"]
+    ids += [idcard.make("360722", dt.date(2000, 2, 29), 1, False), idcard.make("360722", TODAY, 2, True)]
+    ids += [idcard.make("360722", TODAY + dt.timedelta(days=1), 3, False), "060722197111180017"]
+    for column in (pa.chunked_array([pa.array(ids + [None])]), pa.chunked_array([pa.array(ids[:5])])):
+        plain = plain_ids(column, TODAY).to_pylist()
+        values = column.to_pylist()
+        for raw, ok in zip(values, plain, strict=True):
+            expected = raw is not None and idcard.problem(raw, TODAY) is None
+            # a valid ID with a leading 0 is left to the SQL checks: vouching is only ever a shortcut
+            assert ok == (expected and not raw.startswith("0")), raw

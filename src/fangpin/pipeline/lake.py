@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fangpin.pipeline.catalog import Catalog, Dataset, load_catalog
@@ -240,6 +241,11 @@ class Lake:
         return pa.Table.from_arrays(cols, names=names)
 
     def _drop_known_events(self, ds: Dataset, table: pa.Table) -> pa.Table:
+        """`table` without the events whose identity an earlier delivery of the dataset holds.
+
+        Reads only the identity columns of the earlier files; the engine sees only the identities and
+        `_row` of the new rows and returns the (usually few) known ones, which are then filtered out.
+        """
         keys = list(ds.identity_fields)
         files = [self.data_path(ds.name, r.period, r.delivery_id) for r in self.deliveries(ds.name)]
         if not files:
@@ -249,12 +255,12 @@ class Lake:
         ).cast(table.select(keys).schema)
         q = self.engine.dialect.quote
         match = " AND ".join(f"o.{q(k)} IS NOT DISTINCT FROM n.{q(k)}" for k in keys)
-        sql = (
-            f"SELECT n.* FROM __fp_new n WHERE NOT EXISTS (SELECT 1 FROM __fp_old o WHERE {match})"  # noqa: S608 - quoted catalog identifiers
-            f" ORDER BY n.{q(ROW)}"
-        )
-        kept = self.engine.query(sql, {"__fp_new": table, "__fp_old": old})
-        return kept.cast(table.schema)
+        sql = f"SELECT n.{q(ROW)} FROM __fp_new n WHERE EXISTS (SELECT 1 FROM __fp_old o WHERE {match})"  # noqa: S608 - quoted catalog identifiers
+        new = table.select([ROW, *keys])
+        known = self.engine.query(sql, {"__fp_new": new, "__fp_old": old}).column(ROW)
+        if not len(known):
+            return table
+        return table.filter(pc.invert(pc.is_in(table.column(ROW), value_set=known.combine_chunks())))
 
     # --- reading ---------------------------------------------------------------------------------------
 

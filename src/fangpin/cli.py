@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fangpin.pipeline.screen_cli import register as register_screening
 from fangpin.synth.command import register as register_synth
 
 
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage.set_defaults(func=_manage)
 
     register_synth(sub)
+    register_screening(sub)
     return parser
 
 

@@ -49,8 +49,16 @@ def build_population(
     from fangpin.synth import SynthConfig, generate
 
     periods = recent_periods(months, timezone.localdate())
+    # History from January of last year, so that the first delivery carries a whole year's income survey.
+    burn_in = 12 + int(periods[0][5:7]) - 1
     config = SynthConfig(
-        province=PROVINCE, county=COUNTY, households=households, months=months, start=periods[0], seed=seed
+        province=PROVINCE,
+        county=COUNTY,
+        households=households,
+        months=months,
+        start=periods[0],
+        seed=seed,
+        burn_in=burn_in,
     )
     say(
         f"模拟信丰县 {households} 户的部门数据，{periods[0]} 至 {periods[-1]} / simulating the county's deliveries…"

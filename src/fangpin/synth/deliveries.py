@@ -282,7 +282,7 @@ def snapshots(sim: Sim, t: int) -> dict[str, Callable[[], pa.Table]]:
         return table
 
     out["ag_roster"] = _ag_roster
-    if sim.calendar_month == 3 or t == 0:
+    if sim.calendar_month == 3 or (t == 0 and _whole_last_year_simulated(sim)):
         out["ag_income"] = lambda: _income_survey(sim, heads)
 
     def _nr_real_estate() -> pa.Table:
@@ -410,6 +410,13 @@ def _mask_str(values: pa.Array, mask: Arr) -> pa.Array:
     import pyarrow.compute as pc
 
     return pc.if_else(pa.array(mask), pa.nulls(len(values), pa.string()), values)
+
+
+def _whole_last_year_simulated(sim: Sim) -> bool:
+    """The first delivery carries last year's survey only if the simulation covers that whole year; a
+    survey of a few simulated months would put far too many households under the line."""
+    start_month = int(str(sim.cfg.start_month)[5:7])
+    return sim.cfg.burn_in >= 12 + start_month - 1
 
 
 def _income_survey(sim: Sim, heads: Arr) -> pa.Table:

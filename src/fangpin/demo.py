@@ -175,4 +175,15 @@ def run(households: int, seed: int, say: Callable[[str], None]) -> list[tuple[De
         )
     else:
         say("已有演示数据，跳过模拟 / demo data present, keeping it (delete FANGPIN_HOME to start over)")
+    screen_latest(home, say)
     return ensure_accounts()
+
+
+def screen_latest(home: Path, say: Callable[[str], None]) -> None:
+    """Department screening of the latest month (the learned ranking and the warnings pages come next)."""
+    from fangpin.cli import main as fangpin_cli
+
+    period = recent_periods(1, timezone.localdate())[0]
+    out = home / f"warnings-{period}.csv"
+    say(f"筛查 {period} / screening the latest month → {out}")
+    fangpin_cli(["screen", "--as-of", period, "--lake", str(settings.FANGPIN_LAKE), "--out", str(out)])

@@ -191,9 +191,9 @@ class Lake:
                 table = kept
             staging = self.root / "_staging" / delivery_id
             staging.mkdir(parents=True)
-            # dictionary-encode only where values repeat (codes, names); IDs and keys would waste the attempt,
-            # and their min/max statistics cost a string comparison per value while pruning nothing
-            repeating = [f.name for f in ds.fields if f.type in ("enum", "str", "bool") and not f.key]
+            # dictionary-encode only where values repeat (codes, names, dates, amounts); IDs and keys would
+            # waste the attempt, and their min/max statistics cost a comparison per value, pruning nothing
+            repeating = [f.name for f in ds.fields if f.type != "id" and f.type != "float" and not f.key]
             unique = {f.name for f in ds.fields if f.type == "id" or (f.type == "str" and f.key)}
             stats = [c for c in table.column_names if c not in unique]
             _write_parquet(table, staging / "data.parquet", dictionary=repeating, statistics=stats)
@@ -341,6 +341,10 @@ def _write_parquet(
         compression_level=1,
         use_dictionary=dictionary,
         write_statistics=statistics,
+        # _row counts up: deltas of 1 encode in a few bits (needs the column out of the dictionary)
+        column_encoding={ROW: "DELTA_BINARY_PACKED"}
+        if ROW in table.column_names and dictionary is not True
+        else None,
     )
     with path.open("rb+") as fh:
         os.fsync(fh.fileno())

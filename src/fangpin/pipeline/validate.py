@@ -8,6 +8,7 @@ problem, in catalog field order; within a field the ID checks follow fangpin.lib
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -153,24 +154,34 @@ def normalize(table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozens
     accepted string columns are these normalised values, the SQL only checks and types them. Fields in
     `typed` already hold their typed value and pass through.
     """
-    cols: dict[str, pa.Array] = {}
-    for f in dataset.fields:
-        if f.name in typed:
-            cols[f.name] = table.column(f.name)
-            continue
-        col = pc.utf8_trim_whitespace(table.column(f.name))
-        if f.type == "id":
-            if pc.any(pc.starts_with(col, "'")).as_py():  # Excel's text marker; rare, the regex is slow
-                col = pc.replace_substring_regex(col, "^'+", "")
-            col = pc.replace_substring(col, "x", "X")
-        elif f.type == "bool":
-            col = pc.utf8_lower(col)
-        empty = pc.equal(pc.binary_length(col), 0)
-        if pc.any(empty).as_py():  # most columns have none: skip the copy
-            col = pc.if_else(empty, pa.scalar(None, pa.string()), col)
-        cols[f.name] = col
+    text = [f for f in dataset.fields if f.name not in typed]
+    # pyarrow kernels release the GIL: two columns at a time keep both cores busy (and at most two
+    # intermediate copies alive)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(
+            zip(
+                [f.name for f in text],
+                pool.map(lambda f: _normalize_column(table.column(f.name), f), text),
+                strict=True,
+            )
+        )
+    cols = {f.name: done[f.name] if f.name in done else table.column(f.name) for f in dataset.fields}
     cols[ROW] = table.column(ROW)
     return pa.table(cols)
+
+
+def _normalize_column(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray:
+    col = pc.utf8_trim_whitespace(col)
+    if f.type == "id":
+        if pc.any(pc.starts_with(col, "'")).as_py():  # Excel's text marker; rare, the regex is slow
+            col = pc.replace_substring_regex(col, "^'+", "")
+        col = pc.replace_substring(col, "x", "X")
+    elif f.type == "bool":
+        col = pc.utf8_lower(col)
+    empty = pc.equal(pc.binary_length(col), 0)
+    if pc.any(empty).as_py():  # most columns have none: skip the copy
+        col = pc.if_else(empty, pa.scalar(None, pa.string()), col)
+    return col
 
 
 def validation_steps(

@@ -167,7 +167,8 @@ def _duplicate(lake: Lake, delivery_id: str, base: _File) -> IngestReport:
         accepted=record.rows,
         rejected=record.rejected,
         duplicates=record.duplicates,
-        message_zh=f"该文件已于{record.committed_at[:19]}导入（{delivery_id}），本次未作改动",
+        # The pipeline knows no display time zone: say which one the time is in.
+        message_zh=f"该文件已于 {record.committed_at[:19].replace('T', ' ')} UTC 导入（{delivery_id}），本次未作改动",
     )
 
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.test import Client
 
 from fangpin.lib import idcard
+from fangpin.pipeline.catalog import Catalog, load_catalog
+from fangpin.pipeline.engine import DuckDBEngine
+from fangpin.pipeline.lake import Lake
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM is still used synchronously.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -194,3 +198,23 @@ def audit_rows() -> Callable[..., list[object]]:
         return list(AuditEvent.objects.filter(event_type=event_type, **filters).order_by("id"))
 
     return rows
+
+
+# --- the Django-free pipeline (tests/pipeline, tests/screening) ----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[DuckDBEngine]:
+    eng = DuckDBEngine(threads=2)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def lake(tmp_path: Path, catalog: Catalog, engine: DuckDBEngine) -> Lake:
+    return Lake(tmp_path / "lake", catalog=catalog, engine=engine)

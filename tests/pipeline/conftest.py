@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fangpin.pipeline.catalog import Catalog, load_catalog
-from fangpin.pipeline.engine import DuckDBEngine
-from fangpin.pipeline.lake import Lake
 from fangpin.synth import DefectRates, SynthConfig, generate
 
 # IDs valid under GB 11643 (checked in test_validate against fangpin.lib.idcard)
 GOOD_IDS = ("360722197111180017", "360722198101290006", "36072219860602001X", "360722200606270019")
-
-
-@pytest.fixture(scope="session")
-def catalog() -> Catalog:
-    return load_catalog()
-
-
-@pytest.fixture(scope="session")
-def engine() -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(threads=2)
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
-def lake(tmp_path: Path, catalog: Catalog, engine: DuckDBEngine) -> Lake:
-    return Lake(tmp_path / "lake", catalog=catalog, engine=engine)
 
 
 @pytest.fixture(scope="session")

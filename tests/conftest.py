@@ -12,6 +12,7 @@ permission test is one line: `client_for("zhang_township")`.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def make_regions() -> None:
         Region.objects.create(prefix=prefix, name=name, level=level, parent_id=parent, full_name=name)
 
 
-_sequence = iter(range(1, 499))
+# IDs need only be unique within one test (each test has a fresh database), so the sequence cycles.
+_sequence = itertools.cycle(range(1, 500))
 
 
 def make_id(area: str = "360722", born: dt.date = dt.date(1980, 5, 17), male: bool = True) -> str:

@@ -71,7 +71,9 @@ def test_the_demo_builds_a_county_and_accounts_that_can_log_in(db: None, setting
     assert len(accounts) == 9
     assert stat.S_IMODE((tmp_path / "demo-accounts.txt").stat().st_mode) == 0o600
     warnings = list(tmp_path.glob("warnings-*.csv"))
-    assert len(warnings) == 1 and warnings[0].read_text(encoding="utf-8-sig").startswith("household_no,score,grade")
+    assert len(warnings) == 1 and warnings[0].read_text(encoding="utf-8-sig").startswith(
+        "household_no,score,grade"
+    )
     username, password = accounts[2].split()[:2]  # the township reviewer
     client = Client()
     client.post("/login/", {"username": username, "password": password})

@@ -14,6 +14,24 @@ from pathlib import Path
 from typing import Any
 
 
+def notes(row: dict[str, Any]) -> str:
+    """What each benchmark reports beyond the timing: throughput, quality, and whether its target holds."""
+    parts = []
+    for key, label in (
+        ("rows_per_s", "rows/s"),
+        ("speedup", "× faster"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+    ):
+        if key in row:
+            parts.append(f"{row[key]:,} {label}" if key == "rows_per_s" else f"{label} {row[key]}")
+    if "meets_target" in row:
+        parts.append(f"target {row.get('target_s', '')} s: {'met' if row['meets_target'] else 'NOT met'}")
+    elif "target" in row:
+        parts.append(f"target: {row['target']}")
+    return "; ".join(parts)
+
+
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     modules = sorted(p.stem for p in Path(__file__).parent.glob("bench_*.py"))
@@ -23,12 +41,13 @@ def main(argv: list[str]) -> int:
             continue
         print(f"… {name}", file=sys.stderr, flush=True)
         rows.extend(importlib.import_module(f"benchmarks.{name}").run())
-    header = f"{'benchmark':<32} {'median s':>10} {'baseline':>10} {'ratio':>8} {'peak MB':>9}"
+    header = f"{'benchmark':<32} {'median s':>10} {'baseline':>10} {'ratio':>8} {'peak MB':>9}  notes"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(
-            f"{row['name']:<32} {row['median_s']:>10} {row['baseline']:>10} {row['ratio']:>8} {row.get('peak_rss_mb', ''):>9}"
+            f"{row['name']:<32} {row['median_s']:>10} {row['baseline']:>10} {row['ratio']:>8} "
+            f"{row.get('peak_rss_mb', ''):>9}  {notes(row)}"
         )
     Path("var").mkdir(exist_ok=True)
     Path("var/bench-results.json").write_text(

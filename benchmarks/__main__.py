@@ -17,14 +17,11 @@ from typing import Any
 def notes(row: dict[str, Any]) -> str:
     """What each benchmark reports beyond the timing: throughput, quality, and whether its target holds."""
     parts = []
-    for key, label in (
-        ("rows_per_s", "rows/s"),
-        ("speedup", "× faster"),
-        ("precision", "precision"),
-        ("recall", "recall"),
-    ):
-        if key in row:
-            parts.append(f"{row[key]:,} {label}" if key == "rows_per_s" else f"{label} {row[key]}")
+    if "rows_per_s" in row:
+        parts.append(f"{row['rows_per_s']:,} rows/s")
+    if "speedup" in row:
+        parts.append(f"{row['speedup']}× faster than the baseline")
+    parts += [f"{key} {row[key]}" for key in ("precision", "recall_linkable") if key in row]
     if "meets_target" in row:
         parts.append(f"target {row.get('target_s', '')} s: {'met' if row['meets_target'] else 'NOT met'}")
     elif "target" in row:

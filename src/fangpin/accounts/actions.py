@@ -59,6 +59,18 @@ def _count_ip_failure(ip: str) -> None:
         cache.set(key, 1, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
 
 
+def _login_failed(username: str, user: User | None, reason: str, outcome: str = Outcome.FAILURE) -> None:
+    """One audit row per failed attempt; the answer to the user is the same whatever the reason."""
+    record(
+        "LOGIN_FAILED",
+        username=username,
+        outcome=outcome,
+        object_type="user" if user else "",
+        object_id=user.pk if user else "",
+        reason=reason,
+    )
+
+
 @transaction.atomic
 def check_password_login(username: str, password: str) -> LoginResult:
     """First factor. Counts failures per account (lockout) and per IP (throttle); every failure and
@@ -77,29 +89,14 @@ def check_password_login(username: str, password: str) -> LoginResult:
         return LoginResult(None)
     if user is None:
         _count_ip_failure(ip)
-        record("LOGIN_FAILED", username=username, outcome=Outcome.FAILURE, reason="unknown_user")
+        _login_failed(username, None, "unknown_user")
         return LoginResult(None)
     if not user.is_active:
         _count_ip_failure(ip)
-        record(
-            "LOGIN_FAILED",
-            actor=None,
-            username=username,
-            outcome=Outcome.FAILURE,
-            object_type="user",
-            object_id=user.pk,
-            reason="inactive",
-        )
+        _login_failed(username, user, "inactive")
         return LoginResult(None)
     if user.is_locked():
-        record(
-            "LOGIN_FAILED",
-            username=username,
-            outcome=Outcome.DENIED,
-            object_type="user",
-            object_id=user.pk,
-            reason="locked",
-        )
+        _login_failed(username, user, "locked", Outcome.DENIED)
         return LoginResult(None)
     if not user.check_password(password):
         _count_ip_failure(ip)
@@ -108,14 +105,7 @@ def check_password_login(username: str, password: str) -> LoginResult:
             user.first_failed_at, user.failed_logins = now, 0
         user.failed_logins += 1
         fields = ["failed_logins", "first_failed_at"]
-        record(
-            "LOGIN_FAILED",
-            username=username,
-            outcome=Outcome.FAILURE,
-            object_type="user",
-            object_id=user.pk,
-            reason="bad_password",
-        )
+        _login_failed(username, user, "bad_password")
         if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
             user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
             fields.append("locked_until")

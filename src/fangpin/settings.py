@@ -37,6 +37,11 @@ INSTALLED_APPS = [
     "fangpin.audit",
     "fangpin.registry",
     "fangpin.exchange",
+    "fangpin.warnings",
+    "fangpin.cases",
+    "fangpin.assistance",
+    "fangpin.notifications",
+    "fangpin.analytics",
     "django_tasks",
     "django_tasks_db",
 ]

@@ -9,5 +9,10 @@ urlpatterns = [
     path("", include("fangpin.registry.urls")),
     path("", include("fangpin.audit.urls")),
     path("", include("fangpin.exchange.urls")),
+    path("", include("fangpin.warnings.urls")),
+    path("", include("fangpin.cases.urls")),
+    path("", include("fangpin.assistance.urls")),
+    path("", include("fangpin.notifications.urls")),
+    path("", include("fangpin.analytics.urls")),
     path("api/v1/", api.urls),
 ]

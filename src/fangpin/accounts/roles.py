@@ -35,6 +35,18 @@ class Can(StrEnum):
     UPLOAD_DATA = "upload_data"  # deliver a dataset file (部门数据专员)
     REVIEW_LINKS = "review_links"  # decide uncertain record links
     MANAGE_TOKENS = "manage_tokens"  # push-API credentials of the departments (安全管理员)
+    # monitoring and assistance (issues #5-#7)
+    VIEW_LEADS = "view_leads"  # warnings, leads and cases of the region
+    REPORT_LEAD = "report_lead"  # enter a lead found in the field (干部排查) or on a farmer's behalf
+    DISPATCH_LEADS = "dispatch_leads"  # accept leads and assign them to a village / grid worker
+    VERIFY_HOUSEHOLD = "verify_household"  # 入户核实: the visit form
+    VILLAGE_REVIEW = "village_review"  # 村级民主评议 and 村内公示
+    TOWNSHIP_REVIEW = "township_review"  # 乡镇审核
+    COUNTY_APPROVE = "county_approve"  # 县级审批
+    MANAGE_ASSISTANCE = "manage_assistance"  # assistance plans, measures, follow-up visits
+    MANAGE_TOOLBOX = "manage_toolbox"  # the county's policy toolbox and deadline settings
+    VIEW_ANALYTICS = "view_analytics"  # dashboards, indicators, regional-scale risk alerts, reports
+    EXPORT_ROSTER = "export_roster"  # monitoring roster (台账) exports
 
 
 ADMIN_ROLES = frozenset({Role.SYSTEM_ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN})
@@ -43,15 +55,63 @@ FIELD_ROLES = frozenset(
 )
 
 CAPABILITIES: dict[str, frozenset[Can]] = {
-    Role.GRID_WORKER: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS}),
-    Role.VILLAGE_CADRE: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS}),
+    Role.GRID_WORKER: frozenset(
+        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.VIEW_LEADS, Can.REPORT_LEAD, Can.VERIFY_HOUSEHOLD}
+    ),
+    Role.VILLAGE_CADRE: frozenset(
+        {
+            Can.VIEW_HOUSEHOLDS,
+            Can.VIEW_REGIONS,
+            Can.MANAGE_GRIDS,
+            Can.VIEW_LEADS,
+            Can.REPORT_LEAD,
+            Can.VERIFY_HOUSEHOLD,
+            Can.VILLAGE_REVIEW,
+            Can.MANAGE_ASSISTANCE,
+        }
+    ),
     Role.TOWNSHIP_REVIEWER: frozenset(
-        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.MANAGE_GRIDS, Can.REVEAL_PI, Can.REVIEW_LINKS}
+        {
+            Can.VIEW_HOUSEHOLDS,
+            Can.VIEW_REGIONS,
+            Can.MANAGE_GRIDS,
+            Can.REVEAL_PI,
+            Can.REVIEW_LINKS,
+            Can.VIEW_LEADS,
+            Can.REPORT_LEAD,
+            Can.DISPATCH_LEADS,
+            Can.TOWNSHIP_REVIEW,
+            Can.MANAGE_ASSISTANCE,
+            Can.VIEW_ANALYTICS,
+            Can.EXPORT_ROSTER,
+        }
     ),
     Role.COUNTY_APPROVER: frozenset(
-        {Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.REVEAL_PI, Can.REVIEW_LINKS, Can.VIEW_EXCHANGE}
+        {
+            Can.VIEW_HOUSEHOLDS,
+            Can.VIEW_REGIONS,
+            Can.REVEAL_PI,
+            Can.REVIEW_LINKS,
+            Can.VIEW_EXCHANGE,
+            Can.VIEW_LEADS,
+            Can.DISPATCH_LEADS,
+            Can.COUNTY_APPROVE,
+            Can.MANAGE_ASSISTANCE,
+            Can.MANAGE_TOOLBOX,
+            Can.VIEW_ANALYTICS,
+            Can.EXPORT_ROSTER,
+        }
     ),
-    Role.ANALYST: frozenset({Can.VIEW_HOUSEHOLDS, Can.VIEW_REGIONS, Can.VIEW_EXCHANGE}),
+    Role.ANALYST: frozenset(
+        {
+            Can.VIEW_HOUSEHOLDS,
+            Can.VIEW_REGIONS,
+            Can.VIEW_EXCHANGE,
+            Can.VIEW_LEADS,
+            Can.VIEW_ANALYTICS,
+            Can.EXPORT_ROSTER,
+        }
+    ),
     Role.DATA_OFFICER: frozenset({Can.VIEW_REGIONS, Can.VIEW_EXCHANGE, Can.UPLOAD_DATA}),
     Role.SYSTEM_ADMIN: frozenset({Can.MANAGE_ACCOUNTS, Can.VIEW_REGIONS}),
     Role.SECURITY_ADMIN: frozenset({Can.ASSIGN_ROLES, Can.VIEW_REGIONS, Can.MANAGE_TOKENS}),

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AssistanceConfig(AppConfig):
+    name = "fangpin.assistance"
+    verbose_name = "帮扶措施"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WarningsConfig(AppConfig):
+    name = "fangpin.warnings"
+    verbose_name = "预警与线索"

@@ -20,6 +20,7 @@ from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
+from fangpin.warnings.models import Lead
 
 M = TypeVar("M", bound=models.Model)
 
@@ -97,6 +98,14 @@ def department_tokens(user: User) -> models.QuerySet[DepartmentToken]:
     return DepartmentToken.objects.all()
 
 
+def leads(user: User) -> models.QuerySet[Lead]:
+    """Leads (all three channels) of villages in the user's subtree."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_LEADS):
+        return Lead.objects.none()
+    return Lead.objects.filter(village__prefix__startswith=prefix)
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
@@ -106,6 +115,7 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Delivery: deliveries,
     LinkReview: link_reviews,
     DepartmentToken: department_tokens,
+    Lead: leads,
 }
 
 

@@ -153,6 +153,9 @@ class LeadSource(models.Model):
         constraints = [models.UniqueConstraint(fields=["lead", "dataset"], name="lead_source_once")]
         indexes = [models.Index(fields=["department"], name="leadsource_department")]
 
+    def __str__(self) -> str:
+        return f"{self.lead_id}:{self.dataset}"
+
 
 class Declaration(models.Model):
     """A farmer's self-declaration (自主申报): the declarant's personal data, kept apart from the lead."""

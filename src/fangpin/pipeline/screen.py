@@ -8,10 +8,13 @@ and keeps everything else (rules give the risk types and reasons; capacity and p
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fangpin.pipeline.engine import DuckDBEngine, Engine
 from fangpin.pipeline.lake import Lake, check_period
@@ -22,6 +25,7 @@ MAX_RISK_TYPES = 5
 UNMONITORED = ("none", "eliminated")  # eliminated households can re-enter: screened like the others
 CATEGORY_ZH = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 GRADE_ZH = {"high": "高", "medium": "中", "low": "低"}
+MODEL_ONLY_REASON = "未触发筛查规则，风险排序模型评估其返贫致贫风险较高"
 OUTPUT_SCHEMA = pa.schema(
     [
         ("household_key", pa.int64()),
@@ -39,8 +43,23 @@ OUTPUT_SCHEMA = pa.schema(
         ("village_rank", pa.int64()),  # rank among the village's verify candidates (0 = not a candidate)
         ("pushed", pa.bool_()),
         ("net_income_pc_12m", pa.float64()),
+        ("explanation", pa.string()),  # the ranker's Chinese explanation (pushed rows only; "" otherwise)
     ]
 )
+
+
+class Ranker(Protocol):
+    """The learned risk ranking (pipeline/model.py implements it); screen() only needs these members."""
+
+    version: str
+    grade_high: float
+    grade_medium: float
+
+    def predict(
+        self, portraits: pa.Table
+    ) -> np.ndarray: ...  # calibrated probability, one per portrait row, order kept
+
+    def explain(self, portraits: pa.Table, top: int = 3) -> list[str]: ...  # Chinese explanation per row
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class ScreenResult:
     warnings: pa.Table  # pushed verification warnings + prompts for monitored households
     all_scored: pa.Table  # every household, ranked by score (descending)
     portraits: pa.Table
+    model_version: str = ""  # the ranker's version; "" when the rule score ranked
 
 
 def _match_sql(policy: Policy, params: dict[str, float]) -> str:
@@ -101,12 +121,19 @@ def _reason(template: str, row: dict[str, Any], params: dict[str, float]) -> str
     return out
 
 
-def _grade(score: float, policy: Policy) -> str:
-    if score >= policy.grade_high:
+def _grade_of(score: float, high: float, medium: float) -> str:
+    if score >= high:
         return GRADE_ZH["high"]
-    if score >= policy.grade_medium:
+    if score >= medium:
         return GRADE_ZH["medium"]
     return GRADE_ZH["low"]
+
+
+def _only(table: pa.Table, households: Sequence[int] | None) -> pa.Table:
+    if households is None:
+        return table
+    keys = pa.array(sorted(set(households)), pa.int64())
+    return table.filter(pc.is_in(table.column("household_key"), value_set=keys))
 
 
 def screen(
@@ -116,21 +143,28 @@ def screen(
     *,
     engine: Engine | None = None,
     include_all: bool = False,
+    ranker: Ranker | None = None,
+    households: Sequence[int] | None = None,
 ) -> ScreenResult:
-    """Screen every household as of `as_of` (point-in-time: only what the lake held by then)."""
+    """Screen every household as of `as_of` (point-in-time: only what the lake held by then).
+
+    `ranker`: the learned ranking replaces the rule score (its probability, its grade thresholds); a
+    household is a verification candidate when a rule matched OR its probability ≥ ranker.grade_medium.
+    `households`: screen only these household_keys (the incremental path after one event).
+    """
     check_period(as_of)
     eng = engine or lake.engine
     if not isinstance(eng, DuckDBEngine):  # the Spark engine comes with its own slice
         raise NotImplementedError(f"screening on {eng.dialect.name} is not available yet")
     year = int(as_of[:4])
     params = policy.param_values(year)
-    portraits = build_portraits(lake, as_of, engine=eng, params=params)
+    portraits = _only(build_portraits(lake, as_of, engine=eng, params=params), households)
     cur = _matches(portraits, policy, params, eng)
     # risk types already known for monitored households: those matched a month earlier (the lake holds no
     # recorded risk types of monitored households; the warnings app will supply them)
     prev_as_of = previous_period(as_of)
     prev_params = policy.param_values(int(prev_as_of[:4]))
-    prev_portraits = build_portraits(lake, prev_as_of, engine=eng, params=prev_params)
+    prev_portraits = _only(build_portraits(lake, prev_as_of, engine=eng, params=prev_params), households)
     prev = _matches(prev_portraits, policy, prev_params, eng)
     prev_types: dict[int, set[str]] = {}
     nrules = len(policy.rules)
@@ -141,19 +175,26 @@ def screen(
     rows = portraits.to_pylist()
     cur_cols = [cur.column(f"__r{i}").to_pylist() for i in range(nrules)]
     scores = cur.column("__score").to_pylist()
+    probs: list[float] | None = None
+    if ranker is not None:
+        probs = [float(x) for x in np.asarray(ranker.predict(portraits), dtype=np.float64)]
+        high, medium = ranker.grade_high, ranker.grade_medium
+    else:
+        high, medium = policy.grade_high, policy.grade_medium
     line = params["line"]
     records: list[dict[str, Any]] = []
     for j, row in enumerate(rows):
         matched = [policy.rules[i] for i in range(nrules) if cur_cols[i][j]]
-        score = float(scores[j])
+        score = round(float(scores[j]) if probs is None else probs[j], 4)
         by_type: dict[str, float] = {}
         for r in matched:
             by_type[r.risk_type] = by_type.get(r.risk_type, 0.0) + r.weight
         # specific causes first; 99 其他 only when nothing more specific is known
         types = sorted(by_type, key=lambda t: (t == "99", -by_type[t], t))[:MAX_RISK_TYPES]
         status = row["monitor_status"]
+        model_only = probs is not None and not matched and probs[j] >= medium
         prompt = ""
-        if status in UNMONITORED and matched:
+        if status in UNMONITORED and (matched or model_only):
             prompt = "verify"
         elif status == "monitored":
             new = set(types) - prev_types.get(row["household_key"], set())
@@ -170,12 +211,15 @@ def screen(
             ):
                 prompt = "consider_elimination"
         category = ""
+        by_type_cat = "unstable" if row["household_type"] == "former_poor" else "marginal"
         if matched:
             kinds = {r.kind for r in matched}
             below = row["net_income_pc_12m"] < line
-            by_type_cat = "unstable" if row["household_type"] == "former_poor" else "marginal"
             category = by_type_cat if below or "hardship" in kinds or kinds == {"income"} else "sudden"
         reasons = "；".join(_reason(r.reason_zh, row, params) for r in matched)
+        if prompt == "verify" and model_only:
+            types, category = ["99"], by_type_cat
+            reasons = MODEL_ONLY_REASON
         if prompt == "consider_elimination":
             reasons = f"人均收入约{_fmt(row['income_pc_12m'])}元，稳定高于监测线，近6个月无新风险，可启动风险消除程序"
         records.append(
@@ -185,8 +229,8 @@ def screen(
                 "village_code": row["village_code"],
                 "household_type": row["household_type"],
                 "monitor_status": status,
-                "score": round(score, 4),
-                "grade": _grade(score, policy) if matched else "",
+                "score": score,
+                "grade": _grade_of(score, high, medium) if matched or model_only else "",
                 "risk_types": ";".join(types),
                 "category": category,
                 "rules": ";".join(r.id for r in matched),
@@ -195,6 +239,8 @@ def screen(
                 "village_rank": 0,
                 "pushed": False,
                 "net_income_pc_12m": float(row["net_income_pc_12m"]),
+                "explanation": "",
+                "_j": j,
             }
         )
     # capacity: within each village, verification candidates by score; the top N are pushed
@@ -211,11 +257,22 @@ def screen(
     for rec in records:
         if rec["prompt"] in ("adjust_assistance", "consider_elimination"):
             rec["pushed"] = True
+    if ranker is not None:
+        pushed_j = [rec["_j"] for rec in records if rec["pushed"]]
+        if pushed_j:
+            texts = ranker.explain(portraits.take(pa.array(pushed_j, pa.int64())))
+            for rec, text in zip([r for r in records if r["pushed"]], texts, strict=True):
+                rec["explanation"] = text
+    for rec in records:
+        del rec["_j"]
     records.sort(key=lambda r: (-r["score"], r["household_no"]))
     all_scored = pa.Table.from_pylist(records, schema=OUTPUT_SCHEMA)
     warnings = pa.Table.from_pylist([r for r in records if r["pushed"]], schema=OUTPUT_SCHEMA)
     del include_all  # both tables are always built; the CLI chooses which one to write
-    return ScreenResult(as_of, policy.policy_id, policy.content_hash, line, warnings, all_scored, portraits)
+    version = ranker.version if ranker is not None else ""
+    return ScreenResult(
+        as_of, policy.policy_id, policy.content_hash, line, warnings, all_scored, portraits, version
+    )
 
 
 def risk_types_zh(codes: str) -> str:

@@ -17,6 +17,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
+from fangpin.cases.models import Case
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
@@ -106,6 +107,14 @@ def leads(user: User) -> models.QuerySet[Lead]:
     return Lead.objects.filter(village__prefix__startswith=prefix)
 
 
+def cases(user: User) -> models.QuerySet[Case]:
+    """Identification and elimination cases of villages in the user's subtree (same people as leads)."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_LEADS):
+        return Case.objects.none()
+    return Case.objects.filter(village__prefix__startswith=prefix)
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
@@ -116,6 +125,7 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     LinkReview: link_reviews,
     DepartmentToken: department_tokens,
     Lead: leads,
+    Case: cases,
 }
 
 

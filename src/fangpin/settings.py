@@ -177,6 +177,20 @@ _TASK_BACKENDS = {
 }
 TASKS = {"default": {"BACKEND": _TASK_BACKENDS[env_str("FANGPIN_TASKS_BACKEND", "db")]}}
 
+# Notifications (ADR 0015): inbox always; group robots are configured per region in the database; email
+# only when an SMTP host is set. FANGPIN_BASE_URL makes the links in robot posts and emails absolute.
+FANGPIN_BASE_URL = env_str("FANGPIN_BASE_URL", "")
+FANGPIN_NOTIFY_TIMEOUT = env_int("FANGPIN_NOTIFY_TIMEOUT", 5, minimum=1)
+EMAIL_HOST = env_str("FANGPIN_EMAIL_HOST", "")
+EMAIL_PORT = env_int("FANGPIN_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("FANGPIN_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("FANGPIN_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("FANGPIN_EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("FANGPIN_EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = FANGPIN_NOTIFY_TIMEOUT
+DEFAULT_FROM_EMAIL = env_str("FANGPIN_EMAIL_FROM", "fangpin@localhost")
+FANGPIN_NOTIFY_EMAIL = bool(EMAIL_HOST)
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if env_str("FANGPIN_REDIS_URL"):
     CACHES["default"] = {

@@ -50,6 +50,10 @@ SPECS: dict[str, Spec] = {
     "registry:person_reveal": Spec(
         method="POST", kind="person", data={"field": "name", "reason": "矩阵测试核对"}
     ),
+    "notifications:inbox": Spec(),
+    "notifications:badge": Spec(),
+    "notifications:read": Spec(method="POST", kind="notification"),
+    "notifications:read_all": Spec(method="POST"),
     "audit:audit_list": Spec(),
     "audit:audit_export": Spec(method="POST"),
     "audit:audit_verify": Spec(method="POST"),
@@ -175,6 +179,16 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
                 _in_region(world.households[p].village_id),
             )
             for i, p in enumerate(world.households)
+        }
+    if kind == "notification":  # a message is seen by its recipient only
+        from fangpin.notifications.models import Notification
+
+        return {
+            p: (
+                Notification.objects.create(recipient=User.objects.get(username=u), title="矩阵测试"),
+                lambda user, u=u: user.username == u,
+            )
+            for p, u in (("own", "xiao_grid"), ("other", "huang_county_c"))
         }
     token = DepartmentToken.objects.create(
         department="health", name="t", prefix="abcdefgh", token_hash=uuid.uuid4().hex * 2, created_by="x"

@@ -19,6 +19,7 @@ from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
+from fangpin.notifications.models import Notification
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
 from fangpin.warnings.models import Lead
@@ -107,6 +108,13 @@ def leads(user: User) -> models.QuerySet[Lead]:
     return Lead.objects.filter(village__prefix__startswith=prefix)
 
 
+def notifications(user: User) -> models.QuerySet[Notification]:
+    """A user reads only their own inbox, whatever their role."""
+    if _prefix(user) is None:
+        return Notification.objects.none()
+    return Notification.objects.filter(recipient=user)
+
+
 def cases(user: User) -> models.QuerySet[Case]:
     """Identification and elimination cases of villages in the user's subtree (same people as leads)."""
     prefix = _prefix(user)
@@ -126,6 +134,7 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     DepartmentToken: department_tokens,
     Lead: leads,
     Case: cases,
+    Notification: notifications,
 }
 
 

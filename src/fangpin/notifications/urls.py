@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from fangpin.notifications import views
 
 app_name = "notifications"
-urlpatterns: list = []  # type: ignore[type-arg]
+urlpatterns = [
+    path("inbox/", views.inbox, name="inbox"),
+    path("inbox/badge/", views.badge, name="badge"),
+    path("inbox/<int:pk>/read/", views.read, name="read"),
+    path("inbox/read-all/", views.read_all, name="read_all"),
+]

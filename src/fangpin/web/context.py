@@ -29,4 +29,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         for label, name, caps in NAVIGATION
         if any(user.can(c) for c in caps)
     ]
-    return {"nav_items": items}
+    from fangpin.notifications.actions import unread_count
+
+    return {"nav_items": items, "unread_count": unread_count(user)}

@@ -98,6 +98,10 @@ class SynthConfig:
     income_sigma: float = 0.42
     # log-income dispersion kept from the forward model (1 = none removed); sets the share under the line
     income_shrink: float = 0.30
+    # scenario switches for the regional-risk scan (docs/analytics.md): scale of the random disasters
+    # (0 = none) and one disaster forced on a seed village in a period, as ("YYYY-MM", "12-digit village code")
+    disaster_rate: float = 1.0
+    disaster_at: tuple[str, str] | None = None
 
     @property
     def region(self) -> str:

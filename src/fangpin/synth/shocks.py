@@ -204,12 +204,19 @@ def disasters(sim: Sim, t: int) -> None:
     """Natural disasters hit a cluster: the seed village, much of its township and its code-order neighbours."""
     rng, world = sim.rng, sim.world
     month = sim.calendar_month
-    n_events = rng.poisson(world.n * DISASTERS_PER_VILLAGE_MONTH * SEASON[month - 1])
+    cfg = sim.cfg
+    n_events = rng.poisson(world.n * DISASTERS_PER_VILLAGE_MONTH * SEASON[month - 1] * cfg.disaster_rate)
     hh = sim.pop.hh
     sim.drought_villages = np.zeros(world.n, bool)
-    for _ in range(n_events):
+    forced = cfg.disaster_at is not None and cfg.disaster_at[0] == cfg.period(sim.t)
+    for i in range(n_events + forced):
         kind = int(rng.choice(7, p=_kind_p(month)))
         seed = int(rng.integers(0, world.n))
+        if i == n_events and cfg.disaster_at is not None:
+            found = np.flatnonzero(world.code == int(cfg.disaster_at[1]))
+            if not len(found):
+                raise ValueError(f"disaster_at: village {cfg.disaster_at[1]} is not simulated")
+            seed = int(found[0])
         same_town = world.township == world.township[seed]
         near = np.abs(np.arange(world.n) - seed) <= 4
         hit_v = (same_town & (rng.random(world.n) < 0.55)) | (near & (rng.random(world.n) < 0.5))

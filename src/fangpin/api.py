@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from fangpin.accounts.decorators import requires
+from fangpin.cases.api import router as cases_router
 from fangpin.exchange.api import router as exchange_router
 
 api = NinjaAPI(
@@ -14,3 +15,4 @@ api = NinjaAPI(
     docs_decorator=requires(),  # the API reference is for signed-in staff; tokens are for machines
 )
 api.add_router("/exchange", exchange_router)
+api.add_router("/cases", cases_router)

@@ -134,7 +134,11 @@ TRANSITIONS: dict[str, Transition] = {
     for t in (
         Transition("submit_visit", "提交入户核实", frozenset({State.VERIFYING}), State.COMPARING),
         Transition(
-            "compare", "信息比对（自动）", frozenset({State.COMPARING}), State.VILLAGE_REVIEW, level=Level.SYSTEM
+            "compare",
+            "信息比对（自动）",
+            frozenset({State.COMPARING}),
+            State.VILLAGE_REVIEW,
+            level=Level.SYSTEM,
         ),
         Transition(
             "village_review", "村级民主评议通过并公示", frozenset({State.VILLAGE_REVIEW}), State.PUBLICITY
@@ -146,8 +150,12 @@ TRANSITIONS: dict[str, Transition] = {
             State.PUBLICITY,
             counts_for_level=False,
         ),
-        Transition("end_publicity", "公示期满，报乡镇审核", frozenset({State.PUBLICITY}), State.TOWNSHIP_REVIEW),
-        Transition("township_approve", "乡镇审核通过", frozenset({State.TOWNSHIP_REVIEW}), State.COUNTY_APPROVAL),
+        Transition(
+            "end_publicity", "公示期满，报乡镇审核", frozenset({State.PUBLICITY}), State.TOWNSHIP_REVIEW
+        ),
+        Transition(
+            "township_approve", "乡镇审核通过", frozenset({State.TOWNSHIP_REVIEW}), State.COUNTY_APPROVAL
+        ),
         Transition("county_approve", "县级审批通过", frozenset({State.COUNTY_APPROVAL}), None),
         Transition(
             "announce",
@@ -268,7 +276,9 @@ def target_state(case: CaseView, transition: Transition, *, return_to: State | N
     if transition.action == "return_for_rework":
         current = effective_state(case)
         if return_to not in RETURN_TARGETS or ORDER.index(return_to) >= ORDER.index(current):
-            allowed = "、".join(STATE_LABELS[s] for s in RETURN_TARGETS if ORDER.index(s) < ORDER.index(current))
+            allowed = "、".join(
+                STATE_LABELS[s] for s in RETURN_TARGETS if ORDER.index(s) < ORDER.index(current)
+            )
             raise Refused(f"只能退回到之前的环节（{allowed}）")
         return State.RETURNED
     assert transition.target is not None
@@ -280,7 +290,12 @@ def available(case: CaseView, actor: Actor, *, now: dt.datetime) -> list[Transit
     found = []
     for action in TRANSITIONS:
         try:
-            check(case, action, actor, now=now if action != "end_publicity" else dt.datetime.max.replace(tzinfo=dt.UTC))
+            check(
+                case,
+                action,
+                actor,
+                now=now if action != "end_publicity" else dt.datetime.max.replace(tzinfo=dt.UTC),
+            )
         except Refused:
             continue
         found.append(TRANSITIONS[action])
@@ -292,7 +307,9 @@ def available(case: CaseView, actor: Actor, *, now: dt.datetime) -> list[Transit
 CATEGORIES = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 
 
-def check_decision(category: str, risk_types: Iterable[str], known_risk_types: Mapping[str, str]) -> list[str]:
+def check_decision(
+    category: str, risk_types: Iterable[str], known_risk_types: Mapping[str, str]
+) -> list[str]:
     """County approval of an identification needs the category and 1–5 risk types."""
     problems = []
     if category not in CATEGORIES:
@@ -314,7 +331,9 @@ def elimination_blockers(visit: Mapping[str, Any], comparison: Mapping[str, Any]
     if months is None:
         months = visit.get("months_above_line")
     if months is None or int(months) < STABLE_MONTHS:
-        problems.append(f"收入稳定高于监测线不足 {STABLE_MONTHS} 个月（{months if months is not None else '未知'}）")
+        problems.append(
+            f"收入稳定高于监测线不足 {STABLE_MONTHS} 个月（{months if months is not None else '未知'}）"
+        )
     for key, label in (
         ("education_ok", "义务教育"),
         ("medical_insurance_ok", "基本医疗保险"),

@@ -10,6 +10,12 @@ from fangpin.accounts.roles import Can
 # (label, url name, capabilities that show the entry — any one of them)
 NAVIGATION: list[tuple[str, str, tuple[Can, ...]]] = [
     ("农户档案", "registry:household_list", (Can.VIEW_HOUSEHOLDS,)),
+    (
+        "我的任务",
+        "cases:my_tasks",
+        (Can.VERIFY_HOUSEHOLD, Can.VILLAGE_REVIEW, Can.TOWNSHIP_REVIEW, Can.COUNTY_APPROVE),
+    ),
+    ("监测识别", "cases:case_list", (Can.VIEW_LEADS,)),
     ("区划与网格", "regions:region_home", (Can.VIEW_REGIONS,)),
     ("数据交换", "exchange:catalog", (Can.VIEW_EXCHANGE,)),
     ("上传数据", "exchange:upload", (Can.UPLOAD_DATA,)),

@@ -7,119 +7,349 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('regions', '0001_initial'),
-        ('registry', '0001_initial'),
-        ('warnings', '0001_initial'),
+        ("regions", "0001_initial"),
+        ("registry", "0001_initial"),
+        ("warnings", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Case',
+            name="Case",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('identification', '纳入识别'), ('elimination', '风险消除')], default='identification', max_length=16, verbose_name='类型')),
-                ('state', models.CharField(choices=[('verifying', '入户核实'), ('comparing', '信息比对'), ('village_review', '村级民主评议'), ('publicity', '村内公示'), ('township_review', '乡镇审核'), ('county_approval', '县级审批'), ('announced', '公告'), ('monitored', '已纳入监测'), ('eliminated', '已消除风险'), ('held', '暂缓消除（继续监测）'), ('rejected', '不予纳入/不予消除'), ('returned', '退回重办')], default='verifying', max_length=16, verbose_name='状态')),
-                ('return_to', models.CharField(blank=True, choices=[('verifying', '入户核实'), ('comparing', '信息比对'), ('village_review', '村级民主评议'), ('publicity', '村内公示'), ('township_review', '乡镇审核'), ('county_approval', '县级审批'), ('announced', '公告'), ('monitored', '已纳入监测'), ('eliminated', '已消除风险'), ('held', '暂缓消除（继续监测）'), ('rejected', '不予纳入/不予消除'), ('returned', '退回重办')], max_length=16, verbose_name='退回至')),
-                ('category', models.CharField(blank=True, choices=[('unstable', '脱贫不稳定户'), ('marginal', '边缘易致贫户'), ('sudden', '突发严重困难户')], max_length=10, verbose_name='监测对象类别')),
-                ('risk_types', models.CharField(blank=True, max_length=30, verbose_name='风险类型')),
-                ('green_channel', models.BooleanField(default=False, verbose_name='绿色通道（先帮扶后补程序）')),
-                ('monitored_at', models.DateTimeField(blank=True, null=True, verbose_name='纳入监测时间')),
-                ('found_at', models.DateTimeField(verbose_name='发现时间')),
-                ('opened_at', models.DateTimeField(verbose_name='立案时间')),
-                ('deadline_at', models.DateTimeField(verbose_name='办结时限')),
-                ('decided_at', models.DateTimeField(blank=True, null=True, verbose_name='决定时间')),
-                ('publicity_started_at', models.DateTimeField(blank=True, null=True, verbose_name='公示开始')),
-                ('visit', models.JSONField(blank=True, default=dict, verbose_name='入户核实表')),
-                ('comparison', models.JSONField(blank=True, default=dict, verbose_name='信息比对结果')),
-                ('review', models.JSONField(blank=True, default=dict, verbose_name='民主评议记录')),
-                ('reason', models.TextField(blank=True, verbose_name='不予通过/暂缓/退回理由')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='更新时间')),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='assigned_cases', to=settings.AUTH_USER_MODEL, verbose_name='核实责任人')),
-                ('household', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='registry.household', verbose_name='农户')),
-                ('identification', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='eliminations', to='cases.case', verbose_name='对应的纳入案件')),
-                ('lead', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='warnings.lead', verbose_name='来源线索')),
-                ('opened_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('village', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='regions.region', verbose_name='所在村')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("identification", "纳入识别"), ("elimination", "风险消除")],
+                        default="identification",
+                        max_length=16,
+                        verbose_name="类型",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("verifying", "入户核实"),
+                            ("comparing", "信息比对"),
+                            ("village_review", "村级民主评议"),
+                            ("publicity", "村内公示"),
+                            ("township_review", "乡镇审核"),
+                            ("county_approval", "县级审批"),
+                            ("announced", "公告"),
+                            ("monitored", "已纳入监测"),
+                            ("eliminated", "已消除风险"),
+                            ("held", "暂缓消除（继续监测）"),
+                            ("rejected", "不予纳入/不予消除"),
+                            ("returned", "退回重办"),
+                        ],
+                        default="verifying",
+                        max_length=16,
+                        verbose_name="状态",
+                    ),
+                ),
+                (
+                    "return_to",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("verifying", "入户核实"),
+                            ("comparing", "信息比对"),
+                            ("village_review", "村级民主评议"),
+                            ("publicity", "村内公示"),
+                            ("township_review", "乡镇审核"),
+                            ("county_approval", "县级审批"),
+                            ("announced", "公告"),
+                            ("monitored", "已纳入监测"),
+                            ("eliminated", "已消除风险"),
+                            ("held", "暂缓消除（继续监测）"),
+                            ("rejected", "不予纳入/不予消除"),
+                            ("returned", "退回重办"),
+                        ],
+                        max_length=16,
+                        verbose_name="退回至",
+                    ),
+                ),
+                (
+                    "category",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("unstable", "脱贫不稳定户"),
+                            ("marginal", "边缘易致贫户"),
+                            ("sudden", "突发严重困难户"),
+                        ],
+                        max_length=10,
+                        verbose_name="监测对象类别",
+                    ),
+                ),
+                ("risk_types", models.CharField(blank=True, max_length=30, verbose_name="风险类型")),
+                (
+                    "green_channel",
+                    models.BooleanField(default=False, verbose_name="绿色通道（先帮扶后补程序）"),
+                ),
+                ("monitored_at", models.DateTimeField(blank=True, null=True, verbose_name="纳入监测时间")),
+                ("found_at", models.DateTimeField(verbose_name="发现时间")),
+                ("opened_at", models.DateTimeField(verbose_name="立案时间")),
+                ("deadline_at", models.DateTimeField(verbose_name="办结时限")),
+                ("decided_at", models.DateTimeField(blank=True, null=True, verbose_name="决定时间")),
+                (
+                    "publicity_started_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="公示开始"),
+                ),
+                ("visit", models.JSONField(blank=True, default=dict, verbose_name="入户核实表")),
+                ("comparison", models.JSONField(blank=True, default=dict, verbose_name="信息比对结果")),
+                ("review", models.JSONField(blank=True, default=dict, verbose_name="民主评议记录")),
+                ("reason", models.TextField(blank=True, verbose_name="不予通过/暂缓/退回理由")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="更新时间")),
+                ("version", models.PositiveIntegerField(default=1)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="assigned_cases",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="核实责任人",
+                    ),
+                ),
+                (
+                    "household",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="registry.household",
+                        verbose_name="农户",
+                    ),
+                ),
+                (
+                    "identification",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="eliminations",
+                        to="cases.case",
+                        verbose_name="对应的纳入案件",
+                    ),
+                ),
+                (
+                    "lead",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="warnings.lead",
+                        verbose_name="来源线索",
+                    ),
+                ),
+                (
+                    "opened_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "village",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="regions.region",
+                        verbose_name="所在村",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '识别/消除案件',
-                'ordering': ['deadline_at'],
+                "verbose_name": "识别/消除案件",
+                "ordering": ["deadline_at"],
             },
         ),
         migrations.CreateModel(
-            name='CaseStep',
+            name="CaseStep",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=24, verbose_name='操作')),
-                ('from_state', models.CharField(blank=True, max_length=16, verbose_name='原状态')),
-                ('to_state', models.CharField(max_length=16, verbose_name='新状态')),
-                ('level', models.CharField(blank=True, choices=[('verify', '入户核实'), ('village', '村级'), ('township', '乡镇'), ('county', '县级'), ('system', '系统')], max_length=10, verbose_name='层级')),
-                ('at', models.DateTimeField(verbose_name='时间')),
-                ('note', models.TextField(blank=True, verbose_name='说明')),
-                ('data', models.JSONField(blank=True, default=dict, verbose_name='表单')),
-                ('attachment', models.FileField(blank=True, null=True, storage=fangpin.cases.models.attachment_storage, upload_to='cases/%Y/%m/', verbose_name='附件')),
-                ('attachment_type', models.CharField(blank=True, max_length=40)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='case_steps', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='steps', to='cases.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=24, verbose_name="操作")),
+                ("from_state", models.CharField(blank=True, max_length=16, verbose_name="原状态")),
+                ("to_state", models.CharField(max_length=16, verbose_name="新状态")),
+                (
+                    "level",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("verify", "入户核实"),
+                            ("village", "村级"),
+                            ("township", "乡镇"),
+                            ("county", "县级"),
+                            ("system", "系统"),
+                        ],
+                        max_length=10,
+                        verbose_name="层级",
+                    ),
+                ),
+                ("at", models.DateTimeField(verbose_name="时间")),
+                ("note", models.TextField(blank=True, verbose_name="说明")),
+                ("data", models.JSONField(blank=True, default=dict, verbose_name="表单")),
+                (
+                    "attachment",
+                    models.FileField(
+                        blank=True,
+                        null=True,
+                        storage=fangpin.cases.models.attachment_storage,
+                        upload_to="cases/%Y/%m/",
+                        verbose_name="附件",
+                    ),
+                ),
+                ("attachment_type", models.CharField(blank=True, max_length=40)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="case_steps",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="steps", to="cases.case"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '办理记录',
-                'ordering': ['at', 'id'],
+                "verbose_name": "办理记录",
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='DeadlineRule',
+            name="DeadlineRule",
             fields=[
-                ('region', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, primary_key=True, related_name='+', serialize=False, to='regions.region')),
-                ('days', models.PositiveSmallIntegerField(default=15, verbose_name='时限天数')),
-                ('working_days', models.BooleanField(default=False, verbose_name='按工作日计算（法定节假日及调休）')),
-                ('escalate_days_before', models.PositiveSmallIntegerField(default=3, verbose_name='到期前几天提醒上级')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "region",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="regions.region",
+                    ),
+                ),
+                ("days", models.PositiveSmallIntegerField(default=15, verbose_name="时限天数")),
+                (
+                    "working_days",
+                    models.BooleanField(default=False, verbose_name="按工作日计算（法定节假日及调休）"),
+                ),
+                (
+                    "escalate_days_before",
+                    models.PositiveSmallIntegerField(default=3, verbose_name="到期前几天提醒上级"),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '办理时限设置',
+                "verbose_name": "办理时限设置",
             },
         ),
         migrations.CreateModel(
-            name='Escalation',
+            name="Escalation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('due_soon', '即将到期'), ('overdue', '已超期')], max_length=10)),
-                ('deadline_at', models.DateTimeField()),
-                ('level', models.CharField(choices=[('verify', '入户核实'), ('village', '村级'), ('township', '乡镇'), ('county', '县级'), ('system', '系统')], max_length=10)),
-                ('recipients', models.PositiveIntegerField(default=0)),
-                ('sent_at', models.DateTimeField()),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='escalations', to='cases.case')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("due_soon", "即将到期"), ("overdue", "已超期")], max_length=10
+                    ),
+                ),
+                ("deadline_at", models.DateTimeField()),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("verify", "入户核实"),
+                            ("village", "村级"),
+                            ("township", "乡镇"),
+                            ("county", "县级"),
+                            ("system", "系统"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("recipients", models.PositiveIntegerField(default=0)),
+                ("sent_at", models.DateTimeField()),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalations",
+                        to="cases.case",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '超期提醒',
+                "verbose_name": "超期提醒",
             },
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['village', 'state'], name='case_village_state'),
+            model_name="case",
+            index=models.Index(fields=["village", "state"], name="case_village_state"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['state', 'deadline_at'], name='case_state_deadline'),
+            model_name="case",
+            index=models.Index(fields=["state", "deadline_at"], name="case_state_deadline"),
         ),
         migrations.AddIndex(
-            model_name='case',
-            index=models.Index(fields=['assignee', 'state'], name='case_assignee_state'),
+            model_name="case",
+            index=models.Index(fields=["assignee", "state"], name="case_assignee_state"),
         ),
         migrations.AddConstraint(
-            model_name='case',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['rejected', 'held', 'monitored', 'eliminated']), _negated=True), fields=('household', 'kind'), name='one_open_case_per_household_kind'),
+            model_name="case",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("state__in", ["rejected", "held", "monitored", "eliminated"]), _negated=True
+                ),
+                fields=("household", "kind"),
+                name="one_open_case_per_household_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalation',
-            constraint=models.UniqueConstraint(fields=('case', 'kind', 'deadline_at'), name='escalation_once'),
+            model_name="escalation",
+            constraint=models.UniqueConstraint(
+                fields=("case", "kind", "deadline_at"), name="escalation_once"
+            ),
         ),
     ]

@@ -1,0 +1,35 @@
+"""Template helpers for pages of other apps that show case actions (the lead page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.db.models import QuerySet
+
+from fangpin.accounts.models import User
+from fangpin.cases import deadlines
+from fangpin.cases.actions import assignees_for
+from fangpin.cases.models import Case
+
+register = template.Library()
+
+
+@register.simple_tag
+def case_assignees(lead: Any) -> QuerySet[User]:
+    return assignees_for(str(lead.village_id))
+
+
+@register.simple_tag
+def lead_cases(lead: Any) -> list[tuple[Case, deadlines.Clock]]:
+    return [(c, deadlines.clock(c)) for c in Case.objects.filter(lead_id=lead.pk).order_by("-opened_at")]
+
+
+@register.inclusion_tag("cases/_clock.html")
+def case_clock(case: Case) -> dict[str, Any]:
+    return {"clock": deadlines.clock(case)}
+
+
+@register.simple_tag
+def user_can(user: Any, capability: str) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.can(capability))

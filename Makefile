@@ -72,6 +72,8 @@ bench: $(TEST_STAMP)
 ## Refresh the vendored UI kit from npm (the files are committed so that a deployment needs no npm)
 vendor: node_modules/.package-lock.json
 	cp node_modules/@tabler/core/dist/css/tabler.min.css node_modules/@tabler/core/dist/js/tabler.min.js src/fangpin/static/vendor/tabler/
+	cp node_modules/echarts/dist/echarts.min.js node_modules/echarts/LICENSE src/fangpin/static/vendor/echarts/
+	$(BIN)/python -m fangpin.analytics.geo 36
 
 clean:
 	rm -rf $(VENV) node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -52,6 +52,7 @@ class PushResult(Schema):
     duplicates: int
     reasons: dict[str, int]
     message: str
+    leads: int = Field(0, description="增量重算后，事件所涉农户未办结的预警线索数")
 
 
 class Problem(Schema):
@@ -103,6 +104,12 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
             username=f"token:{token.prefix}",
             file_name=f"api-{dataset}.csv",
         )
+    leads = 0
+    if delivery.status == "accepted" and delivery.accepted:
+        # the incremental path (issue #5): re-score the households these events are about
+        from fangpin.warnings.screening import after_push
+
+        leads = len(after_push(batch.period, batch.rows))
     return Status(
         200,
         {
@@ -114,6 +121,7 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
             "duplicates": delivery.duplicates,
             "reasons": delivery.reasons,
             "message": delivery.message,
+            "leads": leads,
         },
     )
 

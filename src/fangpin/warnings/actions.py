@@ -1,0 +1,677 @@
+"""Every state change of a lead goes through one function here (transaction, audit row, side effects on
+commit). Three channels feed one queue: `import_screening` (department warnings, batch or incremental),
+`declare` (a farmer's self-declaration), `report_lead` (a cadre's field report). A duplicate for a
+household that already has an open lead of the same kind is merged into it, keeping both provenances."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from fangpin.accounts.roles import Can, Role
+from fangpin.audit.actions import record
+from fangpin.pipeline.catalog import Catalog
+from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
+from fangpin.pipeline.screen import ScreenResult
+from fangpin.regions.models import Region
+from fangpin.registry.models import Household, Membership
+from fangpin.warnings import portrait_info
+from fangpin.warnings.models import (
+    OPEN_STATUSES,
+    Channel,
+    Declaration,
+    Lead,
+    LeadKind,
+    LeadSource,
+    LeadStatus,
+    Outcome,
+    ScreeningRun,
+)
+
+MAX_RISK_TYPES = 5
+ACCEPT_DAYS = 2  # the township accepts a self-declaration within 2 days (POLICY.md)
+CONSENT_VERSION = "2026-1"
+CONSENT_TEXT = (
+    "本人承诺所填信息真实、准确、完整，如有虚假愿承担相应责任。本人授权当地乡镇人民政府、村民委员会及"
+    "相关部门为核实本户是否符合防止返贫致贫监测条件，查询、核对本人及共同生活家庭成员的户籍、收入、"
+    "医疗、教育、住房、社会保障、车辆、房产、市场主体、存款等信息；上述信息仅用于防返贫监测帮扶工作，"
+    "依法保密，不作他用。"
+)
+# Rate limits of the public declaration form (a day per ID number, an hour per client address).
+DECLARATIONS_PER_ID_PER_DAY = 3
+DECLARATIONS_PER_CLIENT_PER_HOUR = 10
+
+
+class LeadError(ValueError):
+    """A request that cannot be carried out: the message is shown to the user as is."""
+
+
+class Conflict(LeadError):
+    """Someone else changed the lead since the form was loaded."""
+
+
+class RateLimited(LeadError):
+    pass
+
+
+def current_period(now: dt.datetime | None = None) -> str:
+    return timezone.localtime(now or timezone.now()).strftime("%Y-%m")
+
+
+def _setting(name: str, default: int) -> int:
+    return int(getattr(settings, name, default))
+
+
+# --- permission and locking helpers ----------------------------------------------------------------
+
+
+def _check(actor: Any, capability: Can, lead: Lead | None = None) -> None:
+    """Actions check again what views already checked: an API or a future caller cannot skip it."""
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.can(capability):
+        raise PermissionDenied("您的角色无权进行此操作")
+    if lead is not None:
+        from fangpin.accounts import scope
+
+        if not scope.leads(actor).filter(pk=lead.pk).exists():
+            raise PermissionDenied("该线索不在您的管辖范围内")
+
+
+def _locked(lead: Lead, expected_version: int | None) -> Lead:
+    fresh = Lead.objects.select_for_update().get(pk=lead.pk)
+    if expected_version is not None and fresh.version != expected_version:
+        raise Conflict("该线索已被他人处理或修改，请刷新后重试")
+    return fresh
+
+
+def _bump(lead: Lead, fields: Iterable[str]) -> None:
+    lead.version += 1
+    lead.save(update_fields=[*fields, "version", "updated_at"])
+
+
+def _notify(users: Any, text: str, url: str) -> None:
+    """In-app notification via the notifications app, if it is installed (on commit)."""
+    try:
+        notify = importlib.import_module("fangpin.notifications.actions").notify
+    except (ImportError, AttributeError):
+        return
+    recipients = list(users)
+    if recipients:
+        transaction.on_commit(lambda: notify(recipients, text, url))
+
+
+def _township_reviewers(village_id: str) -> Any:
+    from fangpin.accounts.models import User
+
+    township = village_id[:9]
+    return User.objects.filter(role=Role.TOWNSHIP_REVIEWER, region_id=township, is_active=True)
+
+
+# --- merging ----------------------------------------------------------------------------------------
+
+
+def _union(first: Sequence[str], second: Sequence[str], limit: int | None = None) -> list[str]:
+    out = list(first)
+    for item in second:
+        if item and item not in out:
+            out.append(item)
+    return out[:limit] if limit else out
+
+
+def _split(text: str, sep: str) -> list[str]:
+    return [t for t in text.split(sep) if t]
+
+
+def _sync_sources(lead: Lead, datasets: Sequence[str], catalog: Catalog | None = None) -> None:
+    if not datasets:
+        return
+    if catalog is None:
+        from fangpin.exchange.actions import active_catalog
+
+        catalog = active_catalog()
+    have = set(lead.sources.values_list("dataset", flat=True))
+    LeadSource.objects.bulk_create(
+        [
+            LeadSource(lead=lead, dataset=ds, department=catalog.datasets[ds].department)
+            for ds in datasets
+            if ds not in have and ds in catalog.datasets
+        ]
+    )
+
+
+def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
+    """Fold what `dup` knows into `primary` (idempotent: absorbing the same lead twice changes nothing
+    more). The newest screening facts (snapshot, versions, explanation) win; lists are unions."""
+    primary.risk_types = ";".join(_union(primary.risk_type_list(), dup.risk_type_list(), MAX_RISK_TYPES))
+    primary.rules = ";".join(_union(_split(primary.rules, ";"), _split(dup.rules, ";")))
+    primary.reasons = "；".join(_union(_split(primary.reasons, "；"), _split(dup.reasons, "；")))
+    primary.datasets = _union(primary.datasets, dup.datasets)
+    if dup.score > primary.score:
+        primary.score, primary.grade = dup.score, dup.grade
+    if not primary.grade and dup.grade:
+        primary.grade = dup.grade
+    primary.category = primary.category or dup.category
+    if dup.portrait_snapshot:
+        primary.portrait_snapshot = dup.portrait_snapshot
+        primary.explanation = dup.explanation or primary.explanation
+        primary.policy_id, primary.policy_hash = dup.policy_id, dup.policy_hash
+        primary.model_version = dup.model_version
+    if dup.accept_deadline and (not primary.accept_deadline or dup.accept_deadline < primary.accept_deadline):
+        primary.accept_deadline = dup.accept_deadline
+    if not any(p.get("lead") == dup.pk for p in primary.provenance):
+        primary.provenance = [
+            *primary.provenance,
+            *({**p, "lead": dup.pk, "merged": True} for p in dup.provenance),
+        ]
+    _bump(
+        primary,
+        [
+            "risk_types",
+            "rules",
+            "reasons",
+            "datasets",
+            "score",
+            "grade",
+            "category",
+            "portrait_snapshot",
+            "explanation",
+            "policy_id",
+            "policy_hash",
+            "model_version",
+            "accept_deadline",
+            "provenance",
+        ],
+    )
+    _sync_sources(primary, dup.datasets, catalog)
+
+
+def _survivor(lead: Lead) -> Lead:
+    seen = {lead.pk}
+    while lead.merged_into_id is not None and lead.merged_into_id not in seen:
+        lead = Lead.objects.get(pk=lead.merged_into_id)
+        seen.add(lead.pk)
+    return lead
+
+
+def _open_duplicate(lead: Lead) -> Lead | None:
+    """The open lead already in the queue for the same household and kind (the oldest one)."""
+    if lead.household_id is None:
+        return None
+    return (
+        Lead.objects.select_for_update()
+        .filter(household_id=lead.household_id, kind=lead.kind, status__in=OPEN_STATUSES)
+        .exclude(pk=lead.pk)
+        .order_by("created_at", "pk")
+        .first()
+    )
+
+
+def _merge(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> Lead:
+    _absorb(primary, dup, catalog)
+    dup.status, dup.merged_into = LeadStatus.MERGED, primary
+    _bump(dup, ["status", "merged_into"])
+    return primary
+
+
+@transaction.atomic
+def merge_leads(primary: Lead, duplicate: Lead, *, actor: Any) -> Lead:
+    """A township merges two open leads of the same household by hand (the automatic merge covers
+    leads of the same kind)."""
+    _check(actor, Can.DISPATCH_LEADS, primary)
+    _check(actor, Can.DISPATCH_LEADS, duplicate)
+    primary, duplicate = _locked(primary, None), _locked(duplicate, None)
+    if primary.pk == duplicate.pk:
+        raise LeadError("不能与自身合并")
+    if not (primary.is_open and duplicate.is_open):
+        raise LeadError("只能合并未办结的线索")
+    if primary.household_id is None or primary.household_id != duplicate.household_id:
+        raise LeadError("只能合并同一农户的线索")
+    _merge(primary, duplicate)
+    record(
+        "LEAD_MERGED",
+        actor=actor,
+        object_type="lead",
+        object_id=primary.pk,
+        data={"merged": duplicate.pk, "channel": duplicate.channel},
+    )
+    return primary
+
+
+# --- channel 1: department screening -----------------------------------------------------------------
+
+
+def monitored_risks(household_ids: Iterable[int]) -> dict[int, set[str]]:
+    """Recorded risk types of households monitored in the workflow (cases app), when it is installed:
+    identification cases that reached 'monitored', unless a later elimination case eliminated the risk."""
+    ids = set(household_ids)
+    if not ids or not apps.is_installed("fangpin.cases"):
+        return {}
+    try:
+        case_model = apps.get_model("cases", "Case")
+    except LookupError:
+        return {}
+    names = {f.name for f in case_model._meta.get_fields()}
+    if not {"household", "kind", "state", "risk_types"} <= names:
+        return {}
+    order = "opened_at" if "opened_at" in names else "pk"
+    out: dict[int, set[str]] = {}
+    rows = (
+        case_model.objects.filter(household_id__in=ids, kind__in=["identification", "elimination"])
+        .order_by(order, "pk")
+        .values_list("household_id", "kind", "state", "risk_types")
+    )
+    for household_id, kind, state, risk_types in rows:
+        if kind == "identification" and state == "monitored":
+            out[household_id] = {t for t in str(risk_types or "").split(";") if t}
+        elif kind == "elimination" and state == "eliminated":
+            out.pop(household_id, None)
+    return out
+
+
+def _rules_by_id(policy: Policy | None, result: ScreenResult) -> dict[str, Rule]:
+    if policy is None or policy.content_hash != result.policy_hash:
+        from fangpin.warnings.screening import active_policy
+
+        policy = active_policy()
+    return {r.id: r for r in policy.rules}
+
+
+@transaction.atomic
+def import_screening(
+    result: ScreenResult,
+    *,
+    actor: Any = None,
+    policy: Policy | None = None,
+    trigger: str = "batch",
+    engine: str = "duckdb",
+    started_at: dt.datetime | None = None,
+) -> ScreeningRun:
+    """Store the pushed warnings of a screening as department leads (one per household, period and kind).
+
+    Idempotent: importing the same period again updates the leads it made (a lead already decided —
+    rejected or closed — stays decided). A household monitored in the workflow is not re-warned for a
+    risk it is monitored for: a new risk becomes an 'adjust assistance' lead with the new types only.
+    A warning for a household that already has an open lead of the same kind merges into that lead.
+    """
+    from fangpin.exchange.actions import active_catalog
+
+    catalog = active_catalog()
+    rules = _rules_by_id(policy, result)
+    known_columns = result.portraits.column_names
+    run = ScreeningRun.objects.create(
+        as_of=result.as_of,
+        policy_id=result.policy_id,
+        policy_hash=result.policy_hash,
+        model_version=result.model_version,
+        engine=engine,
+        trigger=trigger,
+        households=result.portraits.num_rows,
+        warnings=result.warnings.num_rows,
+        started_at=started_at or timezone.now(),
+    )
+    warnings = result.warnings.to_pylist()
+    numbers = {w["household_no"] for w in warnings}
+    households = {h.household_no: h for h in Household.objects.filter(household_no__in=numbers)}
+    monitored = monitored_risks(h.pk for h in households.values())
+    wanted_keys = {w["household_key"] for w in warnings}
+    wanted = pc.is_in(
+        result.portraits.column("household_key"), value_set=pa.array(sorted(wanted_keys), pa.int64())
+    )
+    portraits = {row["household_key"]: row for row in result.portraits.filter(wanted).to_pylist()}
+    counts = {"created": 0, "updated": 0, "merged": 0, "skipped": 0}
+    now = timezone.now()
+    for w in warnings:
+        household = households.get(w["household_no"])
+        kind = w["prompt"]
+        if household is None or kind not in LeadKind.values:
+            counts["skipped"] += 1
+            continue
+        types = _split(w["risk_types"], ";")
+        matched = [rules[r] for r in _split(w["rules"], ";") if r in rules]
+        known = monitored.get(household.pk)
+        if known is not None and kind in (LeadKind.VERIFY, LeadKind.ADJUST):
+            # monitored in the workflow (the lake's roster may lag): only a new risk is news
+            new = [t for t in types if t not in known]
+            if not new:
+                counts["skipped"] += 1
+                continue
+            kind, types = LeadKind.ADJUST, new
+            matched = [r for r in matched if r.risk_type in new]
+        row = portraits.get(w["household_key"], {})
+        columns = portrait_info.snapshot_columns(matched, known_columns)
+        fields: dict[str, Any] = {
+            "village_id": household.village_id,
+            "risk_types": ";".join(types[:MAX_RISK_TYPES]),
+            "category": w["category"] or "",
+            "grade": w["grade"] or "",
+            "score": float(w["score"] or 0.0),
+            "reasons": w["reasons"] or "",
+            "explanation": w.get("explanation") or "",
+            "rules": ";".join(r.id for r in matched) if matched else (w["rules"] or ""),
+            "policy_id": result.policy_id,
+            "policy_hash": result.policy_hash,
+            "model_version": result.model_version,
+            "portrait_snapshot": portrait_info.snapshot(row, columns),
+            "datasets": portrait_info.datasets_for(matched, row, known_columns),
+        }
+        stamp = {
+            "channel": Channel.DEPARTMENT,
+            "run": run.pk,
+            "as_of": result.as_of,
+            "trigger": trigger,
+            "at": now.isoformat(),
+        }
+        existing = (
+            Lead.objects.select_for_update()
+            .filter(channel=Channel.DEPARTMENT, household=household, period=result.as_of, kind=kind)
+            .order_by("-pk")
+            .first()
+        )
+        if existing is not None:
+            if existing.status not in (*OPEN_STATUSES, LeadStatus.MERGED):
+                counts["skipped"] += 1  # decided for this period; the next period may warn again
+                continue
+            for name, value in fields.items():
+                setattr(existing, name, value)
+            existing.screening_run = run
+            existing.provenance = [*existing.provenance, stamp]
+            _bump(existing, [*fields, "screening_run", "provenance"])
+            _sync_sources(existing, fields["datasets"], catalog)
+            if existing.status == LeadStatus.MERGED:
+                _absorb(_survivor(existing), existing, catalog)
+            counts["updated"] += 1
+            continue
+        lead = Lead.objects.create(
+            household=household,
+            channel=Channel.DEPARTMENT,
+            kind=kind,
+            period=result.as_of,
+            screening_run=run,
+            provenance=[stamp],
+            **fields,
+        )
+        _sync_sources(lead, fields["datasets"], catalog)
+        duplicate_of = _open_duplicate(lead)
+        if duplicate_of is not None:
+            _merge(duplicate_of, lead, catalog)
+            counts["merged"] += 1
+        else:
+            counts["created"] += 1
+    run.created, run.updated, run.merged, run.skipped = (
+        counts["created"],
+        counts["updated"],
+        counts["merged"],
+        counts["skipped"],
+    )
+    run.finished_at = timezone.now()
+    run.save(update_fields=["created", "updated", "merged", "skipped", "finished_at"])
+    record(
+        "SCREENING_IMPORTED",
+        actor=actor,
+        username="" if actor else f"system:{trigger}",
+        object_type="screening_run",
+        object_id=run.pk,
+        data={
+            "as_of": result.as_of,
+            "policy": result.policy_id,
+            "model": result.model_version,
+            **counts,
+        },
+    )
+    return run
+
+
+# --- channel 2: self-declaration ----------------------------------------------------------------------
+
+
+def _reason_zh(code: str) -> str:
+    return f"{code}{RISK_TYPES.get(code, '')}"
+
+
+@transaction.atomic
+def declare(
+    *,
+    village: Region,
+    name: str,
+    id_number: str,
+    phone: str,
+    reason_category: str,
+    reason_text: str,
+    client_key: str,
+    now: dt.datetime | None = None,
+) -> Lead:
+    """A farmer's self-declaration from the public form. Matched to the household the ID number currently
+    belongs to; an unmatched declaration stays in the token's village for the township to match."""
+    now = now or timezone.now()
+    if reason_category not in RISK_TYPES:
+        raise LeadError("请选择申报原因")
+    per_id = _setting("FANGPIN_DECLARATIONS_PER_ID_PER_DAY", DECLARATIONS_PER_ID_PER_DAY)
+    per_client = _setting("FANGPIN_DECLARATIONS_PER_CLIENT_PER_HOUR", DECLARATIONS_PER_CLIENT_PER_HOUR)
+    if (
+        Declaration.objects.filter(id_number=id_number, created_at__gte=now - dt.timedelta(days=1)).count()
+        >= per_id
+    ):
+        raise RateLimited(f"该身份证号码24小时内已申报{per_id}次，请勿重复提交；如情况紧急请直接联系村委会。")
+    if (
+        Declaration.objects.filter(client_key=client_key, created_at__gte=now - dt.timedelta(hours=1)).count()
+        >= per_client
+    ):
+        raise RateLimited("提交过于频繁，请一小时后再试；如情况紧急请直接联系村委会。")
+    membership = (
+        Membership.objects.filter(person__id_number=id_number, end_date__isnull=True)
+        .select_related("household")
+        .first()
+    )
+    household = membership.household if membership else None
+    reasons = f"农户自主申报：{_reason_zh(reason_category)}"
+    if reason_text:
+        reasons += f"（{reason_text[:200]}）"
+    lead = Lead.objects.create(
+        household=household,
+        village_id=household.village_id if household else village.pk,
+        channel=Channel.SELF_DECLARATION,
+        kind=LeadKind.VERIFY,
+        period=current_period(now),
+        risk_types=reason_category,
+        reasons=reasons,
+        accept_deadline=now + dt.timedelta(days=ACCEPT_DAYS),
+        provenance=[
+            {
+                "channel": Channel.SELF_DECLARATION,
+                "at": now.isoformat(),
+                "via": "qr",
+                "qr_village": village.pk,
+                "matched": household is not None,
+            }
+        ],
+    )
+    Declaration.objects.create(
+        lead=lead,
+        name=name,
+        id_number=id_number,
+        phone=phone,
+        reason_category=reason_category,
+        reason_text=reason_text,
+        consent_version=CONSENT_VERSION,
+        consent_at=now,
+        client_key=client_key,
+    )
+    record(
+        "LEAD_DECLARED",
+        username="public",
+        object_type="lead",
+        object_id=lead.pk,
+        data={"village": lead.village_id, "matched": household is not None, "reason": reason_category},
+    )
+    survivor = lead
+    duplicate_of = _open_duplicate(lead)
+    if duplicate_of is not None:
+        survivor = _merge(duplicate_of, lead)
+    _notify(
+        _township_reviewers(lead.village_id),
+        f"新的农户自主申报（{lead.village.name}），请在2日内受理",
+        reverse("warnings:lead_detail", args=[survivor.pk]),
+    )
+    return lead
+
+
+# --- channel 3: cadre / grid worker report -----------------------------------------------------------
+
+
+@transaction.atomic
+def report_lead(*, household: Household, risk_types: Sequence[str], note: str, actor: Any) -> Lead:
+    """A lead found in the field (干部走访排查) for a household in the reporter's scope."""
+    _check(actor, Can.REPORT_LEAD)
+    from fangpin.accounts import scope
+
+    if not scope.households(actor).filter(pk=household.pk).exists():
+        raise PermissionDenied("该农户不在您的管辖范围内")
+    types = [t for t in dict.fromkeys(risk_types) if t in RISK_TYPES][:MAX_RISK_TYPES]
+    if not types:
+        raise LeadError("请至少选择一种风险类型")
+    note = note.strip()
+    if len(note) < 4:
+        raise LeadError("请写明走访发现的情况（至少4个字）")
+    now = timezone.now()
+    lead = Lead.objects.create(
+        household=household,
+        village_id=household.village_id,
+        channel=Channel.CADRE_REPORT,
+        kind=LeadKind.VERIFY,
+        period=current_period(now),
+        risk_types=";".join(types),
+        reasons=f"干部走访排查：{note[:500]}",
+        provenance=[
+            {
+                "channel": Channel.CADRE_REPORT,
+                "at": now.isoformat(),
+                "reporter": actor.username,
+                "role": actor.role,
+                "region": actor.region_id,
+            }
+        ],
+    )
+    record(
+        "LEAD_REPORTED",
+        actor=actor,
+        object_type="lead",
+        object_id=lead.pk,
+        data={"household": household.pk, "risk_types": types},
+    )
+    duplicate_of = _open_duplicate(lead)
+    if duplicate_of is not None:
+        _merge(duplicate_of, lead)
+    return lead
+
+
+# --- decisions -----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) -> Lead:
+    _check(actor, Can.DISPATCH_LEADS, lead)
+    lead = _locked(lead, expected_version)
+    if lead.status != LeadStatus.NEW:
+        raise LeadError(f"该线索当前状态为“{lead.get_status_display()}”，不能受理")
+    if lead.household_id is None:
+        raise LeadError("请先为该申报匹配农户，再受理")
+    lead.status, lead.accepted_at, lead.decided_by = LeadStatus.ACCEPTED, timezone.now(), actor
+    _bump(lead, ["status", "accepted_at", "decided_by"])
+    record("LEAD_ACCEPTED", actor=actor, object_type="lead", object_id=lead.pk)
+    return lead
+
+
+@transaction.atomic
+def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | None = None) -> Lead:
+    _check(actor, Can.DISPATCH_LEADS, lead)
+    reason = reason.strip()
+    if len(reason) < 4:
+        raise LeadError("请填写不予受理的理由（至少4个字）")
+    lead = _locked(lead, expected_version)
+    if lead.status not in (LeadStatus.NEW, LeadStatus.ACCEPTED):
+        raise LeadError(f"该线索当前状态为“{lead.get_status_display()}”，不能作不予受理处理")
+    now = timezone.now()
+    lead.status, lead.reject_reason, lead.decided_by = LeadStatus.REJECTED, reason[:1000], actor
+    lead.outcome, lead.outcome_at = Outcome.REJECTED, now
+    _bump(lead, ["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
+    _propagate_outcome(lead, Outcome.REJECTED, now)
+    record("LEAD_REJECTED", actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
+    return lead
+
+
+@transaction.atomic
+def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
+    """The township matches an unmatched self-declaration to a household (in its scope)."""
+    _check(actor, Can.DISPATCH_LEADS, lead)
+    from fangpin.accounts import scope
+
+    if not scope.households(actor).filter(pk=household.pk).exists():
+        raise PermissionDenied("该农户不在您的管辖范围内")
+    lead = _locked(lead, None)
+    if lead.household_id is not None or lead.status != LeadStatus.NEW:
+        raise LeadError("该线索已匹配农户")
+    lead.household, lead.village_id = household, household.village_id
+    lead.provenance = [*lead.provenance, {"matched_by": actor.username, "at": timezone.now().isoformat()}]
+    _bump(lead, ["household", "village", "provenance"])
+    record(
+        "LEAD_MATCHED", actor=actor, object_type="lead", object_id=lead.pk, data={"household": household.pk}
+    )
+    duplicate_of = _open_duplicate(lead)
+    if duplicate_of is not None:
+        return _merge(duplicate_of, lead)
+    return lead
+
+
+@transaction.atomic
+def mark_in_case(lead: Lead, *, actor: Any) -> Lead:
+    """The cases app opened a case for this lead (W2's open_case calls this)."""
+    lead = _locked(lead, None)
+    if lead.status not in (LeadStatus.NEW, LeadStatus.ACCEPTED, LeadStatus.IN_CASE):
+        raise LeadError(f"该线索当前状态为“{lead.get_status_display()}”，不能转入核实")
+    if lead.status == LeadStatus.IN_CASE:
+        return lead
+    if lead.household_id is None:
+        raise LeadError("请先为该申报匹配农户")
+    lead.status = LeadStatus.IN_CASE
+    if lead.accepted_at is None:
+        lead.accepted_at = timezone.now()
+    _bump(lead, ["status", "accepted_at"])
+    record("LEAD_IN_CASE", actor=actor, object_type="lead", object_id=lead.pk)
+    return lead
+
+
+def _propagate_outcome(lead: Lead, outcome: str, at: dt.datetime) -> None:
+    """Merged duplicates share their survivor's outcome, so each department sees what became of the
+    warnings its data triggered even when they were merged into another channel's lead."""
+    pending = list(lead.merged_leads.all())
+    while pending:
+        dup = pending.pop()
+        dup.outcome, dup.outcome_at = outcome, at
+        dup.save(update_fields=["outcome", "outcome_at", "updated_at"])
+        pending.extend(dup.merged_leads.all())
+
+
+@transaction.atomic
+def record_outcome(lead: Lead, outcome: str, *, actor: Any) -> Lead:
+    """The result of verifying a lead (called by the cases app when a case ends); fed back to the exchange."""
+    if outcome not in Outcome.values:
+        raise LeadError(f"未知的处理结果：{outcome}")
+    lead = _locked(lead, None)
+    now = timezone.now()
+    lead.outcome, lead.outcome_at = outcome, now
+    if lead.status in OPEN_STATUSES:
+        lead.status = LeadStatus.CLOSED
+    _bump(lead, ["outcome", "outcome_at", "status"])
+    _propagate_outcome(lead, outcome, now)
+    record("LEAD_OUTCOME", actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
+    return lead

@@ -33,7 +33,12 @@ VISIT: dict[str, Any] = {
     "notes": "户主住院，自付较多",
 }
 
-ELIMINATION_VISIT: dict[str, Any] = {**VISIT, "wage_income": "30000", "months_above_line": 7, "risk_types": []}
+ELIMINATION_VISIT: dict[str, Any] = {
+    **VISIT,
+    "wage_income": "30000",
+    "months_above_line": 7,
+    "risk_types": [],
+}
 
 
 def scan(name: str = "授权书.png") -> SimpleUploadedFile:
@@ -63,7 +68,12 @@ def make_lead(world: Any) -> Callable[..., Any]:
             "grade": "高",
             "score": 0.9,
             "reasons": "近 3 个月住院自付 12,000 元，超过 10,000 元",
-            "portrait_snapshot": {"cars": 0, "urban_properties": 0, "active_businesses": 0, "deposits": 2000.0},
+            "portrait_snapshot": {
+                "cars": 0,
+                "urban_properties": 0,
+                "active_businesses": 0,
+                "deposits": 2000.0,
+            },
             **fields,
         }
         return Lead.objects.create(**values)
@@ -92,7 +102,9 @@ def walk(world: Any, make_lead: Callable[..., Any]) -> Callable[..., Any]:
             files = None
         else:
             lead = make_lead()
-            case = actions.open_case(lead, actor=users["zhang_township"], assignee=users["xiao_grid"], at=start)
+            case = actions.open_case(
+                lead, actor=users["zhang_township"], assignee=users["xiao_grid"], at=start
+            )
             visit = VISIT
             files = {"authorization": scan()}
         plan: list[tuple[str, str, dict[str, Any], Any, dt.timedelta]] = [
@@ -100,12 +112,23 @@ def walk(world: Any, make_lead: Callable[..., Any]) -> Callable[..., Any]:
             (
                 "village_review",
                 "village_review",
-                {"meeting_date": start.date().isoformat(), "attendees": 12, "votes_for": 11, "result": "同意"},
+                {
+                    "meeting_date": start.date().isoformat(),
+                    "attendees": 12,
+                    "votes_for": 11,
+                    "result": "同意",
+                },
                 "liu_cadre",
                 dt.timedelta(days=1),
             ),
             ("publicity", "end_publicity", {"note": "无异议"}, "liu_cadre", dt.timedelta(days=6, hours=1)),
-            ("township_review", "township_approve", {"note": "同意"}, "zhang_township", dt.timedelta(days=6, hours=2)),
+            (
+                "township_review",
+                "township_approve",
+                {"note": "同意"},
+                "zhang_township",
+                dt.timedelta(days=6, hours=2),
+            ),
             (
                 "county_approval",
                 "county_approve",

@@ -67,6 +67,22 @@ SPECS: dict[str, Spec] = {
     "exchange:review_decide": Spec(method="POST", kind="review", data={"version": "1"}),
     "exchange:token_list": Spec(),
     "exchange:token_revoke": Spec(method="POST", kind="token"),
+    "cases:case_list": Spec(),
+    "cases:my_tasks": Spec(),
+    "cases:deadline_settings": Spec(),
+    "cases:case_detail": Spec(kind="case"),
+    "cases:case_act": Spec(method="POST", kind="case", extra={"action": "township_approve"}),
+    "cases:case_reassign": Spec(method="POST", kind="case"),
+    "cases:case_eliminate": Spec(method="POST", kind="case"),
+    "cases:case_notice": Spec(kind="case"),
+    "cases:case_authorization": Spec(kind="case"),
+    "cases:case_open": Spec(method="POST", kind="lead"),
+    # The cases API authenticates by session and checks role and scope itself (tests/cases/test_api.py).
+    "api:cases_list": Spec(public=True),
+    "api:cases_tasks": Spec(public=True),
+    "api:cases_detail": Spec(public=True, extra={"pk": "1"}),
+    "api:cases_act": Spec(method="POST", public=True, extra={"pk": "1", "action": "reject"}),
+    "api:cases_open": Spec(method="POST", public=True),
     # The API: the push endpoint authenticates machines by department token (tests/exchange/test_push_api.py);
     # the OpenAPI schema and docs are for signed-in staff.
     "api:push_events": Spec(method="POST", public=True, extra={"dataset": "ms_settlement"}),
@@ -190,10 +206,40 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
             )
             for p, u in (("own", "xiao_grid"), ("other", "huang_county_c"))
         }
+    if kind in ("case", "lead"):
+        return {p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()}
     token = DepartmentToken.objects.create(
         department="health", name="t", prefix="abcdefgh", token_hash=uuid.uuid4().hex * 2, created_by="x"
     )
     return {"own": (token, lambda user: True)}
+
+
+def _case_or_lead(world: Any, place: str, kind: str) -> Any:
+    """A lead in the place, and for kind "case" a case opened from it, already in its village notice."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from fangpin.cases.models import Case
+    from fangpin.warnings.models import Lead
+
+    household = world.households[place]
+    lead = Lead.objects.filter(household=household).first() or Lead.objects.create(
+        household=household, village_id=household.village_id, channel="cadre_report", period="2026-10"
+    )
+    if kind == "lead":
+        return lead
+    now = timezone.now()
+    return Case.objects.filter(household=household).first() or Case.objects.create(
+        household=household,
+        village_id=household.village_id,
+        lead=lead,
+        state="publicity",
+        found_at=now,
+        opened_at=now,
+        deadline_at=now + dt.timedelta(days=15),
+        publicity_started_at=now,
+    )
 
 
 def _url(name: str, spec: Spec, obj: Any = None) -> str:

@@ -168,14 +168,14 @@ def my_tasks(request: HttpRequest) -> list[CaseOut]:
     return sorted(found, key=lambda c: c.deadline_at)
 
 
-@router.get("/{pk}", response=CaseOut, url_name="cases_detail", summary="案件详情与办理记录")
+@router.get("/{int:pk}", response=CaseOut, url_name="cases_detail", summary="案件详情与办理记录")
 def case_detail(request: HttpRequest, pk: int) -> CaseOut:
     user = _user(request)
     return _out(scope.get_or_404(user, Case, pk=pk), user, steps=True)
 
 
 @router.post(
-    "/{pk}/actions/{action}",
+    "/{int:pk}/actions/{action}",
     response={200: CaseOut, 400: Problem, 409: Problem},
     url_name="cases_act",
     summary="办理一个环节",

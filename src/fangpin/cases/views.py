@@ -309,7 +309,8 @@ def case_authorization(request: HttpRequest, pk: int) -> HttpResponse:
     case = scope.get_or_404(user, Case, pk=pk)
     step = case.steps.exclude(attachment="").exclude(attachment__isnull=True).order_by("-at", "-id").first()
     if step is None:
-        raise Http404("没有上传承诺授权书")
+        messages.info(request, "该案件没有上传承诺授权书")
+        return redirect("cases:case_detail", pk=case.pk)
     record(
         "CASE_ATTACHMENT_VIEWED", actor=user, object_type="case", object_id=case.pk, data={"step": step.pk}
     )

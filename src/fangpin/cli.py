@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from fangpin.analytics.command import register as register_analytics
 from fangpin.pipeline.screen_cli import register as register_screening
 from fangpin.synth.command import register as register_synth
 
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_synth(sub)
     register_screening(sub)
+    register_analytics(sub)
     return parser
 
 

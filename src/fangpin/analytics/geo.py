@@ -45,4 +45,4 @@ def write(province: str, folder: Path = GEO_DIR) -> Path:
 
 if __name__ == "__main__":  # pragma: no cover - a build step
     for code in sys.argv[1:] or ["36"]:
-        print(write(code))
+        print(write(code))  # noqa: T201

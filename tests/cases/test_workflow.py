@@ -105,9 +105,8 @@ def test_the_visit_keeps_the_scan_and_runs_the_comparison(walk, world, make_lead
 
 
 def _grid_b(world):
-    from fangpin.accounts.models import User
-
     from conftest import VILLAGE_B
+    from fangpin.accounts.models import User
 
     return User.objects.get_or_create(
         username="grid_b", defaults={"role": "grid_worker", "region_id": VILLAGE_B, "full_name": "钟网格"}

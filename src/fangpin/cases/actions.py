@@ -20,6 +20,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
@@ -376,14 +377,15 @@ def submit(
     *,
     actor: User,
     payload: Mapping[str, Any],
-    files: Mapping[str, UploadedFile] | None = None,
+    files: Mapping[str, UploadedFile[Any]] | None = None,
     at: dt.datetime | None = None,
 ) -> Case:
     """Validate `payload` with the step's form (as the web page does) and take the step."""
-    form = form_class(action, case.kind)(data=payload, files=files)
+    uploads = MultiValueDict({k: [v] for k, v in (files or {}).items()})
+    form = form_class(action, case.kind)(data=payload, files=uploads)
     if not form.is_valid():
         problems = "；".join(
-            f"{form.fields[f].label if f in form.fields else ''}{'：' if f in form.fields else ''}{' '.join(e)}"
+            f"{form.fields[f].label if f in form.fields else ''}{'：' if f in form.fields else ''}{' '.join(str(x) for x in e)}"
             for f, e in form.errors.items()
         )
         raise CaseError(problems)

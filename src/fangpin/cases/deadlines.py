@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import chinese_calendar
+import chinese_calendar  # type: ignore[import-untyped]
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone

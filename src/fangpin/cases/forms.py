@@ -20,7 +20,7 @@ SIGNATURES = {
 }
 
 
-def sniff(upload: UploadedFile) -> tuple[str, str] | None:
+def sniff(upload: UploadedFile[Any]) -> tuple[str, str] | None:
     upload.seek(0)
     head = upload.read(16)
     upload.seek(0)
@@ -84,8 +84,8 @@ class VisitForm(VersionForm):
             raise forms.ValidationError(f"风险类型最多 {MAX_RISK_TYPES} 项")
         return types
 
-    def clean_authorization(self) -> UploadedFile | None:
-        upload: UploadedFile | None = self.cleaned_data.get("authorization")
+    def clean_authorization(self) -> UploadedFile[Any] | None:
+        upload: UploadedFile[Any] | None = self.cleaned_data.get("authorization")
         if upload is None:
             return None
         if upload.size is not None and upload.size > MAX_ATTACHMENT:
@@ -191,7 +191,9 @@ def form_class(action: str, kind: str) -> type[VersionForm]:
 
 
 class OpenCaseForm(forms.Form):
-    assignee = forms.ModelChoiceField(label="核实责任人（网格员/村干部）", queryset=None, empty_label=None)  # type: ignore[arg-type]
+    assignee: forms.ModelChoiceField[Any] = forms.ModelChoiceField(
+        label="核实责任人（网格员/村干部）", queryset=None, empty_label=None
+    )
     green_channel = forms.BooleanField(label="绿色通道（先帮扶后补程序）", required=False)
 
     def __init__(self, *args: Any, assignees: Any, **kwargs: Any) -> None:

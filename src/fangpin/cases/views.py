@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -314,9 +314,11 @@ def case_authorization(request: HttpRequest, pk: int) -> HttpResponse:
     record(
         "CASE_ATTACHMENT_VIEWED", actor=user, object_type="case", object_id=case.pk, data={"step": step.pk}
     )
-    return FileResponse(
-        step.attachment.open("rb"), content_type=step.attachment_type or "application/octet-stream"
-    )
+    with step.attachment.open("rb") as handle:  # at most 10 MB (forms.MAX_ATTACHMENT)
+        content = handle.read()
+    response = HttpResponse(content, content_type=step.attachment_type or "application/octet-stream")
+    response["Content-Disposition"] = "inline"
+    return response
 
 
 @requires(Can.MANAGE_TOOLBOX)

@@ -7,6 +7,7 @@ pattern). Anything an engine cannot do raises NotImplementedError naming the eng
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -53,6 +54,18 @@ class Dialect(ABC):
     def date_literal(self, iso: str) -> str:
         return f"DATE '{iso}'"
 
+    def to_text(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.types['str']})"
+
+    @abstractmethod
+    def fixed(self, expr: str, decimals: int, thousands: bool) -> str:
+        """A DOUBLE as text with `decimals` decimals, rounded like Python's format (exact binary value,
+        ties to even), with ',' thousands separators when `thousands`."""
+
+    def expression(self, duckdb_sql: str) -> str:
+        """A policy expression (written and validated in DuckDB SQL) in this dialect."""
+        return duckdb_sql
+
     @classmethod
     def from_string(cls, name: str) -> Dialect:
         for sub in (DuckDBDialect, SparkDialect):
@@ -78,9 +91,13 @@ class DuckDBDialect(Dialect):
         # try_strptime rejects 2025-02-30 (a plain cast would too, but also accepts 2025-1-5)
         return f"CAST(try_strptime({expr}, {self.literal(self._formats[fmt])}) AS DATE)"
 
+    def fixed(self, expr: str, decimals: int, thousands: bool) -> str:
+        # format() is the fmt library: the same correctly rounded output as Python's format
+        return f"format('{{:{',' if thousands else ''}.{int(decimals)}f}}', {expr})"
+
 
 class SparkDialect(Dialect):
-    """Spark SQL (ANSI mode). Only generates SQL for now: there is no Spark engine yet."""
+    """Spark SQL (ANSI mode), run by engine.SparkEngine."""
 
     name = "spark"
     types: ClassVar[dict[str, str]] = {**Dialect.types, "str": "STRING", "id": "STRING", "enum": "STRING"}
@@ -103,3 +120,20 @@ class SparkDialect(Dialect):
 
     def parse_date(self, expr: str, fmt: str) -> str:
         return f"CAST(try_to_timestamp({expr}, {self.literal(self._formats[fmt])}) AS DATE)"
+
+    def fixed(self, expr: str, decimals: int, thousands: bool) -> str:
+        # format_number is java.text.DecimalFormat with HALF_EVEN on the exact binary value
+        out = f"format_number({expr}, {int(decimals)})"
+        return out if thousands else f"replace({out}, ',', '')"
+
+    def expression(self, duckdb_sql: str) -> str:
+        return _to_spark(duckdb_sql)
+
+
+@functools.lru_cache(maxsize=1024)
+def _to_spark(duckdb_sql: str) -> str:
+    """Transpile with sqlglot (as splink does); unsupported constructs raise instead of guessing."""
+    import sqlglot
+    from sqlglot.errors import ErrorLevel
+
+    return sqlglot.transpile(duckdb_sql, read="duckdb", write="spark", unsupported_level=ErrorLevel.RAISE)[0]

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fangpin.pipeline.dialect import Dialect
 from fangpin.pipeline.engine import Engine, SqlStep, cte_sql
@@ -137,8 +142,18 @@ def _num(value: float) -> str:
     return f"CAST({float(value)!r} AS DOUBLE)"
 
 
-def portrait_steps(dialect: Dialect, as_of: str, params: Mapping[str, float] | None = None) -> list[SqlStep]:
-    """The SQL steps building one portrait row per household; the last step is the portrait."""
+def portrait_steps(
+    dialect: Dialect,
+    as_of: str,
+    params: Mapping[str, float] | None = None,
+    *,
+    impute_table: str | None = None,
+) -> list[SqlStep]:
+    """The SQL steps building one portrait row per household; the last step is the portrait.
+
+    `impute_table`: a registered table (household_type, has_wage, other_pc) used instead of computing
+    the unseen-income medians (the incremental path sees a few households only, not the survey sample).
+    """
     p = {**DEFAULT_PARAMS, **(params or {})}
     w = window(as_of)
     d = dialect
@@ -299,7 +314,9 @@ LEFT JOIN __pt_dsub ds ON ds.household_key = h.household_key""",
     )
     add(
         "__pt_impute",
-        f"""SELECT d.household_type, d.has_wage,
+        f"SELECT household_type, has_wage, other_pc FROM {impute_table}"
+        if impute_table
+        else f"""SELECT d.household_type, d.has_wage,
   GREATEST(MEDIAN(sv.survey_income_pc - d.dept_total / d.members), 0.0) AS other_pc
 FROM __pt_dept d JOIN __pt_survey sv ON sv.household_key = d.household_key
 WHERE {use_survey}
@@ -512,9 +529,63 @@ FROM __pt_base ORDER BY household_key""",
     return steps
 
 
-def lake_tables(lake: Lake, as_of: str) -> dict[str, pa.Table]:
-    """Every dataset a portrait needs, as delivered by `as_of` (point-in-time; never anything later)."""
-    return {name: lake.read(name, as_of) for name in DATASETS}
+@functools.cache
+def used_columns() -> dict[str, list[str]]:
+    """Per dataset, the columns the portrait SQL refers to (found with sqlglot; reads project to these)."""
+    import sqlglot
+    from sqlglot import exp
+
+    from fangpin.pipeline.catalog import load_catalog
+    from fangpin.pipeline.dialect import DuckDBDialect
+    from fangpin.pipeline.lake import LINK_COLUMNS
+    from fangpin.pipeline.validate import accepted_schema
+
+    tree = sqlglot.parse_one(cte_sql(portrait_steps(DuckDBDialect(), "2026-01")), read="duckdb")
+    names = {c.name for c in tree.find_all(exp.Column)}
+    catalog = load_catalog()
+    out: dict[str, list[str]] = {}
+    for ds in DATASETS:
+        cols = [f.name for f in accepted_schema(catalog[ds])] + list(LINK_COLUMNS)
+        out[ds] = [c for c in cols if c in names]
+    return out
+
+
+# the imputation reads these (the household list, roster, department income and the survey)
+IMPUTE_DATASETS = (
+    "ps_person",
+    "ag_roster",
+    "hr_employment",
+    "hr_pension",
+    "hr_public_post",
+    "ca_assistance",
+    "ca_disability_subsidy",
+    "ag_income",
+)
+# joined by village code, not household: read whole (one row per village)
+_BY_VILLAGE = ("wr_water",)
+
+
+def lake_tables(
+    lake: Lake,
+    as_of: str,
+    *,
+    households: Sequence[int] | None = None,
+    datasets: Sequence[str] = DATASETS,
+) -> dict[str, pa.Table]:
+    """Every dataset a portrait needs, as delivered by `as_of` (point-in-time; never anything later).
+
+    Only the columns the portrait uses are read; `households` pushes a household_key filter into every
+    household-keyed read. Datasets not in `datasets` are registered empty (same schema).
+    """
+    cols = used_columns()
+    out: dict[str, pa.Table] = {}
+    for name in DATASETS:
+        if name not in datasets:
+            out[name] = lake.read(name, "1900-01", columns=cols[name])
+            continue
+        keys = None if name in _BY_VILLAGE else households
+        out[name] = lake.read(name, as_of, columns=cols[name], households=keys)
+    return out
 
 
 def build_portraits(
@@ -524,12 +595,58 @@ def build_portraits(
     engine: Engine | None = None,
     params: Mapping[str, float] | None = None,
     tables: Mapping[str, pa.Table] | None = None,
+    households: Sequence[int] | None = None,
 ) -> pa.Table:
-    """One row per household (household_key) with the portrait columns (docs/screening.md)."""
+    """One row per household (household_key) with the portrait columns (docs/screening.md).
+
+    `households`: portraits of these households only, read with the household filter pushed into the
+    lake; the unseen-income medians then come from `imputation()` (cached per lake state), so the
+    values equal those of a full build.
+    """
     eng = engine or lake.engine
-    data = dict(tables) if tables is not None else lake_tables(lake, as_of)
-    sql = cte_sql(portrait_steps(eng.dialect, as_of, params))
+    if households is None:
+        data = dict(tables) if tables is not None else lake_tables(lake, as_of)
+        sql = cte_sql(portrait_steps(eng.dialect, as_of, params))
+        return _counts_as_int(eng.query(sql, data))
+    data = dict(tables) if tables is not None else lake_tables(lake, as_of, households=households)
+    data["__pt_impute_given"] = imputation(lake, as_of, params, engine=eng)
+    sql = cte_sql(portrait_steps(eng.dialect, as_of, params, impute_table="__pt_impute_given"))
     return _counts_as_int(eng.query(sql, data))
+
+
+IMPUTE_SCHEMA = pa.schema(
+    [("household_type", pa.string()), ("has_wage", pa.bool_()), ("other_pc", pa.float64())]
+)
+
+
+def imputation(
+    lake: Lake, as_of: str, params: Mapping[str, float] | None = None, *, engine: Engine | None = None
+) -> pa.Table:
+    """The unseen-income medians (household_type, has_wage, other_pc) over the whole lake as of `as_of`.
+
+    Computed from the datasets in IMPUTE_DATASETS and cached as a Parquet file under
+    root/_derived/, named by a hash of the parameters and of those datasets' deliveries visible at
+    `as_of`: a new delivery of one of them recomputes it, any other delivery (a discharge, a disaster)
+    reuses it.
+    """
+    eng = engine or lake.engine
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    state = sorted(
+        r.delivery_id for ds in IMPUTE_DATASETS for r in lake.deliveries(ds) if r.period <= as_of
+    )
+    digest = hashlib.sha256(json.dumps([as_of, sorted(p.items()), state]).encode()).hexdigest()[:24]
+    path = lake.root / "_derived" / f"impute-{as_of}-{digest}.parquet"
+    if path.exists():
+        return pq.read_table(path).cast(IMPUTE_SCHEMA)
+    data = lake_tables(lake, as_of, datasets=IMPUTE_DATASETS)
+    steps = portrait_steps(eng.dialect, as_of, params)
+    sql = cte_sql([*steps, SqlStep("SELECT household_type, has_wage, other_pc FROM __pt_impute", "__out")])
+    table = eng.query(sql, data).cast(IMPUTE_SCHEMA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)  # atomic: concurrent re-scores either see the whole file or compute it themselves
+    return table
 
 
 def _counts_as_int(table: pa.Table) -> pa.Table:

@@ -1,14 +1,17 @@
+# ruff: noqa: S608 - SQL built from validated policy expressions, quoted literals and fixed identifiers
 """Screening: portraits → policy rules → score, grade, category, reasons → pushed within capacity.
 
-`screen(lake, as_of, policy)` is the rule-based baseline (docs/screening.md). The score orders households
-for grid workers' limited time; the learned (LightGBM) ranking of a later slice replaces `_score_sql`
-and keeps everything else (rules give the risk types and reasons; capacity and prompts stay).
+Set-based: `screen_sql()` generates ONE SQL statement (rule matching, risk types, category, prompts,
+reasons with formatted values, village rank within capacity) through the `Dialect`, so the same logic
+runs on DuckDB and Spark; policy expressions, written and validated in DuckDB SQL, are transpiled with
+sqlglot for other engines (`Dialect.expression`). Python only calls the ranker (vectorised) and
+`ranker.explain()` on the pushed rows. docs/screening.md describes the rules; ADR 0012 the engines.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fangpin.pipeline.engine import DuckDBEngine, Engine
+from fangpin.pipeline.dialect import Dialect
+from fangpin.pipeline.engine import Engine
 from fangpin.pipeline.lake import Lake, check_period
-from fangpin.pipeline.policy import RISK_TYPES, Policy
+from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
 from fangpin.pipeline.portrait import build_portraits, previous_period
 
 MAX_RISK_TYPES = 5
@@ -74,36 +78,18 @@ class ScreenResult:
     model_version: str = ""  # the ranker's version; "" when the rule score ranked
 
 
-def _match_sql(policy: Policy, params: dict[str, float]) -> str:
-    par = ", ".join(f"CAST({float(v)!r} AS DOUBLE) AS {k}" for k, v in sorted(params.items()))
-    cols = []
-    for i, r in enumerate(policy.rules):
-        expr = f"COALESCE(({r.when}), FALSE)"
-        if r.unless:
-            expr += f" AND NOT COALESCE(({r.unless}), FALSE)"
-        cols.append(f"({expr}) AS __r{i}")
-    band = f"({policy.income_band!r} * line)"
-    shortfall = f"LEAST(GREATEST(({band} - net_income_pc_12m) / {band}, 0.0), 1.0)"
-    weights = " + ".join(
-        f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(policy.rules)
-    )
-    return f"""WITH __params AS (SELECT {par}),
-__m AS (SELECT p.household_key, {", ".join(cols)}, {shortfall} AS __shortfall
-        FROM portraits p CROSS JOIN __params)
-SELECT *, ({weights}) + {policy.shortfall_weight!r} * __shortfall AS __score FROM __m ORDER BY household_key"""  # noqa: S608 - validated policy expressions
-
-
-def _matches(portraits: pa.Table, policy: Policy, params: dict[str, float], engine: Engine) -> pa.Table:
-    return engine.query(_match_sql(policy, params), {"portraits": portraits})
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+ELIMINATION_REASON = ("人均收入约", "元，稳定高于监测线，近6个月无新风险，可启动风险消除程序")
 
 
 def _fmt(value: Any) -> str:
+    """A value as reason text (Python side: parameters are formatted once, at SQL generation)."""
     if value is None:
         return "—"
     if isinstance(value, bool):
         return "是" if value else "否"
     if isinstance(value, float):
-        if math.isnan(value):
+        if value != value:  # NaN
             return "—"
         if -1.0 < value < 1.0 and value != 0.0:
             return f"{value * 100:.0f}%"
@@ -113,27 +99,178 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _reason(template: str, row: dict[str, Any], params: dict[str, float]) -> str:
-    values = {**{k: _fmt(v) for k, v in params.items()}, **{k: _fmt(v) for k, v in row.items()}}
-    out = template
-    for key, text in values.items():
-        out = out.replace("{" + key + "}", text)
-    return out
+def _fmt_sql(d: Dialect, col: str, t: pa.DataType) -> str:
+    """SQL for `_fmt` of a portrait column: 万 for ≥ 10,000, percentages for ratios, thousands separators."""
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        x = f"CAST({col} AS DOUBLE)"
+        return (
+            f"CASE WHEN {x} IS NULL OR isnan({x}) THEN '—'"
+            f" WHEN {x} > -1.0 AND {x} < 1.0 AND {x} <> 0.0 THEN concat({d.fixed(f'{x} * 100', 0, False)}, '%')"
+            f" WHEN ABS({x}) >= 10000 THEN concat({d.fixed(f'{x} / 10000', 1, False)}, '万')"
+            f" ELSE {d.fixed(x, 0, True)} END"
+        )
+    if pa.types.is_boolean(t):
+        return f"CASE WHEN {col} IS NULL THEN '—' WHEN {col} THEN '是' ELSE '否' END"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return f"COALESCE({col}, '—')"
+    return f"COALESCE({d.to_text(col)}, '—')"
 
 
-def _grade_of(score: float, high: float, medium: float) -> str:
-    if score >= high:
-        return GRADE_ZH["high"]
-    if score >= medium:
-        return GRADE_ZH["medium"]
-    return GRADE_ZH["low"]
+def _reason_sql(d: Dialect, template: str, schema: pa.Schema, params: Mapping[str, float]) -> str:
+    """The reason_zh template as a SQL string expression (parameters inlined, columns formatted)."""
+    parts: list[str] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(template):
+        key = m.group(1)
+        if key in params:
+            value = _fmt(float(params[key]))
+        elif key in schema.names:
+            value = None
+        else:  # validated at policy load; left as written
+            continue
+        if m.start() > pos:
+            parts.append(d.literal(template[pos : m.start()]))
+        parts.append(d.literal(value) if value is not None else _fmt_sql(d, key, schema.field(key).type))
+        pos = m.end()
+    if pos < len(template):
+        parts.append(d.literal(template[pos:]))
+    return f"concat({', '.join(parts)})" if len(parts) > 1 else (parts[0] if parts else "''")
 
 
-def _only(table: pa.Table, households: Sequence[int] | None) -> pa.Table:
-    if households is None:
-        return table
-    keys = pa.array(sorted(set(households)), pa.int64())
-    return table.filter(pc.is_in(table.column("household_key"), value_set=keys))
+def _params_cte(params: Mapping[str, float]) -> str:
+    return "SELECT " + ", ".join(f"CAST({float(v)!r} AS DOUBLE) AS {k}" for k, v in sorted(params.items()))
+
+
+def _rule_sql(d: Dialect, r: Rule) -> str:
+    expr = f"COALESCE(({d.expression(r.when)}), FALSE)"
+    if r.unless:
+        expr += f" AND NOT COALESCE(({d.expression(r.unless)}), FALSE)"
+    return f"({expr})"
+
+
+def _any(terms: list[str]) -> str:
+    return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
+
+
+def screen_sql(
+    d: Dialect,
+    policy: Policy,
+    params: Mapping[str, float],
+    prev_params: Mapping[str, float],
+    schema: pa.Schema,
+    *,
+    ranker: tuple[float, float] | None = None,
+) -> str:
+    """The whole screen as one statement over `portraits` and `prev_portraits` (see the module doc).
+
+    `ranker` = (grade_high, grade_medium): `portraits` then carries `__prob` (rounded probability).
+    """
+    rules = policy.rules
+    types = sorted({r.risk_type for r in rules})
+    line = float(params["line"])
+    lit = d.literal
+    # 1. rules, weights per risk type, last month's risk types
+    m_cols = [f"{_rule_sql(d, r)} AS __r{i}" for i, r in enumerate(rules)]
+    band = f"({policy.income_band!r} * line)"
+    shortfall = f"LEAST(GREATEST(({band} - net_income_pc_12m) / {band}, 0.0), 1.0)"
+    weights = " + ".join(f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(rules))
+    raw = f"({weights}) + {policy.shortfall_weight!r} * __shortfall"
+    # FLOOR(x·10⁴ + ½)/10⁴: IEEE operations only, so every engine rounds alike
+    score = "__prob" if ranker else f"FLOOR(({raw}) * 10000.0 + 0.5) / 10000.0"
+    of_type = {t: [i for i, r in enumerate(rules) if r.risk_type == t] for t in types}
+    m = [f"{_any([f'__r{i}' for i in of_type[t]])} AS __m{t}" for t in types]
+    w = [
+        "("
+        + " + ".join(f"CASE WHEN __r{i} THEN {rules[i].weight!r} ELSE 0.0 END" for i in of_type[t])
+        + f") AS __w{t}"
+        for t in types
+    ]
+    prev_m = [f"{_any([_rule_sql(d, rules[i]) for i in of_type[t]])} AS __pm{t}" for t in types]
+
+    # 2. order of risk types: specific before 99, heavier first, then by code
+    def before(u: str, t: str) -> str:
+        if (u == "99") != (t == "99"):
+            return "TRUE" if t == "99" else "FALSE"
+        return f"(__w{u} > __w{t}" + (f" OR __w{u} = __w{t})" if u < t else ")")
+
+    rank = [
+        f"1 + {' + '.join([f'CASE WHEN __m{u} AND {before(u, t)} THEN 1 ELSE 0 END' for u in types if u != t] or ['0'])} AS __k{t}"
+        for t in types
+    ]
+    top = [f"(__m{t} AND __k{t} <= {MAX_RISK_TYPES}) AS __top{t}" for t in types]
+    new = [
+        f"(__m{t} AND __k{t} <= {MAX_RISK_TYPES} AND NOT COALESCE(__pm{t}, FALSE)) AS __new{t}" for t in types
+    ]
+    prev_any = _any([f"COALESCE(__pm{t}, FALSE)" for t in types])
+    any_rule = _any([f"__r{i}" for i in range(len(rules))])
+    unmonitored = ", ".join(lit(s) for s in UNMONITORED)
+    model_only = f"(NOT __any AND __score >= {ranker[1]!r})" if ranker else "FALSE"
+    factor = float(params["elimination_income_factor"])
+    prompt = f"""CASE WHEN monitor_status IN ({unmonitored}) AND (__any OR __model_only) THEN 'verify'
+    WHEN monitor_status = 'monitored' AND {_any([f"__new{t}" for t in types])} THEN 'adjust_assistance'
+    WHEN monitor_status = 'monitored' AND NOT __any AND NOT __prev_any
+      AND income_pc_12m >= {factor * line!r} AND months_since_last_shock >= 6 AND able_working_members > 0
+      THEN 'consider_elimination'
+    ELSE '' END"""
+    # 3. what the warning says: included rules (a monitored household's new risk types only)
+    inc = [
+        f"(__r{i} AND (__prompt <> 'adjust_assistance' OR __new{r.risk_type})) AS __i{i}"
+        for i, r in enumerate(rules)
+    ]
+    sel = {t: f"(CASE WHEN __prompt = 'adjust_assistance' THEN __new{t} ELSE __top{t} END)" for t in types}
+    slots = [
+        "CASE " + " ".join(f"WHEN {sel[t]} AND __k{t} = {k} THEN {lit(t)}" for t in types) + " END"
+        for k in range(1, MAX_RISK_TYPES + 1)
+    ]
+    verify_model = "(__prompt = 'verify' AND __model_only)"
+    types_sql = f"CASE WHEN {verify_model} THEN '99' ELSE concat_ws(';', {', '.join(slots)}) END"
+    rules_sql = (
+        f"concat_ws(';', {', '.join(f'CASE WHEN __i{i} THEN {lit(r.id)} END' for i, r in enumerate(rules))})"
+    )
+    reasons = ", ".join(
+        f"CASE WHEN __i{i} THEN {_reason_sql(d, r.reason_zh, schema, params)} END"
+        for i, r in enumerate(rules)
+    )
+    elim = f"concat({lit(ELIMINATION_REASON[0])}, {_fmt_sql(d, 'income_pc_12m', schema.field('income_pc_12m').type)}, {lit(ELIMINATION_REASON[1])})"
+    reasons_sql = f"""CASE WHEN __prompt = 'consider_elimination' THEN {elim}
+    WHEN {verify_model} THEN {lit(MODEL_ONLY_REASON)}
+    ELSE concat_ws('；', {reasons}) END"""
+    any_inc = _any([f"__i{i}" for i in range(len(rules))])
+    hardship = _any([f"__i{i}" for i, r in enumerate(rules) if r.kind == "hardship"])
+    not_income = _any([f"__i{i}" for i, r in enumerate(rules) if r.kind != "income"])
+    by_type = "CASE WHEN household_type = 'former_poor' THEN 'unstable' ELSE 'marginal' END"
+    category = f"""CASE WHEN {verify_model} THEN {by_type}
+    WHEN NOT {any_inc} THEN ''
+    WHEN net_income_pc_12m < {line!r} OR {hardship} OR NOT {not_income} THEN {by_type}
+    ELSE 'sudden' END"""
+    high, medium = ranker if ranker else (policy.grade_high, policy.grade_medium)
+    grade = f"""CASE WHEN NOT (__any OR __model_only) THEN ''
+    WHEN __score >= {float(high)!r} THEN {lit(GRADE_ZH["high"])}
+    WHEN __score >= {float(medium)!r} THEN {lit(GRADE_ZH["medium"])} ELSE {lit(GRADE_ZH["low"])} END"""
+    return f"""WITH __params AS ({_params_cte(params)}),
+__pparams AS ({_params_cte(prev_params)}),
+__m AS (SELECT p.*, {", ".join(m_cols)}, {shortfall} AS __shortfall FROM portraits p CROSS JOIN __params),
+__pm AS (SELECT p.household_key AS __pkey, {", ".join(prev_m)} FROM prev_portraits p CROSS JOIN __pparams),
+__t AS (SELECT __m.*, {", ".join(m + w)}, {any_rule} AS __any, {score} AS __score
+        FROM __m),
+__u AS (SELECT __t.*, __pm.*, {", ".join(rank)} FROM __t LEFT JOIN __pm ON __pm.__pkey = __t.household_key),
+__v AS (SELECT __u.*, {", ".join(top + new)}, {prev_any} AS __prev_any, {model_only} AS __model_only FROM __u),
+__w AS (SELECT __v.*, {prompt} AS __prompt FROM __v),
+__x AS (SELECT __w.*, {", ".join(inc)} FROM __w),
+__y AS (SELECT household_key, household_no, village_code, household_type, monitor_status,
+  CAST(__score AS DOUBLE) AS score, {grade} AS grade, {types_sql} AS risk_types, {category} AS category,
+  {rules_sql} AS rules, {reasons_sql} AS reasons, __prompt AS prompt,
+  CAST(net_income_pc_12m AS DOUBLE) AS net_income_pc_12m
+  FROM __x),
+__z AS (SELECT __y.*, CASE WHEN prompt = 'verify' THEN ROW_NUMBER() OVER (
+    PARTITION BY village_code, prompt = 'verify' ORDER BY score DESC, household_no, household_key) ELSE 0 END
+    AS village_rank FROM __y)
+SELECT household_key, household_no, village_code, household_type, monitor_status, score, grade, risk_types,
+  category, rules, reasons, prompt, CAST(village_rank AS BIGINT) AS village_rank,
+  CASE WHEN prompt = 'verify' THEN village_rank <= {int(policy.capacity_per_village)}
+       WHEN prompt IN ('adjust_assistance', 'consider_elimination') THEN TRUE ELSE FALSE END AS pushed,
+  net_income_pc_12m, '' AS explanation
+FROM __z ORDER BY score DESC, household_no, household_key"""
 
 
 def screen(
@@ -148,130 +285,50 @@ def screen(
 ) -> ScreenResult:
     """Screen every household as of `as_of` (point-in-time: only what the lake held by then).
 
-    `ranker`: the learned ranking replaces the rule score (its probability, its grade thresholds); a
-    household is a verification candidate when a rule matched OR its probability ≥ ranker.grade_medium.
-    `households`: screen only these household_keys (the incremental path after one event).
+    `ranker`: the learned ranking replaces the rule score (its probability rounded to 4 decimals, its
+    grade thresholds); a household is a verification candidate when a rule matched OR its rounded
+    probability ≥ ranker.grade_medium (risk type 99, category by household type, then). Capacity ranks
+    candidates by score per village. `households`: screen only these household_keys (the incremental
+    path: the lake is read for them only); village ranks and `pushed` are then relative to the screened
+    households — the caller weighs them against the warnings a village already has this month.
     """
     check_period(as_of)
     eng = engine or lake.engine
-    if not isinstance(eng, DuckDBEngine):  # the Spark engine comes with its own slice
-        raise NotImplementedError(f"screening on {eng.dialect.name} is not available yet")
-    year = int(as_of[:4])
-    params = policy.param_values(year)
-    portraits = _only(build_portraits(lake, as_of, engine=eng, params=params), households)
-    cur = _matches(portraits, policy, params, eng)
-    # risk types already known for monitored households: those matched a month earlier (the lake holds no
-    # recorded risk types of monitored households; the warnings app will supply them)
+    params = policy.param_values(int(as_of[:4]))
     prev_as_of = previous_period(as_of)
     prev_params = policy.param_values(int(prev_as_of[:4]))
-    prev_portraits = _only(build_portraits(lake, prev_as_of, engine=eng, params=prev_params), households)
-    prev = _matches(prev_portraits, policy, prev_params, eng)
-    prev_types: dict[int, set[str]] = {}
-    nrules = len(policy.rules)
-    prev_cols = [prev.column(f"__r{i}").to_pylist() for i in range(nrules)]
-    for j, key in enumerate(prev.column("household_key").to_pylist()):
-        prev_types[key] = {policy.rules[i].risk_type for i in range(nrules) if prev_cols[i][j]}
-
-    rows = portraits.to_pylist()
-    cur_cols = [cur.column(f"__r{i}").to_pylist() for i in range(nrules)]
-    scores = cur.column("__score").to_pylist()
-    probs: list[float] | None = None
+    portraits = build_portraits(lake, as_of, engine=eng, params=params, households=households)
+    # risk types already known for monitored households: those matched a month earlier (the lake holds no
+    # recorded risk types of monitored households; the warnings app will supply them)
+    prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, households=households)
+    scored_input = portraits
+    grades = None
     if ranker is not None:
-        probs = [float(x) for x in np.asarray(ranker.predict(portraits), dtype=np.float64)]
-        high, medium = ranker.grade_high, ranker.grade_medium
-    else:
-        high, medium = policy.grade_high, policy.grade_medium
-    line = params["line"]
-    records: list[dict[str, Any]] = []
-    for j, row in enumerate(rows):
-        matched = [policy.rules[i] for i in range(nrules) if cur_cols[i][j]]
-        score = round(float(scores[j]) if probs is None else probs[j], 4)
-        by_type: dict[str, float] = {}
-        for r in matched:
-            by_type[r.risk_type] = by_type.get(r.risk_type, 0.0) + r.weight
-        # specific causes first; 99 其他 only when nothing more specific is known
-        types = sorted(by_type, key=lambda t: (t == "99", -by_type[t], t))[:MAX_RISK_TYPES]
-        status = row["monitor_status"]
-        model_only = probs is not None and not matched and probs[j] >= medium
-        prompt = ""
-        if status in UNMONITORED and (matched or model_only):
-            prompt = "verify"
-        elif status == "monitored":
-            new = set(types) - prev_types.get(row["household_key"], set())
-            if new:
-                prompt = "adjust_assistance"
-                types = [t for t in types if t in new]
-                matched = [r for r in matched if r.risk_type in new]
-            elif (
-                not matched
-                and not prev_types.get(row["household_key"])
-                and row["income_pc_12m"] >= params["elimination_income_factor"] * line
-                and row["months_since_last_shock"] >= 6
-                and row["able_working_members"] > 0
-            ):
-                prompt = "consider_elimination"
-        category = ""
-        by_type_cat = "unstable" if row["household_type"] == "former_poor" else "marginal"
-        if matched:
-            kinds = {r.kind for r in matched}
-            below = row["net_income_pc_12m"] < line
-            category = by_type_cat if below or "hardship" in kinds or kinds == {"income"} else "sudden"
-        reasons = "；".join(_reason(r.reason_zh, row, params) for r in matched)
-        if prompt == "verify" and model_only:
-            types, category = ["99"], by_type_cat
-            reasons = MODEL_ONLY_REASON
-        if prompt == "consider_elimination":
-            reasons = f"人均收入约{_fmt(row['income_pc_12m'])}元，稳定高于监测线，近6个月无新风险，可启动风险消除程序"
-        records.append(
-            {
-                "household_key": row["household_key"],
-                "household_no": row["household_no"],
-                "village_code": row["village_code"],
-                "household_type": row["household_type"],
-                "monitor_status": status,
-                "score": score,
-                "grade": _grade_of(score, high, medium) if matched or model_only else "",
-                "risk_types": ";".join(types),
-                "category": category,
-                "rules": ";".join(r.id for r in matched),
-                "reasons": reasons,
-                "prompt": prompt,
-                "village_rank": 0,
-                "pushed": False,
-                "net_income_pc_12m": float(row["net_income_pc_12m"]),
-                "explanation": "",
-                "_j": j,
-            }
-        )
-    # capacity: within each village, verification candidates by score; the top N are pushed
-    by_village: dict[str, list[dict[str, Any]]] = {}
-    for rec in records:
-        if rec["prompt"] == "verify":
-            by_village.setdefault(rec["village_code"], []).append(rec)
-    for cands in by_village.values():
-        cands.sort(key=lambda r: (-r["score"], r["household_no"]))
-        for rank, rec in enumerate(cands, start=1):
-            rec["village_rank"] = rank
-            rec["pushed"] = rank <= policy.capacity_per_village
-    # prompts for monitored households go to their assigned cadre and do not use verification capacity
-    for rec in records:
-        if rec["prompt"] in ("adjust_assistance", "consider_elimination"):
-            rec["pushed"] = True
-    if ranker is not None:
-        pushed_j = [rec["_j"] for rec in records if rec["pushed"]]
-        if pushed_j:
-            texts = ranker.explain(portraits.take(pa.array(pushed_j, pa.int64())))
-            for rec, text in zip([r for r in records if r["pushed"]], texts, strict=True):
-                rec["explanation"] = text
-    for rec in records:
-        del rec["_j"]
-    records.sort(key=lambda r: (-r["score"], r["household_no"]))
-    all_scored = pa.Table.from_pylist(records, schema=OUTPUT_SCHEMA)
-    warnings = pa.Table.from_pylist([r for r in records if r["pushed"]], schema=OUTPUT_SCHEMA)
+        probs = np.round(np.asarray(ranker.predict(portraits), dtype=np.float64), 4)
+        if probs.shape != (portraits.num_rows,):
+            raise ValueError(
+                f"ranker returned {probs.shape} probabilities for {portraits.num_rows} portraits"
+            )
+        scored_input = portraits.append_column("__prob", pa.array(probs, pa.float64()))
+        grades = (float(ranker.grade_high), float(ranker.grade_medium))
+    sql = screen_sql(eng.dialect, policy, params, prev_params, portraits.schema, ranker=grades)
+    out = eng.query(sql, {"portraits": scored_input, "prev_portraits": prev})
+    all_scored = out.select(OUTPUT_SCHEMA.names).cast(OUTPUT_SCHEMA)
+    pushed = all_scored.column("pushed")
+    if ranker is not None and pc.any(pushed).as_py():
+        idx = pc.indices_nonzero(pc.fill_null(pushed, False))
+        keys = all_scored.column("household_key").take(idx)
+        rows = pc.index_in(keys, value_set=portraits.column("household_key"))
+        texts = ranker.explain(portraits.take(rows))
+        explanation = np.full(all_scored.num_rows, "", dtype=object)
+        explanation[idx.to_numpy()] = texts
+        col = all_scored.schema.get_field_index("explanation")
+        all_scored = all_scored.set_column(col, "explanation", pa.array(explanation, pa.string()))
+    warnings = all_scored.filter(all_scored.column("pushed"))
     del include_all  # both tables are always built; the CLI chooses which one to write
     version = ranker.version if ranker is not None else ""
     return ScreenResult(
-        as_of, policy.policy_id, policy.content_hash, line, warnings, all_scored, portraits, version
+        as_of, policy.policy_id, policy.content_hash, params["line"], warnings, all_scored, portraits, version
     )
 
 

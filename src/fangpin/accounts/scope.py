@@ -15,6 +15,8 @@ from django.http import Http404
 
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
+from fangpin.analytics.models import ExportJob, Indicator, RegionalAlert
+from fangpin.assistance.models import AssistancePlan, Measure, MeasureType, RosterExport
 from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
@@ -123,6 +125,62 @@ def cases(user: User) -> models.QuerySet[Case]:
     return Case.objects.filter(village__prefix__startswith=prefix)
 
 
+def assistance_plans(user: User) -> models.QuerySet[AssistancePlan]:
+    """Plans of households in the user's subtree, for the people who see leads and cases."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_LEADS):
+        return AssistancePlan.objects.none()
+    return AssistancePlan.objects.filter(village__prefix__startswith=prefix)
+
+
+def measures(user: User) -> models.QuerySet[Measure]:
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_LEADS):
+        return Measure.objects.none()
+    return Measure.objects.filter(plan__village__prefix__startswith=prefix)
+
+
+def measure_types(user: User) -> models.QuerySet[MeasureType]:
+    """A county's toolbox is read by everyone working in the county and edited by its approvers; users
+    above county level see the toolboxes of their counties."""
+    prefix = _prefix(user)
+    if prefix is None or not (user.can(Can.VIEW_LEADS) or user.can(Can.MANAGE_TOOLBOX)):
+        return MeasureType.objects.none()
+    if len(prefix) >= 6:
+        return MeasureType.objects.filter(county_id=prefix[:6])
+    return MeasureType.objects.filter(county__prefix__startswith=prefix)
+
+
+def roster_exports(user: User) -> models.QuerySet[RosterExport]:
+    """An export file is read by the person who asked for it only."""
+    if _prefix(user) is None or not user.can(Can.EXPORT_ROSTER):
+        return RosterExport.objects.none()
+    return RosterExport.objects.filter(requested_by=user)
+
+
+def indicators(user: User) -> models.QuerySet[Indicator]:
+    """Pre-aggregated indicators of the user's subtree (never the areas above: those mix in other areas)."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_ANALYTICS):
+        return Indicator.objects.none()
+    return Indicator.objects.filter(region__startswith=prefix)
+
+
+def regional_alerts(user: User) -> models.QuerySet[RegionalAlert]:
+    """Regional-risk alerts centred in the user's subtree, or of counties inside it."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_ANALYTICS):
+        return RegionalAlert.objects.none()
+    return RegionalAlert.objects.filter(models.Q(centre__startswith=prefix) | models.Q(county__startswith=prefix))
+
+
+def export_jobs(user: User) -> models.QuerySet[ExportJob]:
+    """An analytics export is read by the person who asked for it only."""
+    if _prefix(user) is None or not user.can(Can.VIEW_ANALYTICS):
+        return ExportJob.objects.none()
+    return ExportJob.objects.filter(user=user)
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
@@ -135,6 +193,13 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Lead: leads,
     Case: cases,
     Notification: notifications,
+    AssistancePlan: assistance_plans,
+    Measure: measures,
+    MeasureType: measure_types,
+    RosterExport: roster_exports,
+    Indicator: indicators,
+    RegionalAlert: regional_alerts,
+    ExportJob: export_jobs,
 }
 
 

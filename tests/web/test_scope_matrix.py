@@ -50,6 +50,21 @@ SPECS: dict[str, Spec] = {
     "registry:person_reveal": Spec(
         method="POST", kind="person", data={"field": "name", "reason": "矩阵测试核对"}
     ),
+    "assistance:plan_list": Spec(),
+    "assistance:toolbox": Spec(),
+    "assistance:toolbox_seed": Spec(method="POST"),
+    "assistance:measure_type_create": Spec(),
+    "assistance:measure_type_edit": Spec(kind="measure_type"),
+    "assistance:plan_start": Spec(method="POST", kind="case"),
+    "assistance:plan_detail": Spec(kind="plan"),
+    "assistance:measure_add": Spec(method="POST", kind="plan"),
+    "assistance:visit_add": Spec(method="POST", kind="plan"),
+    "assistance:plan_adjust": Spec(method="POST", kind="plan"),
+    "assistance:measure_update": Spec(method="POST", kind="measure"),
+    "assistance:roster": Spec(),
+    "assistance:roster_export": Spec(method="POST"),
+    "assistance:roster_export_detail": Spec(kind="roster_export"),
+    "assistance:roster_download": Spec(kind="roster_export"),
     "notifications:inbox": Spec(),
     "notifications:badge": Spec(),
     "notifications:read": Spec(method="POST", kind="notification"),
@@ -206,6 +221,8 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
             )
             for p, u in (("own", "xiao_grid"), ("other", "huang_county_c"))
         }
+    if kind in ("measure_type", "plan", "measure", "roster_export"):
+        return _assistance_targets(world, kind)
     if kind in ("case", "lead"):
         return {p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()}
     token = DepartmentToken.objects.create(
@@ -240,6 +257,58 @@ def _case_or_lead(world: Any, place: str, kind: str) -> Any:
         deadline_at=now + dt.timedelta(days=15),
         publicity_started_at=now,
     )
+
+
+def _assistance_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """Toolbox entries per county; plans and measures of monitored households; roster exports per user."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from fangpin.accounts.models import User
+    from fangpin.assistance.models import AssistancePlan, Measure, MeasureType, RosterExport
+    from fangpin.cases.models import Case
+
+    if kind == "roster_export":
+        made = {}
+        for place, username in (("own", "zhang_township"), ("other", "huang_county_c")):
+            user = User.objects.get(username=username)
+            export = RosterExport.objects.create(requested_by=user, region_id=user.region_id)
+            made[place] = (export, lambda u, name=username: u.username == name)
+        return made
+    types = {
+        county: MeasureType.objects.get_or_create(
+            county_id=county, code="YL-01", defaults={"category": "medical", "name": "医疗救助", "risk_types": "01"}
+        )[0]
+        for county in ("360722", "360731")
+    }
+    if kind == "measure_type":
+        return {
+            p: (t, lambda u, c=c: u.region_id.startswith(c) or c.startswith(u.region_id))
+            for p, (c, t) in zip(("own", "other"), types.items(), strict=True)
+        }
+    made = {}
+    now = timezone.now()
+    for place, household in world.households.items():
+        case = Case.objects.create(
+            household=household,
+            village_id=household.village_id,
+            state="monitored",
+            category="marginal",
+            risk_types="01",
+            found_at=now,
+            opened_at=now,
+            deadline_at=now + dt.timedelta(days=15),
+            monitored_at=now,
+        )
+        plan = AssistancePlan.objects.create(case=case, household=household, village_id=household.village_id)
+        obj: Any = plan
+        if kind == "measure":
+            obj = Measure.objects.create(
+                plan=plan, measure_type=types[household.village_id[:6]], start_date=dt.date(2026, 1, 1)
+            )
+        made[place] = (obj, _in_region(household.village_id))
+    return made
 
 
 def _url(name: str, spec: Spec, obj: Any = None) -> str:

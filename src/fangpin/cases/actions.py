@@ -361,7 +361,11 @@ def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) 
 
 
 def _lock(case: Case, expected_version: int) -> Case:
-    locked = Case.objects.select_for_update().select_related("village", "household", "lead").get(pk=case.pk)
+    locked = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("village", "household", "lead")
+        .get(pk=case.pk)
+    )
     if locked.version != expected_version:
         last = locked.steps.select_related("actor").order_by("-at", "-id").first()
         who = (last.actor.full_name or last.actor.username) if last and last.actor else "系统"

@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from fangpin.accounts.decorators import requires
 from fangpin.cases.api import router as cases_router
 from fangpin.exchange.api import router as exchange_router
+from fangpin.warnings.api import router as leads_router
 
 api = NinjaAPI(
     title="fangpin 防贫监测 API",
@@ -16,3 +17,4 @@ api = NinjaAPI(
 )
 api.add_router("/exchange", exchange_router)
 api.add_router("/cases", cases_router)
+api.add_router("/leads", leads_router)

@@ -92,6 +92,23 @@ SPECS: dict[str, Spec] = {
     "cases:case_notice": Spec(kind="case"),
     "cases:case_authorization": Spec(kind="case"),
     "cases:case_open": Spec(method="POST", kind="lead"),
+    "warnings:lead_list": Spec(),
+    "warnings:lead_report": Spec(),
+    "warnings:qr_index": Spec(),
+    "warnings:village_qr": Spec(kind="region"),
+    "warnings:lead_detail": Spec(kind="lead"),
+    "warnings:lead_accept": Spec(method="POST", kind="lead", data={"version": "1"}),
+    "warnings:lead_reject": Spec(method="POST", kind="lead", data={"version": "1", "reason": "矩阵测试理由"}),
+    "warnings:lead_match": Spec(method="POST", kind="lead", data={"household_no": "0"}),
+    "warnings:feedback": Spec(),
+    # The public self-declaration form (a signed village token; tests/warnings/test_declare.py).
+    "warnings:declare": Spec(public=True, extra={"token": "x"}),
+    # The leads API authenticates by session and checks role and scope itself (tests/warnings/test_api.py).
+    "api:leads_list": Spec(public=True),
+    "api:leads_detail": Spec(public=True, extra={"pk": "1"}),
+    "api:leads_accept": Spec(method="POST", public=True, extra={"pk": "1"}),
+    "api:leads_reject": Spec(method="POST", public=True, extra={"pk": "1"}),
+    "api:leads_report": Spec(method="POST", public=True),
     # The cases API authenticates by session and checks role and scope itself (tests/cases/test_api.py).
     "api:cases_list": Spec(public=True),
     "api:cases_tasks": Spec(public=True),

@@ -195,7 +195,7 @@ def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
     _sync_sources(primary, dup.datasets, catalog)
 
 
-def _survivor(lead: Lead) -> Lead:
+def survivor(lead: Lead) -> Lead:
     seen = {lead.pk}
     while lead.merged_into_id is not None and lead.merged_into_id not in seen:
         lead = Lead.objects.get(pk=lead.merged_into_id)
@@ -280,9 +280,9 @@ def monitored_risks(household_ids: Iterable[int]) -> dict[int, set[str]]:
 
 def _rules_by_id(policy: Policy | None, result: ScreenResult) -> dict[str, Rule]:
     if policy is None or policy.content_hash != result.policy_hash:
-        from fangpin.warnings.screening import active_policy
+        from fangpin.warnings.screening import rules_of
 
-        policy = active_policy()
+        return rules_of(result.policy_hash)
     return {r.id: r for r in policy.rules}
 
 
@@ -388,7 +388,7 @@ def import_screening(
             _bump(existing, [*fields, "screening_run", "provenance"])
             _sync_sources(existing, fields["datasets"], catalog)
             if existing.status == LeadStatus.MERGED:
-                _absorb(_survivor(existing), existing, catalog)
+                _absorb(survivor(existing), existing, catalog)
             counts["updated"] += 1
             continue
         lead = Lead.objects.create(

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from fangpin.pipeline import policy as policy_mod
 from fangpin.pipeline.engine import DuckDBEngine
-from fangpin.pipeline.policy import Policy
+from fangpin.pipeline.policy import Policy, Rule
 from fangpin.pipeline.screen import Ranker, screen
 from fangpin.warnings import actions
 from fangpin.warnings.models import ScreeningRun
@@ -54,9 +54,31 @@ def active_policy() -> Policy:
     if found is None:
         found = policy_mod.active_policy(policies_dir())
         with _cache_lock:
-            _policy_cache.clear()
             _policy_cache[key] = found
     return found
+
+
+def policy_of(policy_hash: str) -> Policy:
+    """The exact policy version a warning was made with (stored versions are named by their hash), else
+    the one in force."""
+    if policy_hash:
+        stored = policies_dir() / f"{policy_hash[:16]}.yaml"
+        if stored.is_file():
+            with _cache_lock:
+                found = _policy_cache.get(("hash", policy_hash, 0.0))
+            if found is None:
+                found = policy_mod.load_policy(stored)
+                with _cache_lock:
+                    _policy_cache[("hash", policy_hash, 0.0)] = found
+            return found
+    return active_policy()
+
+
+def rules_of(policy_hash: str) -> dict[str, Rule]:
+    try:
+        return {r.id: r for r in policy_of(policy_hash).rules}
+    except (policy_mod.PolicyError, OSError):  # an unreadable policy file must not hide the lead
+        return {}
 
 
 def _engine() -> DuckDBEngine:

@@ -2,7 +2,10 @@
 
 `python -m fangpin.analytics.geo 36` writes static/fangpin/geo/36.json: the province's counties, simplified
 (≈ 200 m tolerance) and rounded, as a GeoJSON FeatureCollection with `name` (the ECharts region key) and
-`code` (6 digits). Jiangxi's file is committed; `make vendor` regenerates it.
+`code` (6 digits), and static/fangpin/geo/36-points.json: a (lon, lat) for every township and village, laid
+out by `fangpin.pipeline.scan.village_positions` (the division codes carry no coordinates: the points are a
+deterministic approximation inside the real county boundary, see docs/analytics.md). Jiangxi's files are
+committed; `make vendor` regenerates them.
 """
 
 from __future__ import annotations
@@ -35,12 +38,28 @@ def province_geojson(province: str) -> dict[str, Any]:
     return data
 
 
-def write(province: str, folder: Path = GEO_DIR) -> Path:
+def province_points(province: str) -> dict[str, list[float]]:
+    """Village positions and township centres (the mean of their villages) of a province."""
+    from fangpin.lib.divisions import read
+    from fangpin.pipeline.scan import village_positions
+
+    villages = [d.prefix for d in read(province) if d.level == "village"]
+    points = village_positions(villages)
+    towns: dict[str, list[tuple[float, float]]] = {}
+    for code, xy in points.items():
+        towns.setdefault(code[:9], []).append(xy)
+    out = {code: [xy[0], xy[1]] for code, xy in points.items()}
+    for town, xys in towns.items():
+        out[town] = [round(sum(x for x, _ in xys) / len(xys), 5), round(sum(y for _, y in xys) / len(xys), 5)]
+    return dict(sorted(out.items()))
+
+
+def write(province: str, folder: Path = GEO_DIR) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{province}.json"
-    text = json.dumps(province_geojson(province), ensure_ascii=False, separators=(",", ":"))
-    path.write_text(text, encoding="utf-8")
-    return path
+    paths = [folder / f"{province}.json", folder / f"{province}-points.json"]
+    for path, data in zip(paths, [province_geojson(province), province_points(province)], strict=True):
+        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    return paths
 
 
 if __name__ == "__main__":  # pragma: no cover - a build step

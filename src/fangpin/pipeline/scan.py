@@ -236,11 +236,14 @@ def village_positions(codes: Sequence[str]) -> dict[str, tuple[float, float]]:
     neighbourhood-preserving, not on a real map).
     """
     polygons = county_polygons()
+    wanted = set(codes)
     by_county: dict[str, list[str]] = {}
     for code in sorted(set(codes)):
         by_county.setdefault(code[:6], []).append(code)
     out: dict[str, tuple[float, float]] = {}
-    for county, members in by_county.items():
+    for county, given in by_county.items():
+        # lay out every village of the county, so a village's position does not depend on which have data
+        members = sorted(set(given) | set(_division_villages(county)))
         polygon = polygons.get(county)
         if polygon is None:
             from shapely.geometry import box
@@ -250,8 +253,28 @@ def village_positions(codes: Sequence[str]) -> dict[str, tuple[float, float]]:
             polygon = box(x0, y0, x0 + side, y0 + side)
         points = _layout_in(polygon, len(members))
         for code, (lon, lat) in zip(members, points, strict=True):
-            out[code] = (round(float(lon), 5), round(float(lat), 5))
+            if code in wanted:
+                out[code] = (round(float(lon), 5), round(float(lat), 5))
     return out
+
+
+def _division_villages(county: str) -> tuple[str, ...]:
+    return _province_villages(county[:2]).get(county, ())
+
+
+@lru_cache(maxsize=4)
+def _province_villages(province: str) -> dict[str, tuple[str, ...]]:
+    """County → its villages in the statistical division codes (read once per province)."""
+    try:
+        from fangpin.lib.divisions import DivisionDataMissing, read
+
+        out: dict[str, list[str]] = {}
+        for d in read(province):
+            if d.level == "village":
+                out.setdefault(d.prefix[:6], []).append(d.prefix)
+    except (ImportError, DivisionDataMissing):
+        return {}
+    return {county: tuple(codes) for county, codes in out.items()}
 
 
 def _to_km(lonlat: Arr) -> Arr:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
@@ -180,27 +180,27 @@ def case_detail(request: HttpRequest, pk: int) -> CaseOut:
     url_name="cases_act",
     summary="办理一个环节",
 )
-def act(request: HttpRequest, pk: int, action: str, body: ActionIn) -> Any:
+def act(request: HttpRequest, pk: int, action: str, body: ActionIn) -> Status[Any]:
     user = _user(request)
     case = scope.get_or_404(user, Case, pk=pk)
     if action == "submit_visit" and case.kind == "identification":
-        return 400, Problem(detail="入户核实须上传承诺授权书，请使用网页表单（multipart）")
+        return Status(400, Problem(detail="入户核实须上传承诺授权书，请使用网页表单（multipart）"))
     try:
         case = actions.submit(case, action, actor=user, payload={**body.data, "version": body.version})
     except actions.Conflict as exc:
-        return 409, Problem(detail=str(exc))
+        return Status(409, Problem(detail=str(exc)))
     except (actions.CaseError, actions.Refused, KeyError) as exc:
-        return 400, Problem(detail=str(exc))
-    return 200, _out(case, user, steps=True)
+        return Status(400, Problem(detail=str(exc)))
+    return Status(200, _out(case, user, steps=True))
 
 
 @router.post("/open", response={200: CaseOut, 400: Problem}, url_name="cases_open", summary="线索立案并派发")
-def open_case(request: HttpRequest, body: OpenIn) -> Any:
+def open_case(request: HttpRequest, body: OpenIn) -> Status[Any]:
     user = _user(request, Can.DISPATCH_LEADS)
     lead = scope.get_or_404(user, Lead, pk=body.lead_id)
     assignee = actions.assignees_for(str(lead.village_id)).filter(pk=body.assignee_id).first()
     if assignee is None:
-        return 400, Problem(detail="核实责任人须为该村（或其网格）的网格员或村干部")
+        return Status(400, Problem(detail="核实责任人须为该村（或其网格）的网格员或村干部"))
     try:
         case = actions.open_case(
             lead,
@@ -212,5 +212,5 @@ def open_case(request: HttpRequest, body: OpenIn) -> Any:
             reason=body.reason,
         )
     except (actions.CaseError, actions.Refused) as exc:
-        return 400, Problem(detail=str(exc))
-    return 200, _out(case, user, steps=True)
+        return Status(400, Problem(detail=str(exc)))
+    return Status(200, _out(case, user, steps=True))

@@ -169,6 +169,9 @@ INCOME_COMPONENTS = (
     "medical_self_pay_12m",
     "schooling_cost_12m",
 )
+# Qualifiers, not triggers: a rule reading them (e.g. a lower threshold for monitored households, or an
+# amount compared per member) was not set off by the roster or the police register.
+QUALIFIERS = {"monitor_status", "monitor_category", "household_type", "members"}
 # Always kept in a snapshot: the context a reader needs to judge any warning.
 CONTEXT_COLUMNS = (
     "household_type",
@@ -246,7 +249,7 @@ def datasets_for(rules: Iterable[Rule], row: Mapping[str, Any], known: Iterable[
 
     for rule in rules:
         cols = columns_of(rule.when, names)
-        specific = [c for c in cols if c not in INCOME_COLUMNS and c in DATASETS]
+        specific = [c for c in cols if c not in INCOME_COLUMNS and c not in QUALIFIERS and c in DATASETS]
         if specific:
             for col in specific:
                 add(col)

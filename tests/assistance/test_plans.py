@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Measure, MeasureType
@@ -65,7 +66,7 @@ def test_adopting_a_suggestion_adds_a_measure_and_tells_the_responsible_cadre(
         {
             "measure_type": str(medical.pk),
             "person": str(member.pk),
-            "start_date": dt.date.today().isoformat(),
+            "start_date": timezone.localdate().isoformat(),
         },
     )
     assert response.status_code == 302
@@ -131,7 +132,7 @@ def test_a_follow_up_visit_with_a_housing_gap_brings_housing_to_the_top(
     response = client_for("xiao_grid").post(  # grid workers visit (VERIFY_HOUSEHOLD)
         f"/assistance/plans/{plan.pk}/visits/",
         {
-            "visited_on": dt.date.today().isoformat(),
+            "visited_on": timezone.localdate().isoformat(),
             "findings": "雨季后房屋墙体开裂，已请住建部门鉴定",
             "income_per_capita": "8600",
             "food_clothing_ok": "on",
@@ -145,7 +146,7 @@ def test_a_follow_up_visit_with_a_housing_gap_brings_housing_to_the_top(
     assert not visit.housing_ok and not visit.secured and visit.income_per_capita == 8600
     assert actions.suggestions(plan)[0][0].code == "ZF-01"
     assert audit_rows("FOLLOWUP_RECORDED")[0].data["secured"] is False
-    future = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    future = (timezone.localdate() + dt.timedelta(days=2)).isoformat()
     client_for("xiao_grid").post(
         f"/assistance/plans/{plan.pk}/visits/", {"visited_on": future, "findings": "x"}
     )
@@ -172,7 +173,11 @@ def test_a_risk_up_prompt_is_answered_by_adding_measures_and_fed_back(world, cli
     chosen = MeasureType.objects.get(county_id="360722", code="JY-02")
     response = client.post(
         f"/assistance/plans/{plan.pk}/adjust/",
-        {"lead": str(lead.pk), "measure_types": [str(chosen.pk)], "start_date": dt.date.today().isoformat()},
+        {
+            "lead": str(lead.pk),
+            "measure_types": [str(chosen.pk)],
+            "start_date": timezone.localdate().isoformat(),
+        },
     )
     assert response.status_code == 302
     measure = Measure.objects.get(lead=lead)

@@ -319,7 +319,7 @@ def add_measure(
         end_date=end_date,
         amount=amount if amount is not None else measure_type.amount,
         responsible=responsible or plan.responsible,
-        status=MeasureStatus.ACTIVE if start_date <= dt.date.today() else MeasureStatus.PLANNED,  # noqa: DTZ011
+        status=MeasureStatus.ACTIVE if start_date <= timezone.localdate() else MeasureStatus.PLANNED,
         note=note,
         lead=lead,
     )
@@ -395,7 +395,7 @@ def record_visit(
 ) -> FollowUpVisit:
     if not (actor.can(Can.MANAGE_ASSISTANCE) or actor.can(Can.VERIFY_HOUSEHOLD)):
         raise AssistanceError("您的角色无权登记走访")
-    if visited_on > dt.date.today():  # noqa: DTZ011
+    if visited_on > timezone.localdate():
         raise AssistanceError("走访日期不能晚于今天")
     if not findings.strip():
         raise AssistanceError("请填写走访情况")

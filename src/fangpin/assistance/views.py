@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -8,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -253,7 +253,7 @@ def _plan_context(user: User, plan: AssistancePlan) -> dict[str, Any]:
         "measure_statuses": MeasureStatus.choices,
         "can_manage": user.can(Can.MANAGE_ASSISTANCE),
         "can_visit": user.can(Can.MANAGE_ASSISTANCE) or user.can(Can.VERIFY_HOUSEHOLD),
-        "today": dt.date.today().isoformat(),  # noqa: DTZ011
+        "today": timezone.localdate().isoformat(),
         "measure_form": MeasureForm(),
         "visit_form": VisitForm(
             initial={

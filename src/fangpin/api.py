@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from fangpin.accounts.decorators import requires
+from fangpin.assistance.api import router as assistance_router
 from fangpin.cases.api import router as cases_router
 from fangpin.exchange.api import router as exchange_router
 from fangpin.warnings.api import router as leads_router
@@ -18,3 +19,4 @@ api = NinjaAPI(
 api.add_router("/exchange", exchange_router)
 api.add_router("/cases", cases_router)
 api.add_router("/leads", leads_router)
+api.add_router("/assistance", assistance_router)

@@ -65,6 +65,13 @@ SPECS: dict[str, Spec] = {
     "assistance:roster_export": Spec(method="POST"),
     "assistance:roster_export_detail": Spec(kind="roster_export"),
     "assistance:roster_download": Spec(kind="roster_export"),
+    # The assistance API authenticates by session and checks role and scope itself (tests/assistance/test_api.py).
+    "api:assistance_toolbox": Spec(public=True),
+    "api:assistance_plan": Spec(public=True, extra={"pk": "1"}),
+    "api:assistance_plan_create": Spec(method="POST", public=True, extra={"case_id": "1"}),
+    "api:assistance_measure_add": Spec(method="POST", public=True, extra={"pk": "1"}),
+    "api:assistance_measure_update": Spec(method="POST", public=True, extra={"pk": "1"}),
+    "api:assistance_visit_add": Spec(method="POST", public=True, extra={"pk": "1"}),
     "notifications:inbox": Spec(),
     "notifications:badge": Spec(),
     "notifications:read": Spec(method="POST", kind="notification"),

@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import django_auth
 
@@ -198,12 +198,12 @@ def _run(request: HttpRequest, pk: int, do: Any) -> Any:
     try:
         lead = do(lead, user)
     except actions.Conflict as exc:
-        return 409, Problem(detail=str(exc))
+        return Status(409, Problem(detail=str(exc)))
     except actions.LeadError as exc:
-        return 400, Problem(detail=str(exc))
+        return Status(400, Problem(detail=str(exc)))
     except PermissionDenied as exc:
         raise HttpError(403, str(exc)) from exc
-    return 200, _out(lead, full=True)
+    return Status(200, _out(lead, full=True))
 
 
 @router.post(
@@ -244,11 +244,11 @@ def report(request: HttpRequest, body: ReportIn) -> Any:
     user = _user(request, Can.REPORT_LEAD)
     household = scope.households(user).filter(household_no=body.household_no.strip()).first()
     if household is None:
-        return 400, Problem(detail="未找到该户编号，或该户不在您的管辖范围内")
+        return Status(400, Problem(detail="未找到该户编号，或该户不在您的管辖范围内"))
     try:
         lead = actions.report_lead(
             household=household, risk_types=body.risk_types, note=body.note, actor=user
         )
     except actions.LeadError as exc:
-        return 400, Problem(detail=str(exc))
-    return 200, _out(actions.survivor(lead), full=True)
+        return Status(400, Problem(detail=str(exc)))
+    return Status(200, _out(actions.survivor(lead), full=True))

@@ -12,6 +12,7 @@ from typing import Any
 from fangpin.analytics.command import register as register_analytics
 from fangpin.pipeline.screen_cli import register as register_screening
 from fangpin.synth.command import register as register_synth
+from fangpin.warnings.command import register as register_warnings
 
 
 def _django() -> None:
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_synth(sub)
     register_screening(sub)
     register_analytics(sub)
+    register_warnings(sub)
     return parser
 
 

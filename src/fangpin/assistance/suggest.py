@@ -91,7 +91,9 @@ def suggest(toolbox: Iterable[Entry], situation: Situation, limit: int = 8) -> l
 
 
 def unmet_needs(flags: dict[str, object]) -> frozenset[str]:
-    """From a visit's booleans (medical_ok, education_ok, housing_ok, water_ok): the needs not secured."""
+    """From a visit's booleans (medical_ok, education_ok, housing_ok, water_ok): the needs not secured.
+    The identification visit form calls the medical one medical_insurance_ok."""
+    flags = {"medical_ok": flags.get("medical_insurance_ok"), **flags}
     return frozenset(n for n in NEEDS if flags.get(f"{n}_ok") is False)
 
 

@@ -33,3 +33,21 @@ def case_clock(case: Case) -> dict[str, Any]:
 @register.simple_tag
 def user_can(user: Any, capability: str) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.can(capability))
+
+
+_EXTRA_LABELS = {"open": "立案派发", "reassign": "改派"}
+
+
+@register.filter
+def action_label(action: str) -> str:
+    from fangpin.cases.transitions import TRANSITIONS
+
+    found = TRANSITIONS.get(action)
+    return found.label if found else _EXTRA_LABELS.get(action, action)
+
+
+@register.filter
+def state_label(state: str) -> str:
+    from fangpin.cases.transitions import STATE_LABELS
+
+    return STATE_LABELS.get(state, state)

@@ -39,5 +39,8 @@ def test_the_demo_has_cases_in_every_state_and_some_overdue(world, audit_rows) -
     # made through the actions: every case has its trail and audit rows
     assert all(CaseStep.objects.filter(case=c).exists() for c in Case.objects.all())
     assert len(audit_rows("CASE_OPENED")) == Case.objects.count()
+    from fangpin.notifications.models import Notification
+
+    assert Notification.objects.filter(verb="case_overdue").exists()
     # the demo village's grid worker has tasks
     assert Case.objects.filter(assignee=world.users["xiao_grid"], state="verifying").exists()

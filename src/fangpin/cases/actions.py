@@ -47,6 +47,7 @@ from fangpin.cases.transitions import (
 )
 from fangpin.pipeline.policy import RISK_TYPES
 from fangpin.registry.models import Household
+from fangpin.warnings.actions import mark_in_case, record_outcome
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -145,28 +146,9 @@ def _who_acts_next(case: Case) -> list[User]:
 
 
 def _feedback(lead: Lead | None, outcome: str, actor: User | None) -> None:
-    """The result goes back to the lead (and from there to the data owner)."""
-    if lead is None:
-        return
-    from fangpin.warnings import actions as lead_actions
-
-    record_outcome = getattr(lead_actions, "record_outcome", None)
-    if record_outcome is not None:
+    """The result goes back to the lead (and from there to the data owner who triggered it)."""
+    if lead is not None:
         record_outcome(lead, outcome, actor=actor)
-        return
-    Lead.objects.filter(pk=lead.pk).update(
-        outcome=outcome, outcome_at=timezone.now(), status=LeadStatus.CLOSED, version=models.F("version") + 1
-    )
-
-
-def _mark_in_case(lead: Lead, actor: User) -> None:
-    from fangpin.warnings import actions as lead_actions
-
-    mark_in_case = getattr(lead_actions, "mark_in_case", None)
-    if mark_in_case is not None:
-        mark_in_case(lead, actor=actor)
-        return
-    Lead.objects.filter(pk=lead.pk).update(status=LeadStatus.IN_CASE, version=models.F("version") + 1)
 
 
 def assignees_for(village_id: str) -> models.QuerySet[User]:
@@ -289,7 +271,7 @@ def open_case(
             found_at=min(locked.created_at, at),
             at=at,
         )
-    _mark_in_case(locked, actor)
+    mark_in_case(locked, actor=actor)
     if green_channel:
         case = submit(
             case,

@@ -25,6 +25,7 @@ from django.utils import timezone
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Role
 from fangpin.cases import actions
+from fangpin.cases.deadlines import escalate
 from fangpin.cases.models import Case
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership
@@ -268,6 +269,7 @@ def populate(
         made[case.state + ("(绿色通道)" if case.green_channel else "")] += 1
     if len(pool) < len(PLAN):
         log.warning("cases demo: only %s leads for %s planned cases", len(pool), len(PLAN))
+    escalate(now)  # the overdue cases' notices reach the township and county inboxes
     return made
 
 

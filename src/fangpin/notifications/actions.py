@@ -122,7 +122,10 @@ def deliver(dispatch_id: int) -> str:
     """One delivery attempt. On failure: log, audit, and schedule the next attempt with backoff."""
     with transaction.atomic():
         dispatch = (
-            Dispatch.objects.select_for_update().select_related("webhook").filter(pk=dispatch_id).first()
+            Dispatch.objects.select_for_update(of=("self",))
+            .select_related("webhook")
+            .filter(pk=dispatch_id)
+            .first()
         )
         if dispatch is None or dispatch.status != DispatchStatus.PENDING:
             return "skipped"

@@ -280,3 +280,8 @@ def test_inactive_users_and_duplicates_get_one_or_no_message(world) -> None:
     rows = actions.notify([zhang, zhang, xiao], "x", target=world.households["own"])
     assert [r.recipient_id for r in rows] == [zhang.pk]
     assert rows[0].target == world.households["own"]
+
+
+def test_the_short_form_with_a_link_as_third_argument_keeps_it_a_link(world) -> None:
+    (row,) = actions.notify([world.user("zhang_township")], "新的自主申报待受理", "/leads/5/")
+    assert row.url == "/leads/5/" and row.body == ""

@@ -56,6 +56,8 @@ def notify(
     """Put a message in each recipient's inbox (in the caller's transaction) and, once that commits, post
     it to the active robots of the recipients' regions and (email=True) mail the recipients who have an
     address. Inactive users are skipped. Returns the inbox rows."""
+    if not url and body.startswith("/") and not any(c.isspace() for c in body):
+        body, url = "", body  # the contract's short form notify(users, text, url)
     people = [u for u in {u.pk: u for u in recipients}.values() if u.is_active]
     if not people:
         return []

@@ -76,6 +76,8 @@ SPECS: dict[str, Spec] = {
     "notifications:badge": Spec(),
     "notifications:read": Spec(method="POST", kind="notification"),
     "notifications:read_all": Spec(method="POST"),
+    "notifications:webhook_list": Spec(),
+    "notifications:webhook_action": Spec(method="POST", kind="webhook", data={"action": "disable"}),
     "audit:audit_list": Spec(),
     "audit:audit_export": Spec(method="POST"),
     "audit:audit_verify": Spec(method="POST"),
@@ -108,6 +110,17 @@ SPECS: dict[str, Spec] = {
     "warnings:lead_reject": Spec(method="POST", kind="lead", data={"version": "1", "reason": "矩阵测试理由"}),
     "warnings:lead_match": Spec(method="POST", kind="lead", data={"household_no": "0"}),
     "warnings:feedback": Spec(),
+    "analytics:home": Spec(),
+    "analytics:dashboard": Spec(kind="region"),
+    "analytics:households": Spec(kind="region"),
+    "analytics:report": Spec(kind="region"),
+    "analytics:report_xlsx": Spec(kind="region"),
+    "analytics:table_export": Spec(kind="region", extra={"name": "children", "fmt": "csv"}),
+    "analytics:export_start": Spec(method="POST", kind="region"),
+    "analytics:export_status": Spec(kind="export_job"),
+    "analytics:export_download": Spec(kind="export_job"),
+    "analytics:alerts": Spec(),
+    "analytics:alert_detail": Spec(kind="regional_alert"),
     # The public self-declaration form (a signed village token; tests/warnings/test_declare.py).
     "warnings:declare": Spec(public=True, extra={"token": "x"}),
     # The leads API authenticates by session and checks role and scope itself (tests/warnings/test_api.py).
@@ -235,6 +248,16 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
             )
             for i, p in enumerate(world.households)
         }
+    if kind == "webhook":  # configured per region
+        from fangpin.notifications.models import Webhook
+
+        return {
+            p: (
+                Webhook.objects.create(region_id=v, kind="wecom", name="群", url="https://qyapi.example/x"),
+                _in_region(v),
+            )
+            for p, v in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))
+        }
     if kind == "notification":  # a message is seen by its recipient only
         from fangpin.notifications.models import Notification
 
@@ -247,6 +270,8 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
         }
     if kind in ("measure_type", "plan", "measure", "roster_export"):
         return _assistance_targets(world, kind)
+    if kind in ("export_job", "regional_alert"):
+        return _analytics_targets(world, kind)
     if kind in ("case", "lead"):
         return {p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()}
     token = DepartmentToken.objects.create(
@@ -332,6 +357,32 @@ def _assistance_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[
                 plan=plan, measure_type=types[household.village_id[:6]], start_date=dt.date(2026, 1, 1)
             )
         made[place] = (obj, _in_region(household.village_id))
+    return made
+
+
+def _analytics_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """Export jobs are read by their owner only; regional alerts by those whose scope holds the centre."""
+    from fangpin.accounts.models import User
+    from fangpin.analytics.exports import export_dir
+    from fangpin.analytics.models import ExportJob, RegionalAlert
+
+    made: dict[str, tuple[Any, Callable[[Any], bool]]] = {}
+    if kind == "export_job":
+        for place, username in (("own", "zhang_township"), ("other", "huang_county_c")):
+            user = User.objects.get(username=username)
+            job = ExportJob.objects.create(user=user, kind="households", region_id=user.region_id, month="")
+            job.status, job.file_name = "done", f"matrix-{job.pk}.xlsx"
+            job.save()
+            (export_dir() / job.file_name).write_bytes(b"x")
+            made[place] = (job, lambda u, name=username: u.username == name)
+        return made
+    for place, village in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C)):
+        alert = RegionalAlert.objects.create(
+            as_of="2026-10", centre=village, county=village[:6], villages=[village], start="2026-10",
+            end="2026-10", observed=9, expected=1.0, relative_risk=9.0, llr=10.0, p_value=0.001,
+            radius_km=2.0, cause="因灾", households=[],
+        )
+        made[place] = (alert, _in_region(village))
     return made
 
 

@@ -1,0 +1,286 @@
+"""监测分析: dashboards (map, trends, funnel, deadlines), drill-down, regional-risk alerts, reports, exports.
+
+Every page reads the Indicator table (dashboard.py) except the household list at the bottom of a drill-down,
+which is a scoped list of cases. Regions and alerts come through accounts/scope (out of scope → 404).
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from fangpin.accounts import scope
+from fangpin.accounts.decorators import requires
+from fangpin.accounts.models import User
+from fangpin.accounts.roles import Can
+from fangpin.analytics import dashboard, exports
+from fangpin.analytics.indicators import DEFINITIONS
+from fangpin.analytics.models import ExportJob, RegionalAlert
+from fangpin.audit.actions import record
+from fangpin.regions.models import Region
+
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def _region(request: HttpRequest, prefix: str) -> Region:
+    return scope.get_or_404(_user(request), Region, prefix=prefix)
+
+
+def _month(request: HttpRequest, region: Region) -> tuple[str, list[str]]:
+    available = dashboard.months(region.prefix)
+    wanted = request.GET.get("month", "")
+    if MONTH.match(wanted):
+        return wanted, available
+    return (available[0] if available else ""), available
+
+
+@requires(Can.VIEW_ANALYTICS)
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("analytics:dashboard", prefix=_user(request).region_id)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def region_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
+    user = _user(request)
+    region = _region(request, prefix)
+    month, available = _month(request, region)
+    detail = dashboard.entitled(user)
+    code = request.GET.get("indicator", "monitored_households")
+    if code not in dashboard.MAP_CHOICES:
+        code = "monitored_households"
+    areas = dashboard.map_areas(region)
+    kids = dashboard.children(region)
+    province = region.prefix[:2]
+    context = {
+        "region": region,
+        "ancestors": [a for a in region.ancestors() if a.prefix.startswith(user.region_id)],
+        "month": month,
+        "months": available,
+        "summary": dashboard.summary(region.prefix, month, detail) if month else [],
+        "breakdowns": dashboard.breakdowns(region.prefix, month, detail) if month else [],
+        "children": dashboard.table(kids, month, detail) if month else [],
+        "indicator": code,
+        "map_choices": [(c, DEFINITIONS[c].name) for c in dashboard.MAP_CHOICES],
+        "chart": {
+            "level": region.level,
+            "region": region.prefix,
+            "mapLevel": dashboard.MAP_LEVEL.get(region.level, ""),
+            "indicator": DEFINITIONS[code].name,
+            "unit": DEFINITIONS[code].unit,
+            "areas": dashboard.map_values(areas, month, code, detail) if month else [],
+            "trend": dashboard.trend(region.prefix, available, detail),
+            "deadline": dashboard.map_values(kids, month, "within_deadline_share", detail) if month else [],
+            "drill": reverse("analytics:dashboard", args=["PREFIX"]),
+        },
+        "geo_url": f"fangpin/geo/{province}.json",
+        "points_url": f"fangpin/geo/{province}-points.json",
+        "alerts": scope.regional_alerts(user).filter(county__startswith=region.prefix[:6])[:5]
+        if len(region.prefix) >= 6
+        else scope.regional_alerts(user).filter(county__startswith=region.prefix)[:5],
+    }
+    return render(request, "analytics/dashboard.html", context)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def households(request: HttpRequest, prefix: str) -> HttpResponse:
+    """The bottom of the drill-down: the monitored households of a village / township (masked, in scope)."""
+    user = _user(request)
+    region = _region(request, prefix)
+    if region.level not in ("township", "village"):
+        raise Http404("户名单只在乡镇、村一级查看")
+    cases = exports.monitored_cases(user, region)
+    page = Paginator(cases, 50).get_page(request.GET.get("page"))
+    rows = list(exports.household_rows(cases.filter(pk__in=[c.pk for c in page.object_list])))
+    record(
+        "HOUSEHOLD_LIST_VIEWED",
+        actor=user,
+        object_type="region",
+        object_id=region.prefix,
+        data={"rows": len(rows), "page": page.number},
+    )
+    return render(
+        request,
+        "analytics/households.html",
+        {
+            "region": region,
+            "rows": rows,
+            "page": page,
+            "header": exports.HOUSEHOLD_HEADER,
+            "large": page.paginator.count > exports.LARGE_EXPORT_ROWS,
+        },
+    )
+
+
+@requires(Can.VIEW_ANALYTICS)
+def report(request: HttpRequest, prefix: str) -> HttpResponse:
+    """The printable monthly report (Ctrl+P); ?public=1 is the publication version (all small cells hidden)."""
+    user = _user(request)
+    region = _region(request, prefix)
+    month, available = _month(request, region)
+    public = request.GET.get("public") == "1"
+    detail = dashboard.entitled(user, public)
+    return render(
+        request,
+        "analytics/report.html",
+        {
+            "region": region,
+            "month": month,
+            "months": available,
+            "public": public,
+            "summary": dashboard.summary(region.prefix, month, detail),
+            "children": dashboard.table(dashboard.children(region), month, detail),
+            "breakdowns": dashboard.breakdowns(region.prefix, month, detail),
+            "names": [f.name for f in dashboard.summary(region.prefix, month, detail)],
+        },
+    )
+
+
+def _download(data: bytes, name: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
+    return response
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@requires(Can.VIEW_ANALYTICS)
+def report_xlsx(request: HttpRequest, prefix: str) -> HttpResponse:
+    user = _user(request)
+    region = _region(request, prefix)
+    month, _ = _month(request, region)
+    public = request.GET.get("public") == "1"
+    data = exports.report_workbook(region, month, user, public)
+    record(
+        "ANALYTICS_EXPORTED",
+        actor=user,
+        object_type="region",
+        object_id=region.prefix,
+        data={"table": "report", "month": month, "public": public},
+    )
+    return _download(data, f"monthly-report-{region.prefix}-{month}.xlsx", XLSX)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def table_export(request: HttpRequest, prefix: str, name: str, fmt: str) -> HttpResponse:
+    user = _user(request)
+    region = _region(request, prefix)
+    if name not in exports.TABLES or fmt not in ("csv", "xlsx"):
+        raise Http404("没有这个表格")
+    if name == "households":
+        if region.level not in ("township", "village"):
+            raise Http404("户名单只在乡镇、村一级导出")
+        if exports.monitored_cases(user, region).count() > exports.LARGE_EXPORT_ROWS:
+            return redirect("analytics:households", prefix=region.prefix)  # large: the background job
+    month, _ = _month(request, region)
+    header, rows = exports.table(name, region, month, user, request.GET.get("public") == "1")
+    record(
+        "ANALYTICS_EXPORTED",
+        actor=user,
+        object_type="region",
+        object_id=region.prefix,
+        data={"table": name, "month": month, "rows": len(rows), "format": fmt},
+    )
+    file_name = f"{name}-{region.prefix}-{month or 'all'}.{fmt}"
+    if fmt == "csv":
+        return _download(exports.csv_bytes(header, rows), file_name, "text/csv; charset=utf-8")
+    return _download(exports.xlsx_bytes(exports.TABLES[name], header, rows), file_name, XLSX)
+
+
+@requires(Can.VIEW_ANALYTICS)
+@require_POST
+def export_start(request: HttpRequest, prefix: str) -> HttpResponse:
+    from fangpin.analytics.tasks import build_export
+
+    user = _user(request)
+    region = _region(request, prefix)
+    if region.level not in ("township", "village", "county"):
+        raise Http404("户名单导出只在县、乡镇、村一级")
+    job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
+    build_export.enqueue(job.pk)
+    return redirect("analytics:export_status", pk=job.pk)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def export_status(request: HttpRequest, pk: int) -> HttpResponse:
+    job = scope.get_or_404(_user(request), ExportJob, pk=pk)
+    template = (
+        "analytics/_export_progress.html" if request.headers.get("HX-Request") else "analytics/export.html"
+    )
+    return render(request, template, {"job": job})
+
+
+@requires(Can.VIEW_ANALYTICS)
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    job = scope.get_or_404(_user(request), ExportJob, pk=pk)
+    if job.status != ExportJob.Status.DONE or not job.file_name:
+        raise Http404("导出尚未完成")
+    path = exports.export_dir() / job.file_name
+    if not path.exists():
+        raise Http404("文件已清理，请重新导出")
+    # small files (a county's roster is a few MB): read whole, so the view keeps the HttpResponse contract
+    return _download(path.read_bytes(), f"households-{job.region_id}.xlsx", XLSX)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def alerts(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    rows = list(scope.regional_alerts(user).order_by("-as_of", "p_value")[:100])
+    names = dict(
+        Region.objects.filter(
+            prefix__in={v for a in rows for v in a.villages} | {a.centre for a in rows}
+        ).values_list("prefix", "name")
+    )
+    items = [
+        {
+            "alert": a,
+            "village_names": [names.get(v, v) for v in a.villages],
+            "centre_name": names.get(a.centre, a.centre),
+        }
+        for a in rows
+    ]
+    chart = [{"id": a.pk, "villages": a.villages, "rr": round(a.relative_risk, 1)} for a in rows]
+    province = user.region_id[:2]
+    return render(
+        request,
+        "analytics/alerts.html",
+        {
+            "items": items,
+            "chart": chart,
+            "geo_url": f"fangpin/geo/{province}.json",
+            "points_url": f"fangpin/geo/{province}-points.json",
+            "region": user.region,
+        },
+    )
+
+
+@requires(Can.VIEW_ANALYTICS)
+def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    alert = scope.get_or_404(user, RegionalAlert, pk=pk)
+    # only the households the viewer may see are listed (an alert can reach into a neighbouring township)
+    visible = sorted(
+        scope.households(user).filter(household_no__in=alert.households).values_list("household_no", "pk")
+    )
+    names = dict(Region.objects.filter(prefix__in=alert.villages).values_list("prefix", "name"))
+    return render(
+        request,
+        "analytics/alert_detail.html",
+        {
+            "alert": alert,
+            "villages": [(v, names.get(v, v)) for v in alert.villages],
+            "households": visible,
+            "hidden": len(alert.households) - len(visible),
+        },
+    )

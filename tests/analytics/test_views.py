@@ -1,0 +1,131 @@
+"""Dashboards, drill-down, reports and exports: read the indicator table, respect scope, masking, small cells."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from openpyxl import load_workbook
+
+from fangpin.analytics.models import ExportJob, RegionalAlert
+from fangpin.analytics.refresh import refresh_month
+from fangpin.cli import main
+
+from .factory import at, monitored_via_warning
+
+A, B = "360722100200", "360722101200"
+
+
+@pytest.fixture
+def indicators(world: object) -> None:
+    for day in ("02", "03", "04", "05", "06", "07"):
+        monitored_via_warning(A, found=f"2026-10-{day}", decided=f"2026-10-{int(day) + 8:02d}", income=6000)
+    monitored_via_warning(B, found="2026-10-05", decided="2026-10-15")
+    refresh_month("2026-10", now=at("2026-11-05"))
+
+
+def test_the_county_dashboard_reads_only_the_indicator_table(indicators: None, client_for) -> None:
+    client = client_for("wang_county")
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/analytics/region/360722/?month=2026-10")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="kpi-monitored_households">7<' in html
+    assert "嘉定镇" in html and "大塘埠镇" in html  # the townships below, with drill-down links
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "analytics_indicator" in sql
+    assert "cases_case" not in sql and "warnings_lead" not in sql
+    assert 'id="chart-data"' in html and "vendor/echarts/echarts.min.js" in html
+
+
+def test_the_menu_leads_to_the_users_own_area(indicators: None, client_for) -> None:
+    response = client_for("zhang_township").get("/analytics/")
+    assert response.status_code == 302 and response["Location"] == "/analytics/region/360722100/"
+
+
+def test_drilling_out_of_scope_is_a_404(indicators: None, client_for, audit_rows) -> None:
+    client = client_for("zhang_township")
+    assert client.get("/analytics/region/360722100/").status_code == 200
+    assert client.get(f"/analytics/region/{A}/").status_code == 200
+    assert client.get("/analytics/region/360722/").status_code == 404
+    assert client.get(f"/analytics/region/{B}/").status_code == 404
+    assert len(audit_rows("ACCESS_DENIED", actor_username="zhang_township")) == 2
+
+
+def test_small_cells_are_suppressed_in_the_publication_report_only(indicators: None, client_for) -> None:
+    client = client_for("wang_county")
+    internal = client.get("/analytics/region/360722/report/?month=2026-10").content.decode()
+    public = client.get("/analytics/region/360722/report/?month=2026-10&public=1").content.decode()
+    # 大塘埠镇 has one monitored household: shown inside, "<5" in the version for publication
+    row_internal = internal.split("大塘埠镇</td>")[1].split("</tr>")[0]
+    row_public = public.split("大塘埠镇</td>")[1].split("</tr>")[0]
+    assert ">1<" in row_internal and "&lt;5" not in row_internal
+    assert "&lt;5" in row_public and ">1<" not in row_public
+
+
+def test_the_monthly_report_workbook_has_every_table(indicators: None, client_for, audit_rows) -> None:
+    response = client_for("wang_county").get("/analytics/region/360722/report.xlsx?month=2026-10")
+    assert response.status_code == 200
+    book = load_workbook(io.BytesIO(response.content))
+    assert book.sheetnames == ["概况", "下级区划指标", "分组指标", "月度趋势", "说明"]
+    summary = {row[0]: row[1] for row in book["概况"].iter_rows(min_row=2, values_only=True)}
+    assert summary["监测户数"] == 7 and summary["系统预警发现的监测户占比"] == 100.0
+    towns = [row[:3] for row in book["下级区划指标"].iter_rows(min_row=2, values_only=True)]
+    assert ("360722100", "嘉定镇", 6) in towns
+    assert audit_rows("ANALYTICS_EXPORTED", actor_username="wang_county")
+
+
+def test_the_household_list_is_masked_and_exported_in_the_background(indicators: None, client_for) -> None:
+    client = client_for("zhang_township")
+    page = client.get(f"/analytics/region/{A}/households/").content.decode()
+    assert "测*0" in page and "测试0" not in page
+    response = client.post(f"/analytics/region/{A}/export/")
+    job = ExportJob.objects.get()
+    assert response["Location"] == f"/analytics/exports/{job.pk}/"
+    assert job.status == "done" and job.done == job.total == 6
+    status = client.get(f"/analytics/exports/{job.pk}/", headers={"HX-Request": "true"}).content.decode()
+    assert "6 / 6" in status and "下载" in status
+    book = load_workbook(io.BytesIO(client.get(f"/analytics/exports/{job.pk}/download/").content))
+    rows = list(book.active.iter_rows(min_row=2, values_only=True))
+    assert len(rows) == 6 and all(r[2] == "测*0" for r in rows)
+    assert client_for("wang_county").get(f"/analytics/exports/{job.pk}/download/").status_code == 404
+
+
+def test_a_regional_alert_lists_only_the_households_in_the_viewers_scope(
+    indicators: None, client_for
+) -> None:
+    from fangpin.registry.models import Household
+
+    numbers = list(Household.objects.values_list("household_no", flat=True))
+    alert = RegionalAlert.objects.create(
+        as_of="2026-10",
+        centre=A,
+        county="360722",
+        villages=[A, B],
+        start="2026-10",
+        end="2026-10",
+        observed=12,
+        expected=2.0,
+        relative_risk=6.5,
+        llr=12.0,
+        p_value=0.001,
+        radius_km=3.2,
+        cause="因灾 90%（数据来源：应急管理·灾情）",
+        households=numbers,
+    )
+    page = client_for("zhang_township").get(f"/analytics/alerts/{alert.pk}/").content.decode()
+    in_a = [n for n in numbers if n.startswith(A)]
+    in_b = [n for n in numbers if n.startswith(B)]
+    assert all(n in page for n in in_a) and not any(n in page for n in in_b)
+    assert "另有 3 户不在您的管辖范围" in page  # two in township B, one in county C
+    listing = client_for("wang_county").get("/analytics/alerts/").content.decode()
+    assert "因灾 90%" in listing and 'id="alert-data"' in listing
+
+
+def test_the_refresh_command_checks_its_month_and_reports(world: object, capsys) -> None:
+    assert main(["analytics", "refresh", "--month", "2026-13"]) == 2
+    assert "YYYY-MM" in capsys.readouterr().err
+    assert main(["analytics", "refresh", "--month", "2026-10"]) == 0
+    assert "2026-10" in capsys.readouterr().out

@@ -169,3 +169,14 @@ def test_the_declarants_data_is_masked_on_the_lead_page(world, form_url, client_
     body = client_for("zhang_township").get(reverse("warnings:lead_detail", args=[lead.pk])).content.decode()
     assert pid not in body and "13812345678" not in body and "曾秋英" not in body
     assert f"{pid[:6]}********{pid[-4:]}" in body and "138****5678" in body and "曾*英" in body
+
+
+def test_the_township_is_told_of_a_new_declaration(world, form_url) -> None:
+    from fangpin.notifications.models import Notification
+
+    Client().post(form_url, _data(world.persons["own"].id_number))
+    note = Notification.objects.get(recipient=world.user("zhang_township"))
+    assert "自主申报" in note.title and note.url == reverse(
+        "warnings:lead_detail", args=[Lead.objects.get().pk]
+    )
+    assert not Notification.objects.filter(recipient=world.user("li_township_b")).exists()

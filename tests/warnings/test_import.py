@@ -189,3 +189,15 @@ def test_a_merged_lead_keeps_risk_types_to_five(world, make_lead, kind) -> None:
     actions.merge_leads(first, second, actor=world.user("zhang_township"))
     first.refresh_from_db()
     assert first.risk_type_list() == ["01", "02", "03", "04", "05"]
+
+
+def test_each_township_gets_one_message_per_screening(world, world_lake) -> None:
+    from fangpin.notifications.models import Notification
+
+    _stay(world_lake, world, "own", 40000)
+    _stay(world_lake, world, "sibling", 50000, n=2)
+    screening.screen_period("2026-10")
+    assert [n.title for n in Notification.objects.filter(recipient=world.user("zhang_township"))] == [
+        "部门筛查新增1条预警线索（2026-10），请受理"
+    ]
+    assert Notification.objects.filter(recipient=world.user("li_township_b")).count() == 1

@@ -99,21 +99,22 @@ def _bump(lead: Lead, fields: Iterable[str]) -> None:
     lead.save(update_fields=[*fields, "version", "updated_at"])
 
 
-def _notify(users: Any, text: str, url: str) -> None:
-    """In-app notification via the notifications app, if it is installed (on commit)."""
+def _notify(users: Any, title: str, url: str, *, target: Lead | None = None) -> None:
+    """Inbox message (+ robots) via the notifications app when it is installed; it defers the sending to
+    the commit itself."""
     try:
         notify = importlib.import_module("fangpin.notifications.actions").notify
     except (ImportError, AttributeError):
         return
     recipients = list(users)
     if recipients:
-        transaction.on_commit(lambda: notify(recipients, text, url))
+        notify(recipients, title, url=url, verb="lead", target=target)
 
 
-def _township_reviewers(village_id: str) -> Any:
+def _township_reviewers(region_id: str) -> Any:
     from fangpin.accounts.models import User
 
-    township = village_id[:9]
+    township = region_id[:9]
     return User.objects.filter(role=Role.TOWNSHIP_REVIEWER, region_id=township, is_active=True)
 
 
@@ -329,6 +330,7 @@ def import_screening(
     )
     portraits = {row["household_key"]: row for row in result.portraits.filter(wanted).to_pylist()}
     counts = {"created": 0, "updated": 0, "merged": 0, "skipped": 0}
+    new_by_township: dict[str, int] = {}
     now = timezone.now()
     for w in warnings:
         household = households.get(w["household_no"])
@@ -407,6 +409,8 @@ def import_screening(
             counts["merged"] += 1
         else:
             counts["created"] += 1
+            township = household.village_id[:9]
+            new_by_township[township] = new_by_township.get(township, 0) + 1
     run.created, run.updated, run.merged, run.skipped = (
         counts["created"],
         counts["updated"],
@@ -415,6 +419,12 @@ def import_screening(
     )
     run.finished_at = timezone.now()
     run.save(update_fields=["created", "updated", "merged", "skipped", "finished_at"])
+    for township, n in sorted(new_by_township.items()):
+        _notify(
+            _township_reviewers(township),
+            f"部门筛查新增{n}条预警线索（{result.as_of}），请受理",
+            reverse("warnings:lead_list"),
+        )
     record(
         "SCREENING_IMPORTED",
         actor=actor,
@@ -521,6 +531,7 @@ def declare(
         _township_reviewers(lead.village_id),
         f"新的农户自主申报（{lead.village.name}），请在2日内受理",
         reverse("warnings:lead_detail", args=[survivor.pk]),
+        target=survivor,
     )
     return lead
 
@@ -568,9 +579,16 @@ def report_lead(*, household: Household, risk_types: Sequence[str], note: str, a
         object_id=lead.pk,
         data={"household": household.pk, "risk_types": types},
     )
+    survivor_lead = lead
     duplicate_of = _open_duplicate(lead)
     if duplicate_of is not None:
-        _merge(duplicate_of, lead)
+        survivor_lead = _merge(duplicate_of, lead)
+    _notify(
+        _township_reviewers(lead.village_id),
+        f"{actor.full_name or actor.username}上报了走访排查线索（{household.village.name}）",
+        reverse("warnings:lead_detail", args=[survivor_lead.pk]),
+        target=survivor_lead,
+    )
     return lead
 
 

@@ -455,5 +455,7 @@ def test_state_changing_urls_refuse_get(world, client_for, name: str) -> None:
         "audit:audit_export": "wu_auditor",
         "audit:audit_verify": "wu_auditor",
         "exchange:token_revoke": "zhou_secadmin",
+        "assistance:toolbox_seed": "wang_county",
+        "notifications:webhook_action": "sun_sysadmin",
     }.get(name, "zhang_township")
     assert client_for(persona).get(_url(name, spec, obj)).status_code == 405

@@ -21,7 +21,7 @@ from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
-from fangpin.notifications.models import Notification
+from fangpin.notifications.models import Notification, Webhook
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
 from fangpin.warnings.models import Lead
@@ -181,6 +181,14 @@ def export_jobs(user: User) -> models.QuerySet[ExportJob]:
     return ExportJob.objects.filter(user=user)
 
 
+def webhooks(user: User) -> models.QuerySet[Webhook]:
+    """Group robots are configured by the system administrator of the region (or above)."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.MANAGE_ACCOUNTS):
+        return Webhook.objects.none()
+    return Webhook.objects.filter(region__prefix__startswith=prefix)
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
@@ -193,6 +201,7 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Lead: leads,
     Case: cases,
     Notification: notifications,
+    Webhook: webhooks,
     AssistancePlan: assistance_plans,
     Measure: measures,
     MeasureType: measure_types,

@@ -212,3 +212,58 @@ def mark_read(notification: Notification, *, actor: User) -> None:
 
 def mark_all_read(actor: User) -> int:
     return Notification.objects.filter(recipient=actor, read_at__isnull=True).update(read_at=timezone.now())
+
+
+# --- group robots (configured by the system administrator of a region) ---------------------------------
+
+
+class WebhookError(ValueError):
+    """Bad robot settings: the message is shown as is."""
+
+
+@transaction.atomic
+def add_webhook(*, actor: User, region_id: str, kind: str, name: str, url: str, secret: str = "") -> Webhook:
+    if not region_id.startswith(str(actor.region_id)):
+        raise WebhookError("只能为本辖区配置群机器人")
+    if not url.startswith(("https://", "http://")):
+        raise WebhookError("地址须以 https:// 开头")
+    hook = Webhook.objects.create(
+        region_id=region_id, kind=kind, name=name.strip()[:100], url=url.strip(), secret=secret.strip()
+    )
+    # the URL carries the robot's key: the audit row names the host only
+    host = url.split("/")[2] if url.count("/") >= 2 else ""
+    record(
+        "WEBHOOK_ADDED",
+        actor=actor,
+        object_type="webhook",
+        object_id=hook.pk,
+        data={"kind": kind, "host": host},
+    )
+    return hook
+
+
+@transaction.atomic
+def set_webhook_active(hook: Webhook, active: bool, *, actor: User) -> None:
+    hook.active = active
+    hook.save(update_fields=["active"])
+    record(
+        "WEBHOOK_ACTIVE" if active else "WEBHOOK_INACTIVE",
+        actor=actor,
+        object_type="webhook",
+        object_id=hook.pk,
+    )
+
+
+def send_test(hook: Webhook, *, actor: User) -> str:
+    """Post a test message now; returns "" on success or the reason it failed."""
+    try:
+        transports.post_webhook(
+            hook.kind,
+            hook.url,
+            hook.secret,
+            "测试消息",
+            f"由 {actor.full_name or actor.username} 发送的群机器人测试",
+        )
+    except transports.DeliveryError as exc:
+        return str(exc)
+    return ""

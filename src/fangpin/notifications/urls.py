@@ -8,4 +8,6 @@ urlpatterns = [
     path("inbox/badge/", views.badge, name="badge"),
     path("inbox/<int:pk>/read/", views.read, name="read"),
     path("inbox/read-all/", views.read_all, name="read_all"),
+    path("inbox/robots/", views.webhook_list, name="webhook_list"),
+    path("inbox/robots/<int:pk>/", views.webhook_action, name="webhook_action"),
 ]

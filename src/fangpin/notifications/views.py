@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+from django.contrib import messages as django_messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fangpin.accounts import scope
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
+from fangpin.accounts.roles import Can
 from fangpin.notifications import actions
-from fangpin.notifications.models import Notification
+from fangpin.notifications.forms import WebhookForm
+from fangpin.notifications.models import Notification, Webhook
 
 
 @requires()
@@ -54,3 +57,44 @@ def read(request: HttpRequest, pk: int) -> HttpResponse:
 def read_all(request: HttpRequest) -> HttpResponse:
     actions.mark_all_read(request.user)  # type: ignore[arg-type]
     return redirect("notifications:inbox")
+
+
+@requires(Can.MANAGE_ACCOUNTS)
+@require_http_methods(["GET", "POST"])
+def webhook_list(request: HttpRequest) -> HttpResponse:
+    """The group robots of the administrator's region; POST adds one."""
+    user: User = request.user  # type: ignore[assignment]
+    regions = scope.regions(user).exclude(level="grid").order_by("prefix")
+    form = WebhookForm(request.POST or None)
+    form.fields["region_id"].choices = [(r.prefix, f"{r.prefix} {r.name}") for r in regions[:2000]]  # type: ignore[attr-defined]
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                actions.add_webhook(actor=user, **form.cleaned_data)
+            except actions.WebhookError as exc:
+                form.add_error(None, str(exc))
+            else:
+                django_messages.success(request, "已添加群机器人")
+                return redirect("notifications:webhook_list")
+        status = 400
+    hooks = scope.webhooks(user).select_related("region")
+    return render(request, "notifications/webhooks.html", {"hooks": hooks, "form": form}, status=status)
+
+
+@requires(Can.MANAGE_ACCOUNTS)
+@require_POST
+def webhook_action(request: HttpRequest, pk: int) -> HttpResponse:
+    """Enable, disable, or send a test message."""
+    user: User = request.user  # type: ignore[assignment]
+    hook = scope.get_or_404(user, Webhook, pk=pk)
+    action = request.POST.get("action", "")
+    if action == "test":
+        error = actions.send_test(hook, actor=user)
+        if error:
+            django_messages.error(request, f"测试消息发送失败：{error}")
+        else:
+            django_messages.success(request, "测试消息已发送")
+    elif action in ("enable", "disable"):
+        actions.set_webhook_active(hook, action == "enable", actor=user)
+    return redirect("notifications:webhook_list")

@@ -296,7 +296,8 @@ def _case_or_lead(world: Any, place: str, kind: str) -> Any:
     if kind == "lead":
         return lead
     now = timezone.now()
-    return Case.objects.filter(household=household).first() or Case.objects.create(
+    in_notice = Case.objects.filter(household=household, state="publicity").first()
+    return in_notice or Case.objects.create(
         household=household,
         village_id=household.village_id,
         lead=lead,

@@ -201,3 +201,60 @@ def test_each_township_gets_one_message_per_screening(world, world_lake) -> None
         "部门筛查新增1条预警线索（2026-10），请受理"
     ]
     assert Notification.objects.filter(recipient=world.user("li_township_b")).count() == 1
+
+
+def _result(world, places_grades: list[tuple[object, str]], policy) -> object:
+    """A hand-made screening result: one pushed verification warning per (household, grade)."""
+    import pyarrow as pa
+
+    from fangpin.pipeline.screen import OUTPUT_SCHEMA, ScreenResult
+
+    rows = [
+        {
+            "household_key": h.pk,
+            "household_no": h.household_no,
+            "village_code": h.village_id,
+            "household_type": "former_poor",
+            "monitor_status": "none",
+            "score": 0.5,
+            "grade": grade,
+            "risk_types": "01",
+            "category": "unstable",
+            "rules": "MED-01",
+            "reasons": "近12个月单次住院自付1.2万元",
+            "prompt": "verify",
+            "village_rank": 1,
+            "pushed": True,
+            "net_income_pc_12m": 7000.0,
+            "explanation": "住院自付较高",
+        }
+        for h, grade in places_grades
+    ]
+    table = pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
+    portraits = pa.table({"household_key": pa.array([h.pk for h, _ in places_grades], pa.int64())})
+    return ScreenResult(
+        "2026-10", policy.policy_id, policy.content_hash, 8300.0, table, table, portraits, "m-1"
+    )
+
+
+def test_the_incremental_path_weighs_a_warning_against_the_villages_capacity(world, make_lead) -> None:
+    from conftest import VILLAGE_A, make_household
+
+    policy = screening.active_policy()
+    neighbours = [
+        make_household(f"{VILLAGE_A}{9000 + i}", VILLAGE_A, [(f"邻居{i}", "01", dt.date(1970, 1, 1), True)])
+        for i in range(policy.capacity_per_village)
+    ]
+    for h in neighbours:
+        make_lead(h)  # this month's department verification leads of the village: capacity used up
+    own = world.households["own"]
+    routine = actions.import_screening(_result(world, [(own, "中")], policy), policy=policy, capacity=3)
+    assert (routine.created, routine.skipped) == (0, 1)
+    severe = actions.import_screening(_result(world, [(own, "高")], policy), policy=policy, capacity=3)
+    assert severe.created == 1
+    lead = Lead.objects.get(household=own)
+    assert (lead.model_version, lead.explanation) == ("m-1", "住院自付较高")
+    # the monthly batch (no capacity argument) already ranked within capacity: it stores what was pushed
+    other = world.households["sibling"]
+    batch = actions.import_screening(_result(world, [(other, "低")], policy), policy=policy)
+    assert batch.created == 1

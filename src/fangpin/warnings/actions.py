@@ -296,8 +296,13 @@ def import_screening(
     trigger: str = "batch",
     engine: str = "duckdb",
     started_at: dt.datetime | None = None,
+    capacity: int | None = None,
 ) -> ScreeningRun:
     """Store the pushed warnings of a screening as department leads (one per household, period and kind).
+
+    `capacity` (the incremental path, which screens a few households only): a new verification lead is
+    added to a village that already has `capacity` department verification leads this period only if its
+    grade is 高 — a severe event is not held back a month, a routine one waits for the monthly ranking.
 
     Idempotent: importing the same period again updates the leads it made (a lead already decided —
     rejected or closed — stays decided). A household monitored in the workflow is not re-warned for a
@@ -393,6 +398,16 @@ def import_screening(
                 _absorb(survivor(existing), existing, catalog)
             counts["updated"] += 1
             continue
+        if capacity is not None and kind == LeadKind.VERIFY and fields["grade"] != "高":
+            used = Lead.objects.filter(
+                channel=Channel.DEPARTMENT,
+                kind=LeadKind.VERIFY,
+                period=result.as_of,
+                village_id=household.village_id,
+            ).exclude(status=LeadStatus.MERGED)
+            if used.count() >= capacity:
+                counts["skipped"] += 1
+                continue
         lead = Lead.objects.create(
             household=household,
             channel=Channel.DEPARTMENT,

@@ -142,7 +142,14 @@ def screen_period(
     chosen = policy or active_policy()
     result = screen(lake, as_of, chosen, ranker=active_ranker(), households=households)
     return actions.import_screening(
-        result, actor=actor, policy=chosen, trigger=trigger, engine="duckdb", started_at=started
+        result,
+        actor=actor,
+        policy=chosen,
+        trigger=trigger,
+        engine="duckdb",
+        started_at=started,
+        # screening a few households ranks them among themselves only: weigh against the village's month
+        capacity=chosen.capacity_per_village if households is not None else None,
     )
 
 

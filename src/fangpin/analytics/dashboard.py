@@ -9,13 +9,17 @@ for everybody. docs/analytics.md states the rule.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db.models import Max
 
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.analytics.indicators import CATEGORY_NAMES, CHANNEL_NAMES, DEFINITIONS
-from fangpin.analytics.models import Indicator
+from fangpin.analytics.models import Indicator, RefreshRun
 from fangpin.regions.models import Region
 
 SMALL_CELL = 5
@@ -65,6 +69,22 @@ FUNNEL = [
 ]
 CHILD_LEVEL = {"province": "city", "city": "county", "county": "township", "township": "village"}
 MAP_LEVEL = {"province": "county", "city": "county", "county": "township", "township": "village"}
+
+
+T = TypeVar("T")
+CACHE_SECONDS = 3600
+
+
+def cached(parts: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """Page data keyed by the last finished refresh: the table only changes when a refresh finishes, so a
+    cached figure is never stale (a new refresh gives new keys; old ones expire)."""
+    version = RefreshRun.objects.filter(status="done").aggregate(v=Max("finished_at"))["v"]
+    key = "analytics:" + ":".join(str(p) for p in (version.timestamp() if version else 0, *parts))
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        cache.set(key, found, CACHE_SECONDS)
+    return found  # type: ignore[no-any-return]
 
 
 def entitled(user: User, public: bool = False) -> bool:

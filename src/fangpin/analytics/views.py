@@ -7,6 +7,7 @@ which is a scoped list of cases. Regions and alerts come through accounts/scope 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -59,30 +60,38 @@ def region_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
     code = request.GET.get("indicator", "monitored_households")
     if code not in dashboard.MAP_CHOICES:
         code = "monitored_households"
-    areas = dashboard.map_areas(region)
-    kids = dashboard.children(region)
+
+    def compute() -> dict[str, Any]:
+        areas = dashboard.map_areas(region)
+        kids = dashboard.children(region)
+        return {
+            "summary": dashboard.summary(region.prefix, month, detail) if month else [],
+            "breakdowns": dashboard.breakdowns(region.prefix, month, detail) if month else [],
+            "children": dashboard.table(kids, month, detail) if month else [],
+            "chart": {
+                "level": region.level,
+                "region": region.prefix,
+                "mapLevel": dashboard.MAP_LEVEL.get(region.level, ""),
+                "indicator": DEFINITIONS[code].name,
+                "unit": DEFINITIONS[code].unit,
+                "areas": dashboard.map_values(areas, month, code, detail) if month else [],
+                "trend": dashboard.trend(region.prefix, available, detail),
+                "deadline": dashboard.map_values(kids, month, "within_deadline_share", detail)
+                if month
+                else [],
+                "drill": reverse("analytics:dashboard", args=["PREFIX"]),
+            },
+        }
+
     province = region.prefix[:2]
     context = {
         "region": region,
         "ancestors": [a for a in region.ancestors() if a.prefix.startswith(user.region_id)],
         "month": month,
         "months": available,
-        "summary": dashboard.summary(region.prefix, month, detail) if month else [],
-        "breakdowns": dashboard.breakdowns(region.prefix, month, detail) if month else [],
-        "children": dashboard.table(kids, month, detail) if month else [],
         "indicator": code,
         "map_choices": [(c, DEFINITIONS[c].name) for c in dashboard.MAP_CHOICES],
-        "chart": {
-            "level": region.level,
-            "region": region.prefix,
-            "mapLevel": dashboard.MAP_LEVEL.get(region.level, ""),
-            "indicator": DEFINITIONS[code].name,
-            "unit": DEFINITIONS[code].unit,
-            "areas": dashboard.map_values(areas, month, code, detail) if month else [],
-            "trend": dashboard.trend(region.prefix, available, detail),
-            "deadline": dashboard.map_values(kids, month, "within_deadline_share", detail) if month else [],
-            "drill": reverse("analytics:dashboard", args=["PREFIX"]),
-        },
+        **dashboard.cached(("dashboard", region.prefix, month, code, detail), compute),
         "geo_url": f"fangpin/geo/{province}.json",
         "points_url": f"fangpin/geo/{province}-points.json",
         "alerts": scope.regional_alerts(user).filter(county__startswith=region.prefix[:6])[:5]
@@ -130,20 +139,19 @@ def report(request: HttpRequest, prefix: str) -> HttpResponse:
     month, available = _month(request, region)
     public = request.GET.get("public") == "1"
     detail = dashboard.entitled(user, public)
-    return render(
-        request,
-        "analytics/report.html",
-        {
-            "region": region,
-            "month": month,
-            "months": available,
-            "public": public,
-            "summary": dashboard.summary(region.prefix, month, detail),
+
+    def compute() -> dict[str, Any]:
+        summary = dashboard.summary(region.prefix, month, detail)
+        return {
+            "summary": summary,
             "children": dashboard.table(dashboard.children(region), month, detail),
             "breakdowns": dashboard.breakdowns(region.prefix, month, detail),
-            "names": [f.name for f in dashboard.summary(region.prefix, month, detail)],
-        },
-    )
+            "names": [f.name for f in summary],
+        }
+
+    context = {"region": region, "month": month, "months": available, "public": public}
+    context.update(dashboard.cached(("report", region.prefix, month, detail), compute))
+    return render(request, "analytics/report.html", context)
 
 
 def _download(data: bytes, name: str, content_type: str) -> HttpResponse:

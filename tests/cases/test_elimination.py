@@ -97,8 +97,12 @@ def test_a_household_without_labour_capacity_is_held_not_eliminated(walk, world)
 def test_the_lake_months_override_the_form_when_the_lake_knows(walk, world) -> None:
     from fangpin.cases.transitions import elimination_blockers
 
-    assert elimination_blockers({**ELIMINATION_VISIT, "months_above_line": 12}, {"months_above_line": 3})
-    assert not elimination_blockers({**ELIMINATION_VISIT, "months_above_line": 2}, {"months_above_line": 6})
+    assert elimination_blockers(
+        {**ELIMINATION_VISIT, "months_above_line": 12}, {"months_above_line": 3, "months_checked": 6}
+    )
+    assert not elimination_blockers(
+        {**ELIMINATION_VISIT, "months_above_line": 2}, {"months_above_line": 6, "months_checked": 6}
+    )
 
 
 def test_elimination_needs_a_monitored_household(world) -> None:
@@ -134,3 +138,14 @@ def test_a_consider_elimination_lead_opens_an_elimination_case(walk, world) -> N
     )
     case = actions.open_case(lead, actor=world.users["zhang_township"], assignee=world.users["xiao_grid"])
     assert case.kind == "elimination" and case.identification == base
+
+
+def test_a_short_lake_history_all_above_the_line_leaves_the_count_to_the_visit() -> None:
+    from fangpin.cases.transitions import elimination_blockers
+
+    assert not elimination_blockers(
+        {**ELIMINATION_VISIT, "months_above_line": 8}, {"months_above_line": 3, "months_checked": 3}
+    )
+    assert elimination_blockers(
+        {**ELIMINATION_VISIT, "months_above_line": 8}, {"months_above_line": 2, "months_checked": 3}
+    )

@@ -601,15 +601,29 @@ def compare(case: Case) -> dict[str, Any]:
     return findings
 
 
-def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
-    """The household's portrait as of each of the last `months` months, latest first."""
+_PORTRAITS: dict[tuple[str, str, float], dict[int, dict[str, Any]]] = {}
+
+
+def _portraits_of(period: str) -> dict[int, dict[str, Any]]:
+    """All households' portraits as of `period`, cached until the lake receives a delivery."""
     from fangpin.exchange.actions import lake
     from fangpin.pipeline.portrait import build_portraits
 
     root = Path(settings.FANGPIN_LAKE)
-    if not (root / "_deliveries").is_dir():
+    stamp = max((f.stat().st_mtime for f in (root / "_deliveries").iterdir()), default=0.0)
+    key = (str(root), period, stamp)
+    if key not in _PORTRAITS:
+        if len(_PORTRAITS) > 24:
+            _PORTRAITS.clear()
+        table = build_portraits(lake(), period)
+        _PORTRAITS[key] = {int(r["household_key"]): r for r in table.to_pylist()}
+    return _PORTRAITS[key]
+
+
+def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
+    """The household's portrait as of each of the last `months` months, latest first."""
+    if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
         return []
-    the_lake = lake()
     today = timezone.localdate()
     rows = []
     year, month = today.year, today.month
@@ -618,10 +632,9 @@ def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
         if month == 0:
             year, month = year - 1, 12
         period = f"{year:04d}-{month:02d}"
-        table = build_portraits(the_lake, period)
-        found = [r for r in table.to_pylist() if r.get("household_key") == household.pk]
+        found = _portraits_of(period).get(household.pk)
         if found:
-            rows.append({**found[0], "period": period})
+            rows.append({**found, "period": period})
     return rows
 
 

@@ -28,7 +28,8 @@ from fangpin.cases import actions
 from fangpin.cases.deadlines import escalate
 from fangpin.cases.models import Case
 from fangpin.regions.models import Region
-from fangpin.registry.models import Membership
+from fangpin.registry.models import Household, Membership
+from fangpin.warnings.actions import report_lead
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,9 @@ def _visit(case: Case, lead: Lead | None, *, eliminate: bool, able: int = 1) -> 
         "wage_income": round(wage * (3 if eliminate else 1), 2),
         "business_income": 1500,
         "property_income": 0,
-        "transfer_income": float(snapshot.get("assistance_income_12m") or 0),
-        "medical_spending": 0 if eliminate else float(snapshot.get("medical_self_pay_12m") or 0),
-        "schooling_spending": float(snapshot.get("schooling_cost_12m") or 0),
+        "transfer_income": round(float(snapshot.get("assistance_income_12m") or 0), 2),
+        "medical_spending": 0 if eliminate else round(float(snapshot.get("medical_self_pay_12m") or 0), 2),
+        "schooling_spending": round(float(snapshot.get("schooling_cost_12m") or 0), 2),
         "other_rigid_spending": 0,
         "education_ok": True,
         "medical_insurance_ok": True,
@@ -227,6 +228,38 @@ def _leads(county: str) -> list[Lead]:
     )
 
 
+def _stable_households(county: str, exclude: set[int], months: int = 6) -> list[int]:
+    """Households whose lake portraits are above the monitoring line in every month the lake holds
+    (elimination candidates); [] without a lake."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from fangpin.cases.actions import _portraits_of, monitoring_line
+
+    if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
+        return []
+    today = timezone.localdate()
+    year, month = today.year, today.month
+    above: set[int] | None = None
+    for _ in range(months):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        rows = _portraits_of(f"{year:04d}-{month:02d}")
+        if not rows:
+            continue
+        line = monitoring_line(year) * 1.2
+        these = {
+            key
+            for key, row in rows.items()
+            if str(row.get("county_code") or "").startswith(county)
+            and float(row.get("net_income_pc_12m") or 0) > line
+        }
+        above = these if above is None else above & these
+    return sorted((above or set()) - exclude)
+
+
 def populate(
     county: str,
     *,
@@ -243,9 +276,24 @@ def populate(
         pool.sort(key=lambda lead: lead.village_id != focus_village)
     random.Random(seed).shuffle(pool[len(PLAN) :])
     made: Counter[str] = Counter()
+    taken = {lead.household_id for lead in pool if lead.household_id}
+    stable = _stable_households(county, taken)
+    random.Random(seed).shuffle(stable)
+    if focus_village:
+        stable.sort(key=lambda pk: not Household.objects.filter(pk=pk, village_id=focus_village).exists())
     for (until, kind, age, green), lead in zip(PLAN, pool, strict=False):
         start = now - dt.timedelta(days=age)
         with transaction.atomic():
+            if kind == "elimination" and stable:
+                # A household the lake shows above the line: monitored earlier (a cadre's report), now stable.
+                household = Household.objects.get(pk=stable.pop(0))
+                people = _People(household.village)
+                lead = report_lead(
+                    household=household,
+                    risk_types=["07"],
+                    note="演示：务工就业不稳，曾纳入监测",
+                    actor=people.grid,
+                )
             people = _People(lead.village)
             if kind == "elimination":
                 base = actions.open_case(

@@ -328,8 +328,12 @@ def elimination_blockers(visit: Mapping[str, Any], comparison: Mapping[str, Any]
     unresolved 三保障 or water, or a new risk). Income months come from the lake when it knew them."""
     problems = []
     months = comparison.get("months_above_line")
-    if months is None:
-        months = visit.get("months_above_line")
+    checked = comparison.get("months_checked") or 0
+    if months is None or (months >= checked and visit.get("months_above_line") is not None):
+        # The lake decides when it saw a month below the line; when every month it holds was above
+        # (a short history), the visit's verified count stands.
+        form_months = visit.get("months_above_line")
+        months = max(int(months or 0), int(form_months)) if form_months is not None else months
     if months is None or int(months) < STABLE_MONTHS:
         problems.append(
             f"收入稳定高于监测线不足 {STABLE_MONTHS} 个月（{months if months is not None else '未知'}）"

@@ -77,10 +77,19 @@ class MeasureUpdateForm(forms.Form):
 
 
 class VisitForm(forms.Form):
-    visited_on = forms.DateField(label="走访日期", widget=forms.DateInput(attrs={"type": "date"}))
-    findings = forms.CharField(label="走访情况", widget=forms.Textarea(attrs={"rows": 3}))
+    visited_on = forms.DateField(
+        label="走访日期", widget=forms.DateInput(attrs={"type": "date", "class": "form-control"})
+    )
+    findings = forms.CharField(
+        label="走访情况", widget=forms.Textarea(attrs={"rows": 3, "class": "form-control"})
+    )
     income_per_capita = forms.DecimalField(
-        label="当前人均纯收入（元/年）", min_value=0, max_digits=10, decimal_places=2, required=False
+        label="当前人均纯收入（元/年）",
+        min_value=0,
+        max_digits=10,
+        decimal_places=2,
+        required=False,
+        widget=forms.NumberInput(attrs={"class": "form-control", "inputmode": "decimal"}),
     )
     food_clothing_ok = forms.BooleanField(label="不愁吃穿", required=False)
     education_ok = forms.BooleanField(label="义务教育有保障", required=False)

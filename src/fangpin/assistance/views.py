@@ -34,6 +34,7 @@ from fangpin.assistance.models import (
     MeasureType,
     RosterExport,
 )
+from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.regions.models import Level
@@ -239,6 +240,7 @@ def _plan_context(user: User, plan: AssistancePlan) -> dict[str, Any]:
     return {
         "plan": plan,
         "case": plan.case,
+        "risk_names": "、".join(RISK_NAMES.get(r, r) for r in plan.case.risk_type_list()),
         "members": members,
         "measures": plan.measures.select_related("measure_type", "person", "responsible"),
         "visits": plan.visits.select_related("visitor")[:20],
@@ -257,7 +259,11 @@ def _plan_context(user: User, plan: AssistancePlan) -> dict[str, Any]:
         "measure_form": MeasureForm(),
         "visit_form": VisitForm(
             initial={
-                k: True for k in ("food_clothing_ok", "education_ok", "medical_ok", "housing_ok", "water_ok")
+                "visited_on": timezone.localdate().isoformat(),
+                **{
+                    k: True
+                    for k in ("food_clothing_ok", "education_ok", "medical_ok", "housing_ok", "water_ok")
+                },
             }
         ),
     }

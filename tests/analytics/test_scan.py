@@ -71,3 +71,21 @@ def test_village_positions_are_deterministic_inside_the_county_and_keep_code_nei
     step = np.hypot(np.diff(lon), np.diff(lat))
     spread = np.hypot(lon - lon.mean(), lat - lat.mean()).mean()
     assert np.median(step) < 0.5 * spread  # consecutive codes sit close together
+
+
+@pytest.mark.slow
+def test_a_scan_run_stores_the_countys_alerts_and_a_rerun_replaces_them(
+    disaster_run: tuple[Lake, Path], db: None, audit_rows
+) -> None:
+    from fangpin.analytics.actions import run_scan
+    from fangpin.analytics.models import RegionalAlert
+
+    lake, _ = disaster_run
+    config = ScanConfig(replications=199)
+    first = run_scan(AS_OF, county="360722", lake=lake, config=config)
+    again = run_scan(AS_OF, county="360722", lake=lake, config=config)
+    assert len(first) == len(again) >= 1
+    stored = RegionalAlert.objects.get(pk=again[0].pk)
+    assert RegionalAlert.objects.count() == len(again)
+    assert stored.county == "360722" and "因灾" in stored.cause and stored.households
+    assert len(audit_rows("REGIONAL_SCAN")) == 2

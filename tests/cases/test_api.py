@@ -67,3 +67,23 @@ def _grid_b():
     from fangpin.accounts.models import User
 
     return User.objects.create(username="grid_b", role="grid_worker", region_id=VILLAGE_B, full_name="钟网格")
+
+
+def test_the_visit_with_its_scan_is_submitted_as_json(client_for, walk) -> None:
+    import base64
+
+    from .conftest import PNG, VISIT
+
+    case = walk("verifying")
+    client = client_for("xiao_grid")
+    url = f"/api/v1/cases/{case.pk}/actions/submit_visit"
+    gif = {
+        "version": case.version,
+        "data": VISIT,
+        "authorization_base64": base64.b64encode(b"GIF89a....").decode(),
+    }
+    refused = _post(client, url, gif)
+    assert refused.status_code == 400 and "JPG、PNG 或 PDF" in refused.json()["detail"]
+    body = {"version": case.version, "data": VISIT, "authorization_base64": base64.b64encode(PNG).decode()}
+    done = _post(client, url, body)
+    assert done.status_code == 200 and done.json()["state"] == "village_review"

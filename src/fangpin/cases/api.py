@@ -6,9 +6,12 @@ conflict answer (409) for a stale version.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
@@ -78,6 +81,8 @@ class OpenIn(Schema):
 class ActionIn(Schema):
     version: int = Field(..., description="您看到的案件版本（乐观锁）")
     data: dict[str, Any] = Field(default_factory=dict, description="该环节表单的字段，同网页表单")
+    authorization_base64: str = Field("", description="入户核实：签字的承诺授权书（JPG/PNG/PDF，base64）")
+    authorization_name: str = ""
 
 
 def _user(request: HttpRequest, capability: Can = Can.VIEW_LEADS) -> User:
@@ -183,10 +188,17 @@ def case_detail(request: HttpRequest, pk: int) -> CaseOut:
 def act(request: HttpRequest, pk: int, action: str, body: ActionIn) -> Status[Any]:
     user = _user(request)
     case = scope.get_or_404(user, Case, pk=pk)
-    if action == "submit_visit" and case.kind == "identification":
-        return Status(400, Problem(detail="入户核实须上传承诺授权书，请使用网页表单（multipart）"))
+    files = {}
+    if body.authorization_base64:
+        try:
+            content = base64.b64decode(body.authorization_base64, validate=True)
+        except (binascii.Error, ValueError):
+            return Status(400, Problem(detail="承诺授权书不是有效的 base64 内容"))
+        files["authorization"] = SimpleUploadedFile(body.authorization_name or "authorization", content)
     try:
-        case = actions.submit(case, action, actor=user, payload={**body.data, "version": body.version})
+        case = actions.submit(
+            case, action, actor=user, payload={**body.data, "version": body.version}, files=files
+        )
     except actions.Conflict as exc:
         return Status(409, Problem(detail=str(exc)))
     except (actions.CaseError, actions.Refused, KeyError) as exc:

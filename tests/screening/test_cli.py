@@ -48,8 +48,9 @@ def test_bad_policy_names_the_rule(home: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_screen_errors_exit_2(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["screen", "--as-of", "2026-10", "--engine", "spark"]) == 2
-    assert "not yet available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["screen", "--as-of", "2026-10", "--engine", "oracle"])
+    assert info.value.code == 2 and "duckdb" in capsys.readouterr().err
     assert main(["screen", "--as-of", "2026-13"]) == 2
     assert main(["screen", "--as-of", "2026-10"]) == 2  # no lake
     assert "no lake" in capsys.readouterr().err

@@ -112,3 +112,103 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self._con.close()
+
+
+_SPARK: Any = None  # the one SparkSession of this process (Spark allows one active context per JVM)
+_SPARK_LOCK = threading.Lock()
+
+
+SPARK_CONF = {
+    "spark.master": "local[2]",  # FANGPIN_SPARK_MASTER overrides (a cluster's master URL)
+    "spark.app.name": "fangpin",
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "2g",  # FANGPIN_SPARK_DRIVER_MEMORY overrides
+}
+# tiny inputs (tests): compiling generated code per stage costs more than interpreting a few rows
+SMALL_DATA_CONF = {"spark.sql.codegen.wholeStage": "false", "spark.sql.shuffle.partitions": "1"}
+
+
+def spark_session(conf: Mapping[str, str] | None = None) -> Any:
+    """The process's SparkSession: local[2], 2 shuffle partitions, UTC, quiet logs, Arrow transfer.
+
+    `conf` adds settings when the session is first created (later calls share the running session).
+    """
+    global _SPARK
+    with _SPARK_LOCK:
+        if _SPARK is None:
+            import os
+
+            from pyspark.sql import SparkSession
+
+            settings = {**SPARK_CONF, **(conf or {})}
+            settings["spark.master"] = os.environ.get("FANGPIN_SPARK_MASTER", settings["spark.master"])
+            memory = os.environ.get("FANGPIN_SPARK_DRIVER_MEMORY")
+            if memory:
+                settings["spark.driver.memory"] = memory
+            # the JVM logs to stderr before setLogLevel can run: start it at ERROR
+            os.environ.setdefault(
+                "PYSPARK_SUBMIT_ARGS", "--driver-java-options=-Dlog4j2.rootLogger.level=error pyspark-shell"
+            )
+            builder = SparkSession.builder
+            for key, value in settings.items():
+                builder = builder.config(key, value)
+            _SPARK = builder.getOrCreate()
+            _SPARK.sparkContext.setLogLevel("ERROR")
+        return _SPARK
+
+
+def stop_spark() -> None:
+    """Stop the process's SparkSession (tests' session teardown, the CLI at exit)."""
+    global _SPARK
+    with _SPARK_LOCK:
+        if _SPARK is not None:
+            _SPARK.stop()
+            _SPARK = None
+
+
+class SparkEngine(Engine):
+    """Spark SQL in local mode (pyspark); Arrow tables in and out, registered as temporary views.
+
+    Every SparkEngine of a process shares one SparkSession (spark_session()); close() leaves it running
+    for the others, stop_spark() ends it.
+    """
+
+    from fangpin.pipeline.dialect import SparkDialect as _SparkDialect
+
+    dialect = _SparkDialect()
+
+    def __init__(self, conf: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._spark = spark_session(conf)
+
+    def _register(self, name: str, table: pa.Table) -> None:
+        # Spark has no dictionary types: decode them before handing the table over
+        fields = [
+            pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema
+        ]
+        self._spark.createDataFrame(table.cast(pa.schema(fields))).createOrReplaceTempView(name)
+
+    def _unregister(self, name: str) -> None:
+        self._spark.catalog.dropTempView(name)
+
+    def _execute(self, sql: str) -> pa.Table:
+        result: pa.Table = self._spark.sql(sql).toArrow()
+        return result
+
+    def close(self) -> None:
+        pass
+
+
+def engine_named(name: str) -> Engine:
+    """`duckdb` or `spark` (the CLI's --engine)."""
+    if name == "duckdb":
+        return DuckDBEngine()
+    if name == "spark":
+        return SparkEngine()
+    raise ValueError(f"unknown engine {name!r} (duckdb or spark)")

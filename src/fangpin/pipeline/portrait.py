@@ -607,11 +607,24 @@ def build_portraits(
     if households is None:
         data = dict(tables) if tables is not None else lake_tables(lake, as_of)
         sql = cte_sql(portrait_steps(eng.dialect, as_of, params))
-        return _counts_as_int(eng.query(sql, data))
+        return _canonical(eng, eng.query(sql, data))
     data = dict(tables) if tables is not None else lake_tables(lake, as_of, households=households)
     data["__pt_impute_given"] = imputation(lake, as_of, params, engine=eng)
     sql = cte_sql(portrait_steps(eng.dialect, as_of, params, impute_table="__pt_impute_given"))
-    return _counts_as_int(eng.query(sql, data))
+    return _canonical(eng, eng.query(sql, data))
+
+
+def _canonical(eng: Engine, table: pa.Table) -> pa.Table:
+    """The same Arrow schema from every engine (DuckDB's, counts as int64)."""
+    if eng.dialect.name == "duckdb":
+        return _counts_as_int(table)
+    schema = _portrait_schema()
+    return table.select(schema.names).cast(schema)
+
+
+@functools.cache
+def _portrait_schema() -> pa.Schema:
+    return portrait_columns()
 
 
 IMPUTE_SCHEMA = pa.schema(
@@ -631,9 +644,7 @@ def imputation(
     """
     eng = engine or lake.engine
     p = {**DEFAULT_PARAMS, **(params or {})}
-    state = sorted(
-        r.delivery_id for ds in IMPUTE_DATASETS for r in lake.deliveries(ds) if r.period <= as_of
-    )
+    state = sorted(r.delivery_id for ds in IMPUTE_DATASETS for r in lake.deliveries(ds) if r.period <= as_of)
     digest = hashlib.sha256(json.dumps([as_of, sorted(p.items()), state]).encode()).hexdigest()[:24]
     path = lake.root / "_derived" / f"impute-{as_of}-{digest}.parquet"
     if path.exists():

@@ -300,7 +300,13 @@ def screen(
     portraits = build_portraits(lake, as_of, engine=eng, params=params, households=households)
     # risk types already known for monitored households: those matched a month earlier (the lake holds no
     # recorded risk types of monitored households; the warnings app will supply them)
-    prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, households=households)
+    if (
+        households is not None
+        and not pc.any(pc.equal(portraits.column("monitor_status"), "monitored")).as_py()
+    ):
+        prev = portraits.schema.empty_table()  # only monitored households' prompts look a month back
+    else:
+        prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, households=households)
     scored_input = portraits
     grades = None
     if ranker is not None:

@@ -57,20 +57,24 @@ def _policy(path: str | None) -> Policy:
     return load_policy(path) if path else active_policy(_policies_dir())
 
 
-def _check_engine(name: str) -> None:
-    if name != "duckdb":
-        raise NotImplementedError(f"engine {name!r} is not yet available (only duckdb in this version)")
+ENGINES = ("duckdb", "spark")
 
 
 def _screen(args: argparse.Namespace) -> int:
+    from fangpin.pipeline.engine import engine_named, stop_spark
     from fangpin.pipeline.screen import screen
 
     try:
         check_period(args.as_of)
-        _check_engine(args.engine)
         lake = _lake(args.lake)
         policy = _policy(args.policy)
-        result = screen(lake, args.as_of, policy, include_all=args.all)
+        engine = engine_named(args.engine)
+        try:
+            result = screen(lake, args.as_of, policy, engine=engine, include_all=args.all)
+        finally:
+            engine.close()
+            if args.engine == "spark":
+                stop_spark()
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))
     table = result.all_scored if args.all else result.warnings
@@ -96,15 +100,21 @@ def _screen(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from fangpin.pipeline.engine import engine_named, stop_spark
     from fangpin.pipeline.evaluate import evaluate
     from fangpin.pipeline.screen import screen
 
     try:
         check_period(args.as_of)
-        _check_engine(args.engine)
         lake = _lake(args.lake)
         policy = _policy(args.policy)
-        result = screen(lake, args.as_of, policy)
+        engine = engine_named(args.engine)
+        try:
+            result = screen(lake, args.as_of, policy, engine=engine)
+        finally:
+            engine.close()
+            if args.engine == "spark":
+                stop_spark()
         report = evaluate(result, Path(args.truth), args.as_of)
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))
@@ -153,7 +163,7 @@ def _policy_cmd(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s = subparsers.add_parser("screen", help="部门数据筛查预警 / screen households and grade warnings")
     s.add_argument("--as-of", required=True, help="筛查期次 YYYY-MM / screen as of this period")
-    s.add_argument("--engine", default="duckdb", help="duckdb (spark: not yet available)")
+    s.add_argument("--engine", default="duckdb", choices=ENGINES, help="计算引擎 / duckdb (default) or spark")
     s.add_argument("--out", default="", help="输出CSV / write warnings to this CSV (default stdout)")
     s.add_argument("--all", action="store_true", help="列出全部评分户 / every scored household, ranked")
     s.add_argument("--lake", default="", help="数据湖路径 / lake root (default $FANGPIN_HOME/lake)")
@@ -165,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     e.add_argument("--truth", required=True, help="模拟器真值目录 DIR/truth")
     e.add_argument("--as-of", required=True, help="期次 YYYY-MM")
-    e.add_argument("--engine", default="duckdb", help="duckdb (spark: not yet available)")
+    e.add_argument("--engine", default="duckdb", choices=ENGINES, help="计算引擎 / duckdb (default) or spark")
     e.add_argument("--lake", default="", help="数据湖路径 / lake root (default $FANGPIN_HOME/lake)")
     e.add_argument("--policy", default="", help="规则文件 / policy YAML (default: the active policy)")
     e.set_defaults(func=_evaluate)

@@ -278,3 +278,15 @@ def test_the_clock_stops_at_the_decision(walk) -> None:
     case = walk("monitored", at=timezone.now() - dt.timedelta(days=40))
     clock = deadlines.clock(case)
     assert clock.stopped and not clock.overdue
+
+
+def test_a_green_channel_household_completes_identification_before_elimination(make_lead, world) -> None:
+    case = actions.open_case(
+        make_lead(risk_types="02", category="sudden"),
+        actor=world.users["zhang_township"],
+        assignee=world.users["xiao_grid"],
+        green_channel=True,
+        reason="洪灾房屋倒塌",
+    )
+    with pytest.raises(actions.CaseError, match="补齐识别程序"):
+        actions.open_elimination(case, actor=world.users["zhang_township"], assignee=world.users["xiao_grid"])

@@ -249,6 +249,8 @@ def open_case(
         identification = _monitoring_case(household)
         if identification is None:
             raise CaseError("该户不是监测对象，不能启动风险消除")
+        if identification.state != State.MONITORED:
+            raise CaseError("绿色通道案件须先补齐识别程序，才能启动风险消除")
         case = _new_case(
             kind=Kind.ELIMINATION,
             household=household,
@@ -299,6 +301,8 @@ def open_elimination(
     current = _monitoring_case(identification.household)
     if current is None or current.pk != identification.pk:
         raise CaseError("该户不是监测对象，不能启动风险消除")
+    if current.state != State.MONITORED:
+        raise CaseError("绿色通道案件须先补齐识别程序，才能启动风险消除")
     _check_assignee(assignee, str(identification.village_id))
     return _new_case(
         kind=Kind.ELIMINATION,

@@ -89,7 +89,11 @@ def my_tasks(request: HttpRequest) -> HttpResponse:
     candidates = (
         scope.cases(user)
         .filter(state__in=[str(s) for s in State if s not in DECIDED_STATES | {State.COMPARING}])
-        .filter(Q(assignee=user) | ~Q(state=State.VERIFYING))
+        # a visit (first or redone) is the assignee's task; the review steps belong to whoever holds the level
+        .filter(
+            Q(assignee=user)
+            | ~(Q(state=State.VERIFYING) | Q(state=State.RETURNED, return_to=State.VERIFYING))
+        )
         .select_related("village", "household", "lead")
         .order_by("deadline_at", "pk")[:300]
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fangpin.analytics.command import register as register_analytics
+from fangpin.pipeline.model_cli import register as register_model
 from fangpin.pipeline.screen_cli import register as register_screening
 from fangpin.synth.command import register as register_synth
 from fangpin.warnings.command import register as register_warnings
@@ -177,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_synth(sub)
     register_screening(sub)
+    register_model(sub)
     register_analytics(sub)
     register_warnings(sub)
     return parser

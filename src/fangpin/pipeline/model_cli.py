@@ -1,0 +1,202 @@
+# ruff: noqa: T201 - a command line prints its results
+"""Django-free CLI: `fangpin model train` and `fangpin model show`.
+
+Models are stored under $FANGPIN_HOME/models/<version>/ (model.txt + meta.json) with `active` naming the
+active one; without any, the shipped default (src/fangpin/pipeline/models/) is used. Every error prints
+one clear line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from fangpin.pipeline.evaluate import examples_from_simulation
+from fangpin.pipeline.lake import Lake, LakeError, check_period
+from fangpin.pipeline.model import (
+    SHIPPED_MODELS,
+    ModelError,
+    RiskModel,
+    TrainOptions,
+    active_model,
+    load_model,
+    model_versions,
+    simulation_lake,
+    store_model,
+    train,
+)
+
+
+def models_dir() -> Path:
+    """$FANGPIN_HOME/models (FANGPIN_HOME defaults to ./var)."""
+    return Path(os.environ.get("FANGPIN_HOME") or "var") / "models"
+
+
+def default_model() -> RiskModel:
+    """The active stored model, else the shipped default."""
+    return active_model(models_dir())
+
+
+def model_from(path: str | None) -> RiskModel:
+    return load_model(Path(path)) if path else default_model()
+
+
+def _fail(message: str) -> int:
+    print(f"错误 / error: {message}", file=sys.stderr)
+    return 2
+
+
+def parse_periods(text: str) -> list[str]:
+    """`2025-07..2026-10` (inclusive) or a comma list `2026-01,2026-02`."""
+    if ".." in text:
+        start, end = (check_period(p.strip()) for p in text.split("..", 1))
+        if end < start:
+            raise ValueError(f"periods {text!r}: the end is before the start")
+        out = []
+        y, m = int(start[:4]), int(start[5:])
+        while f"{y:04d}-{m:02d}" <= end:
+            out.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+        return out
+    return [check_period(p.strip()) for p in text.split(",") if p.strip()]
+
+
+def _train(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(f"  [{time.monotonic() - started:5.0f}s] {message}", file=sys.stderr)
+
+    try:
+        periods = parse_periods(args.periods)
+        if len(periods) < 3:
+            raise ValueError("train on at least 3 periods (the latest ~30 % calibrate the model)")
+        lakes = list(args.lake or [])
+        if lakes and len(lakes) != len(args.synth):
+            raise ValueError("give one --lake per --synth (or none: DIR/lake, built when absent)")
+        parts = []
+        for i, name in enumerate(args.synth):
+            synth = Path(name)
+            if not (synth / "deliveries").is_dir():
+                raise FileNotFoundError(
+                    f"no simulator output at {synth} (--synth is the directory `fangpin synth --out` wrote)"
+                )
+            lake_root = Path(lakes[i]) if lakes else synth / "lake"
+            if (lake_root / "_deliveries").is_dir():
+                lake = Lake(lake_root)
+            else:
+                say(f"importing {synth / 'deliveries'} into {lake_root} (exact-ID linking)")
+                lake = simulation_lake(synth / "deliveries", lake_root, progress=say)
+            part = examples_from_simulation(lake, synth, periods, progress=say)
+            # households of different simulated counties share numbers: keep them apart
+            parts.append(part.append_column("source", pa.array([i] * part.num_rows, pa.int64())))
+        examples = pa.concat_tables(parts, promote_options="permissive")
+        say(f"training on {examples.num_rows} examples")
+        county = str(examples.column("county_code")[0]) if examples.num_rows else ""
+        model = train(
+            examples,
+            TrainOptions(
+                seed=args.seed,
+                name=args.name,
+                county=county,
+                notes={"label_source": "simulation", "synth": [str(Path(x).resolve()) for x in args.synth]},
+            ),
+        )
+        folder = Path(args.out) if args.out else models_dir()
+        path = store_model(folder, model, activate=not args.no_activate)
+    except (ValueError, FileNotFoundError, LakeError) as exc:
+        return _fail(str(exc))
+    m = model.meta
+    print(
+        f"已训练模型 model trained: {model.version} → {path}{'' if args.no_activate else ' (active)'}\n"
+        f"  {m['rows']} examples, {m['positives']} at risk; held-out {', '.join(m['calibration_periods'])}: "
+        f"AUC {m['auc']:.3f}, calibration error {m['calibration_error']:.4f}; "
+        f"grades 高 ≥ {m['grades']['high']:.2f}, 中 ≥ {m['grades']['medium']:.3f}"
+    )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    folder = Path(args.folder) if args.folder else models_dir()
+    try:
+        model = load_model(Path(args.model)) if args.model else active_model(folder)
+    except ModelError as exc:
+        return _fail(str(exc))
+    m = model.meta
+    shipped = model.path is not None and model.path.parent == SHIPPED_MODELS
+    print(f"当前模型 active model: {model.version}" + (" (shipped default)" if shipped else ""))
+    print(f"  路径 path: {model.path}")
+    print(
+        f"  创建 created: {m.get('created_at', '')}  LightGBM {m.get('lightgbm', '')}  seed {m.get('seed', '')}"
+    )
+    print(f"  县 county: {m.get('county') or '—'}  标签来源 labels: {m.get('label_source') or '—'}")
+    print(
+        f"  训练期 train periods: {_span(m.get('train_periods', []))}; "
+        f"校准期 calibration periods: {_span(m.get('calibration_periods', []))}"
+    )
+    print(
+        f"  样本 examples: {m.get('rows')} ({m.get('positives')} at risk); "
+        f"held-out AUC {m.get('auc')}, 校准误差 calibration error {m.get('calibration_error')}, "
+        f"Brier {m.get('brier')}; trees {m.get('rounds')}"
+    )
+    grades = m["grades"]
+    print(f"  分级 grades: 高 ≥ {grades['high']}, 中 ≥ {grades['medium']} (calibrated probability)")
+    print("  主要特征 top features by gain:")
+    for name, label, share in model.feature_importance()[: args.top]:
+        print(f"    {share * 100:5.1f}%  {label} ({name})")
+    versions = model_versions(folder)
+    if versions:
+        print("  版本 versions:")
+        for name, created, active in versions:
+            print(f"    {'*' if active else ' '} {name}  {created}")
+    return 0
+
+
+def _span(periods: list[str]) -> str:
+    if not periods:
+        return "—"
+    return periods[0] if len(periods) == 1 else f"{periods[0]}..{periods[-1]} ({len(periods)})"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser("model", help="风险排序模型 / learned risk ranking (train, show)")
+    sub = p.add_subparsers(dest="model_command", required=True)
+    t = sub.add_parser("train", help="用模拟县的历史训练模型 / train on a simulated county's history")
+    t.add_argument(
+        "--synth", required=True, action="append", help="模拟器输出目录 DIR (fangpin synth --out); repeatable"
+    )
+    t.add_argument(
+        "--lake",
+        action="append",
+        help="数据湖 / lake of those deliveries (default DIR/lake, built if absent)",
+    )
+    t.add_argument("--periods", required=True, help="训练期次 e.g. 2025-04..2026-10")
+    t.add_argument("--out", default="", help="模型目录 / models folder (default $FANGPIN_HOME/models)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--name", default="jx-default", help="版本名前缀 / version name prefix")
+    t.add_argument("--no-activate", action="store_true", help="只保存不启用 / store without activating")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_train)
+    s = sub.add_parser("show", help="查看当前模型 / the active model, its metadata and top features")
+    s.add_argument("--model", default="", help="模型版本目录 / a model version directory")
+    s.add_argument("--folder", default="", help="模型目录 / models folder (default $FANGPIN_HOME/models)")
+    s.add_argument("--top", type=int, default=15)
+    s.set_defaults(func=_show)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fangpin")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from fangpin.accounts.decorators import requires
+from fangpin.analytics.api import router as analytics_router
 from fangpin.assistance.api import router as assistance_router
 from fangpin.cases.api import router as cases_router
 from fangpin.exchange.api import router as exchange_router
@@ -20,3 +21,4 @@ api.add_router("/exchange", exchange_router)
 api.add_router("/cases", cases_router)
 api.add_router("/leads", leads_router)
 api.add_router("/assistance", assistance_router)
+api.add_router("/analytics", analytics_router)

@@ -129,3 +129,15 @@ def test_the_refresh_command_checks_its_month_and_reports(world: object, capsys)
     assert "YYYY-MM" in capsys.readouterr().err
     assert main(["analytics", "refresh", "--month", "2026-10"]) == 0
     assert "2026-10" in capsys.readouterr().out
+
+
+def test_the_api_gives_the_same_figures_within_scope(indicators: None, client_for) -> None:
+    data = client_for("wang_county").get("/api/v1/analytics/regions/360722?month=2026-10").json()
+    figures = {(f["code"], f["dimension"]): f for f in data["figures"]}
+    assert data["month"] == "2026-10" and figures[("monitored_households", "")]["value"] == 7
+    assert (
+        figures[("found_by_system_share", "")]["value"] == 100.0
+        and figures[("found_by_system_share", "")]["unit"] == "%"
+    )
+    assert client_for("zhang_township").get("/api/v1/analytics/regions/360722").status_code == 404
+    assert client_for("xiao_grid").get("/api/v1/analytics/regions/360722100200").status_code == 403

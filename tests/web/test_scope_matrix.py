@@ -135,6 +135,8 @@ SPECS: dict[str, Spec] = {
     "api:cases_detail": Spec(public=True, extra={"pk": "1"}),
     "api:cases_act": Spec(method="POST", public=True, extra={"pk": "1", "action": "reject"}),
     "api:cases_open": Spec(method="POST", public=True),
+    # The analytics API authenticates by session and checks role and scope itself (tests/analytics/test_views.py).
+    "api:analytics_indicators": Spec(public=True, extra={"prefix": "360722"}),
     # The API: the push endpoint authenticates machines by department token (tests/exchange/test_push_api.py);
     # the OpenAPI schema and docs are for signed-in staff.
     "api:push_events": Spec(method="POST", public=True, extra={"dataset": "ms_settlement"}),

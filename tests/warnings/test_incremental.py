@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from fangpin.exchange import actions as exchange_actions
+from fangpin.warnings import screening
 from fangpin.warnings.models import Lead, LeadSource
 
 
@@ -33,7 +34,7 @@ def push(token: str, dataset: str, body: object) -> object:
 
 
 def test_a_pushed_discharge_with_40000_self_pay_creates_a_lead_at_once(
-    world, world_lake, medical_token, event
+    world, world_lake, medical_token, event, client_for
 ) -> None:
     person = world.persons["own"]
     # warm up once (the first push into a fresh lake trains the linkage model and parses the policy)
@@ -61,6 +62,12 @@ def test_a_pushed_discharge_with_40000_self_pay_creates_a_lead_at_once(
     assert "ms_settlement" in lead.datasets
     assert LeadSource.objects.filter(lead=lead, department="medical_security").exists()
     assert lead.screening_run.trigger == "push"
+    ranker = screening.active_ranker()
+    assert lead.model_version == (ranker.version if ranker else "")
+    if ranker is not None:  # the shipped model explains the warning in Chinese sentences, shown on the page
+        assert lead.explanation
+        page = client_for("zhang_township").get(f"/leads/{lead.pk}/").content.decode()
+        assert lead.explanation.split("；")[0] in page and "模型解释" in page
     print(f"\nincremental push → lead: {elapsed * 1000:.0f} ms end to end (one event, test lake)")
 
 

@@ -12,9 +12,10 @@ from django.db import models
 from django.db.models import Prefetch
 from django.utils import timezone
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
-from fangpin.assistance.models import Measure
+from fangpin.assistance.models import Category, Measure, MeasureStatus
 from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import CATEGORIES, Kind, State
@@ -43,6 +44,8 @@ COLUMNS: list[tuple[str, str]] = [
     ("风险消除状态", "elimination_status"),
     ("风险消除时间", "eliminated_on"),
 ]
+CATEGORY_LABELS = dict(Category.choices)
+STATUS_LABELS = dict(MeasureStatus.choices)
 TEXT_KEYS = {"household_no", "head_id"}  # never numbers: 3.60722E+17 would lose digits
 
 
@@ -115,7 +118,8 @@ def row(case: Case, *, reveal: bool) -> dict[str, Any]:
         if plan and plan.responsible
         else "",
         "measures": "；".join(
-            f"{m.measure_type.get_category_display()}-{m.measure_type.name}（{m.get_status_display()}）"
+            f"{CATEGORY_LABELS.get(m.measure_type.category, '')}-{m.measure_type.name}"
+            f"（{STATUS_LABELS.get(m.status, m.status)}）"
             for m in measures
         ),
         "income_gained": float(gained) if measures else None,
@@ -145,33 +149,37 @@ def workbook(
     title: str,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[bytes, int]:
-    """The roster as .xlsx bytes and the number of households in it."""
-    book = Workbook(write_only=False)
-    sheet = book.active
-    sheet.title = "监测对象台账"
-    sheet.append([title])
-    sheet.append(
-        [
-            f"导出时间 {timezone.localtime().strftime('%Y-%m-%d %H:%M')}；证件号码{'为完整号码，注意保密' if reveal else '已脱敏'}"
-        ]
-    )
-    sheet.append([header for header, _ in COLUMNS])
-    for cell in sheet[3]:
-        cell.font = Font(bold=True)
-    text_columns = [i + 1 for i, (_, key) in enumerate(COLUMNS) if key in TEXT_KEYS]
-    count = 0
-    for values in rows(cases, reveal=reveal):
-        sheet.append([values[key] for _, key in COLUMNS])
-        for column in text_columns:
-            cell = sheet.cell(row=sheet.max_row, column=column)
-            cell.number_format = "@"  # IDs stay text in Excel
-            cell.value = str(cell.value)
-        count += 1
-        if progress and count % 200 == 0:
-            progress(count)
+    """The roster as .xlsx bytes and the number of households in it (openpyxl's streaming writer)."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("监测对象台账")
     sheet.freeze_panes = "A4"
     for letter, width in (("D", 20), ("F", 22), ("R", 60)):
         sheet.column_dimensions[letter].width = width
+    sheet.append([title])
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
+    sheet.append([f"导出时间 {stamp}；证件号码{'为完整号码，注意保密' if reveal else '已脱敏'}"])
+    bold = Font(bold=True)
+    sheet.append([_cell(sheet, header, font=bold) for header, _ in COLUMNS])
+    count = 0
+    for values in rows(cases, reveal=reveal):
+        sheet.append(
+            [
+                _cell(sheet, str(values[key]), text=True) if key in TEXT_KEYS else values[key]
+                for _, key in COLUMNS
+            ]
+        )
+        count += 1
+        if progress and count % 200 == 0:
+            progress(count)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue(), count
+
+
+def _cell(sheet: Any, value: Any, *, text: bool = False, font: Font | None = None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value=value)
+    if text:
+        cell.number_format = "@"  # IDs stay text in Excel, never 3.60722E+17
+    if font is not None:
+        cell.font = font
+    return cell

@@ -201,3 +201,22 @@ def test_the_plan_list_shows_monitored_households_in_scope(world, client_for, pl
     assert world.households["sibling"].household_no not in page
     county = client_for("wang_county").get("/assistance/?show=no_plan").content.decode()
     assert world.households["sibling"].household_no in county and plan.household.household_no not in county
+
+
+def test_elimination_ends_measures_except_those_that_continue(world, plan, audit_rows) -> None:
+    liu = world.user("liu_cadre")
+    child = plan.household.memberships.get(relation="03").person
+    rain = MeasureType.objects.get(county_id="360722", code="JZ-01")  # continues to the end of school
+    medical = MeasureType.objects.get(county_id="360722", code="YL-02")
+    kept = actions.add_measure(
+        plan, actor=liu, measure_type=rain, person=child, start_date=dt.date(2026, 3, 1)
+    )
+    ended = actions.add_measure(
+        plan, actor=liu, measure_type=medical, person=child, start_date=dt.date(2026, 3, 1)
+    )
+    assert actions.end_measures_on_elimination(plan.case, actor=liu, on=dt.date(2026, 11, 1)) == 1
+    kept.refresh_from_db()
+    ended.refresh_from_db()
+    assert kept.status == "active" and kept.end_date is None
+    assert ended.status == "done" and ended.end_date == dt.date(2026, 11, 1) and ended.version == 2
+    assert audit_rows("MEASURES_ENDED")[0].data == {"measures": [ended.pk]}

@@ -550,3 +550,32 @@ def export_path(export: RosterExport) -> Path | None:
         return None
     path = exports_dir() / export.file_name
     return path if path.exists() else None
+
+
+@transaction.atomic
+def end_measures_on_elimination(identification: Case, *, actor: Any = None, on: dt.date | None = None) -> int:
+    """When a household's risk is eliminated, its open measures end — except those the toolbox marks as
+    continuing (小额信贷 to the contract's end, 雨露计划 to the end of the school stage). Returns how many
+    ended. Called by the cases app when an elimination case is marked eliminated."""
+    plan = AssistancePlan.objects.filter(case=identification).first()
+    if plan is None:
+        return 0
+    on = on or timezone.localdate()
+    ending = plan.measures.filter(
+        status__in=OPEN_MEASURE_STATUSES, measure_type__continues_after_elimination=False
+    )
+    ids = list(ending.values_list("pk", flat=True))
+    Measure.objects.filter(pk__in=ids).update(
+        status=MeasureStatus.DONE, end_date=on, version=F("version") + 1
+    )
+    Measure.objects.filter(pk__in=ids, end_date__lt=F("start_date")).update(end_date=F("start_date"))
+    if ids:
+        record(
+            "MEASURES_ENDED",
+            actor=actor,
+            object_type="assistance_plan",
+            object_id=plan.pk,
+            reason="风险消除",
+            data={"measures": ids},
+        )
+    return len(ids)

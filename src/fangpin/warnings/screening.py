@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from fangpin.pipeline import policy as policy_mod
@@ -160,7 +161,12 @@ def rescore_households(household_ids: Sequence[int], period: str) -> ScreeningRu
     if not ids:
         return None
     begin = time.perf_counter()
-    run = screen_period(period, households=ids, trigger="push")
+    try:
+        run = screen_period(period, households=ids, trigger="push")
+    except IntegrityError:
+        # two events for one household at the same moment: the other request created the lead first
+        # (one open department lead per household, period and kind); screen again and update it
+        run = screen_period(period, households=ids, trigger="push")
     log.info("re-scored %d households for %s in %.3f s", len(ids), period, time.perf_counter() - begin)
     return run
 

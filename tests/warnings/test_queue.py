@@ -263,3 +263,38 @@ def test_a_second_report_for_the_same_household_merges(world, client_for) -> Non
     assert [p["reporter"] for p in first.provenance] == ["xiao_grid", "liu_cadre"]
     page = client_for("zhang_township").get(reverse("warnings:lead_detail", args=[first.pk])).content.decode()
     assert f"#{second.pk}" in page  # the merge history
+
+
+@pytest.mark.parametrize(
+    ("persona", "status"), [("xiao_grid", 403), ("chen_analyst", 403), ("li_township_b", 404)]
+)
+def test_who_may_not_match_a_declaration(world, client_for, make_lead, persona, status) -> None:
+    lead = make_lead(world.households["own"], channel="self_declaration")
+    Lead.objects.filter(pk=lead.pk).update(household=None)
+    response = client_for(persona).post(
+        reverse("warnings:lead_match", args=[lead.pk]), {"household_no": world.households["own"].household_no}
+    )
+    assert response.status_code == status
+    assert Lead.objects.get(pk=lead.pk).household is None
+
+
+def test_a_township_cannot_match_a_household_of_another_township(world, client_for, make_lead) -> None:
+    lead = make_lead(world.households["own"], channel="self_declaration")
+    Lead.objects.filter(pk=lead.pk).update(household=None)
+    response = client_for("zhang_township").post(
+        reverse("warnings:lead_match", args=[lead.pk]),
+        {"household_no": world.households["sibling"].household_no},
+        follow=True,
+    )
+    assert "不在您的管辖范围内" in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).household is None
+
+
+def test_read_only_roles_see_the_page_without_decision_buttons(world, client_for, make_lead) -> None:
+    lead = make_lead(world.households["own"])
+    body = client_for("chen_analyst").get(reverse("warnings:lead_detail", args=[lead.pk])).content.decode()
+    assert 'data-testid="accept"' not in body and "不予受理" not in body
+    township = (
+        client_for("zhang_township").get(reverse("warnings:lead_detail", args=[lead.pk])).content.decode()
+    )
+    assert 'data-testid="accept"' in township

@@ -85,6 +85,10 @@ class ScanConfig:
     # history of a year holds a handful of events, too few to be taken as its true rate (measured: with 3
     # the cluster-free simulator run raised false alarms on villages that merely had a quiet year)
     prior_months: float = 12.0
+    # draw the null's village rates from their baseline (posterior predictive): without it the Monte Carlo
+    # treats a year's handful of events per village as the exact rate and over-alarms (measured on the
+    # simulator's cluster-free runs)
+    rate_uncertainty: bool = True
     # a cluster needs at least this many events to be reported at all
     min_events: int = 5
     max_alerts: int = 10
@@ -435,7 +439,13 @@ def scan_counts(
     batch = max(1, 2_000_000 // max(1, w_max * n_v * k_max))
     for start in range(0, config.replications, batch):
         r = min(batch, config.replications - start)
-        months = np.stack([rng.multinomial(int(m), p, size=r) for m in month_totals], axis=1)  # r × W × V
+        # each replication draws the villages' rates from what their baselines say (Gamma posterior of the
+        # Poisson rate given baseline + prior counts), so the null carries the baseline's uncertainty too
+        rates = (
+            rng.gamma(share, size=(r, n_v)) if config.rate_uncertainty else np.broadcast_to(share, (r, n_v))
+        )
+        p_r = rates / rates.sum(axis=1, keepdims=True)
+        months = np.stack([rng.multinomial(int(m), p_r) for m in month_totals], axis=1)  # r × W × V
         sim_w = np.stack([months[:, w_max - w :, :].sum(axis=1) for w in range(1, w_max + 1)], axis=1)
         sim_c = cylinders(sim_w)
         sim_llr = np.where((sim_c >= config.min_events) & ~small, _llr(sim_c, exp_c[None], total), 0.0)

@@ -69,12 +69,23 @@
           }],
         };
       } else {
+        // a township's villages occupy a patch of the county: centre and zoom on them
+        var own = data.areas.filter(function (a) { return points[a.code]; }).map(function (a) { return points[a.code]; });
+        var view = {};
+        if (data.mapLevel === "village" && own.length) {
+          var xs = own.map(function (p) { return p[0]; }), ys = own.map(function (p) { return p[1]; });
+          var box = features.length ? bounds(features) : null;
+          var w = Math.max.apply(null, xs) - Math.min.apply(null, xs), h = Math.max.apply(null, ys) - Math.min.apply(null, ys);
+          view.center = [(Math.max.apply(null, xs) + Math.min.apply(null, xs)) / 2, (Math.max.apply(null, ys) + Math.min.apply(null, ys)) / 2];
+          if (box) view.zoom = Math.max(1, Math.min(8, 0.6 * Math.min((box[2] - box[0]) / Math.max(w, 0.01), (box[3] - box[1]) / Math.max(h, 0.01))));
+        }
         option = {
           tooltip: { trigger: "item", formatter: function (p) { return p.data.label + "：" + (p.data.text || "—"); } },
           visualMap: Object.assign({ seriesIndex: 0 }, visual),
-          geo: { map: "fp-area", roam: true, itemStyle: { areaColor: "#f6f8fb", borderColor: "#9aa0ac" } },
+          geo: Object.assign({ map: "fp-area", roam: true, itemStyle: { areaColor: "#f6f8fb", borderColor: "#9aa0ac" } }, view),
           series: [{
             type: "scatter", coordinateSystem: "geo", symbolSize: data.mapLevel === "township" ? 14 : 8,
+            itemStyle: { borderColor: "#667382", borderWidth: 0.6 },
             data: data.areas.filter(function (a) { return points[a.code]; }).map(function (a) {
               return { value: points[a.code].concat([a.value]), code: a.code, label: a.name, text: a.text };
             }),
@@ -85,6 +96,17 @@
       c.on("click", drill);
       c.setOption(option);
     }).catch(function (err) { el.textContent = "地图数据加载失败：" + err.message; done(el); });
+  }
+
+  function bounds(features) {
+    var b = [Infinity, Infinity, -Infinity, -Infinity];
+    function walk(c) {
+      if (typeof c[0] === "number") {
+        b[0] = Math.min(b[0], c[0]); b[1] = Math.min(b[1], c[1]); b[2] = Math.max(b[2], c[0]); b[3] = Math.max(b[3], c[1]);
+      } else { c.forEach(walk); }
+    }
+    features.forEach(function (f) { walk(f.geometry.coordinates); });
+    return b;
   }
 
   function drawFunnel(data) {

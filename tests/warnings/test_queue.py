@@ -298,3 +298,11 @@ def test_read_only_roles_see_the_page_without_decision_buttons(world, client_for
         client_for("zhang_township").get(reverse("warnings:lead_detail", args=[lead.pk])).content.decode()
     )
     assert 'data-testid="accept"' in township
+
+
+def test_provenance_times_are_shown_in_beijing_time(world, client_for, make_lead) -> None:
+    lead = make_lead(
+        world.households["own"], provenance=[{"channel": "department", "at": "2026-10-31T00:30:00+00:00"}]
+    )
+    body = client_for("zhang_township").get(reverse("warnings:lead_detail", args=[lead.pk])).content.decode()
+    assert "2026-10-31 08:30" in body

@@ -157,16 +157,17 @@ def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
     primary.rules = ";".join(_union(_split(primary.rules, ";"), _split(dup.rules, ";")))
     primary.reasons = "；".join(_union(_split(primary.reasons, "；"), _split(dup.reasons, "；")))
     primary.datasets = _union(primary.datasets, dup.datasets)
-    if dup.score > primary.score:
-        primary.score, primary.grade = dup.score, dup.grade
-    if not primary.grade and dup.grade:
-        primary.grade = dup.grade
-    primary.category = primary.category or dup.category
     if dup.portrait_snapshot:
+        # the newest screening speaks for the household (scores of different model versions don't compare)
+        primary.score, primary.grade = dup.score, dup.grade or primary.grade
+        primary.category = dup.category or primary.category
         primary.portrait_snapshot = dup.portrait_snapshot
         primary.explanation = dup.explanation or primary.explanation
         primary.policy_id, primary.policy_hash = dup.policy_id, dup.policy_hash
         primary.model_version = dup.model_version
+    elif dup.score > primary.score:
+        primary.score, primary.grade = dup.score, dup.grade or primary.grade
+    primary.category = primary.category or dup.category
     if dup.accept_deadline and (not primary.accept_deadline or dup.accept_deadline < primary.accept_deadline):
         primary.accept_deadline = dup.accept_deadline
     if not any(p.get("lead") == dup.pk for p in primary.provenance):

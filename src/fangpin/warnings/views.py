@@ -3,6 +3,7 @@ codes, the cadre's field report, and what became of each department's warnings (
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 from typing import Any
@@ -123,6 +124,17 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+def _when(value: Any) -> str:
+    """A provenance time (ISO text, stored in UTC) in Beijing time."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return "—"
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M")
+
+
 def _risk_list(codes: str) -> list[str]:
     return [f"{c} {RISK_TYPES.get(c, '')}" for c in codes.split(";") if c]
 
@@ -169,6 +181,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "explanations": [s for s in lead.explanation.replace("\n", "；").split("；") if s.strip()],
             "snapshot": snapshot,
             "declaration": declaration,
+            "provenance": [{**p, "when": _when(p.get("at"))} for p in lead.provenance or []],
             "merged": lead.merged_leads.select_related("household").order_by("pk"),
             "sources": lead.sources.order_by("department", "dataset"),
             "departments": DEPARTMENTS,

@@ -364,11 +364,14 @@ def _sentence(group: str, row: dict[str, Any], line: float) -> str | None:
     income = _num(row, "income_pc_12m") * members
     if group == "income":
         net = _num(row, "net_income_pc_12m")
+        if net < 0:
+            return f"扣除医疗、教育等刚性支出后人均纯收入为负（约{_yuan(net)}），低于监测线{_yuan(line)}"
         if net < line:
             return f"人均纯收入约{_yuan(net)}，低于监测线{_yuan(line)}"
         if net < 1.5 * line:
             return f"人均纯收入约{_yuan(net)}，接近监测线{_yuan(line)}（{net / line:.1f}倍）"
-        return f"人均纯收入约{_yuan(net)}，收入来源以{'收入调查' if row.get('income_source') == 'survey' else '部门数据推算'}为准，需核实"
+        source = "收入调查" if row.get("income_source") == "survey" else "按部门数据推算"
+        return f"人均纯收入约{_yuan(net)}（{source}），收入情况需入户核实"
     if group == "work":
         if _int(row, "unemployed_members"):
             return f"有{_int(row, 'unemployed_members')}名成员登记失业"
@@ -639,7 +642,7 @@ class TrainOptions:
     calibration_share: float = 0.3  # held out to calibrate and measure
     # "period": the latest periods are held out (time generalisation); "household": a fixed share of
     # households, all their months (every kind of shock the history holds reaches the booster)
-    split: str = "period"
+    split: str = "household"
     rounds: int = 400
     learning_rate: float = 0.05
     num_leaves: int = 31

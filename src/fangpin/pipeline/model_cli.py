@@ -103,6 +103,7 @@ def _train(args: argparse.Namespace) -> int:
             examples,
             TrainOptions(
                 seed=args.seed,
+                split=args.split,
                 name=args.name,
                 county=county,
                 notes={"label_source": "simulation", "synth": [str(Path(x).resolve()) for x in args.synth]},
@@ -179,6 +180,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     t.add_argument("--periods", required=True, help="训练期次 e.g. 2025-04..2026-10")
     t.add_argument("--out", default="", help="模型目录 / models folder (default $FANGPIN_HOME/models)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--split",
+        choices=["household", "period"],
+        default="household",
+        help="留出校准集 / hold out 30 %% of the households (default) or the latest 30 %% of the periods",
+    )
     t.add_argument("--name", default="jx-default", help="版本名前缀 / version name prefix")
     t.add_argument("--no-activate", action="store_true", help="只保存不启用 / store without activating")
     t.add_argument("--quiet", action="store_true")

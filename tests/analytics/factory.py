@@ -16,7 +16,7 @@ def at(day: str, hour: int = 10) -> dt.datetime:
 
 
 def household(village: str, members: int = 2) -> Any:
-    from tests.conftest import make_household
+    from conftest import make_household
 
     n = next(_counter)
     people = [

@@ -29,9 +29,9 @@ pytestmark = [
 
 def test_a_county_leader_sees_the_map_and_the_funnel(transactional_db, world, live_server) -> None:
     from playwright.sync_api import sync_playwright
+    from tests.analytics.factory import at, household, lead, monitored_via_warning
 
     from fangpin.analytics.refresh import refresh_month
-    from tests.analytics.factory import at, lead, household, monitored_via_warning
 
     for day in range(2, 9):
         monitored_via_warning("360722100200", found=f"2026-10-{day:02d}", decided=f"2026-10-{day + 9:02d}")

@@ -125,6 +125,7 @@ def test_a_lead_goes_from_the_grid_workers_phone_to_monitored_and_later_to_elimi
         grid.screenshot(path=str(ARTIFACTS / "case-tasks-phone.png"), full_page=True)
         task.click()
         grid.wait_for_selector("[data-testid=action-submit_visit]")
+        grid.screenshot(path=str(ARTIFACTS / "case-visit-form-phone.png"), full_page=True)
         card = grid.locator("[data-testid=action-submit_visit]")
         card.locator("[name=authorization]").set_input_files(
             files=[{"name": "授权书.png", "mimeType": "image/png", "buffer": PNG}]

@@ -33,6 +33,20 @@ def sniff(upload: UploadedFile[Any]) -> tuple[str, str] | None:
 class VersionForm(forms.Form):
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():  # Tabler styling; numeric keypads on phones
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.HiddenInput):
+                continue
+            widget.attrs.setdefault(
+                "class", "form-select" if isinstance(widget, forms.Select) else "form-control"
+            )
+            if isinstance(field, forms.DecimalField | forms.IntegerField):
+                widget.attrs.setdefault(
+                    "inputmode", "decimal" if isinstance(field, forms.DecimalField) else "numeric"
+                )
+
 
 def _money(label: str) -> forms.DecimalField:
     return forms.DecimalField(
@@ -62,10 +76,6 @@ class VisitForm(VersionForm):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
-    months_above_line = forms.IntegerField(
-        label="近 12 个月中人均收入高于监测线的月数（风险消除用）", min_value=0, max_value=12, required=False
-    )
-    new_risk = forms.BooleanField(label="发现新的风险", required=False)
     notes = forms.CharField(label="核实情况说明", widget=forms.Textarea(attrs={"rows": 3}), required=False)
     authorization = forms.FileField(
         label="承诺授权书（签字扫描件或照片，JPG/PNG/PDF，≤10MB）", required=False
@@ -109,6 +119,15 @@ class VisitForm(VersionForm):
         data["income_pc"] = round(income / data["members"], 2)
         data["net_income_pc"] = round((income - spending) / data["members"], 2)
         return data
+
+
+class EliminationVisitForm(VisitForm):
+    """The elimination visit adds how long income has been above the line and whether a new risk appeared."""
+
+    months_above_line = forms.IntegerField(
+        label="近 12 个月中人均收入高于监测线的月数", min_value=0, max_value=12
+    )
+    new_risk = forms.BooleanField(label="发现新的风险", required=False)
 
 
 class VillageReviewForm(VersionForm):
@@ -187,6 +206,8 @@ FORMS: dict[str, type[VersionForm]] = {
 def form_class(action: str, kind: str) -> type[VersionForm]:
     if action == "county_approve" and kind == "identification":
         return DecisionForm
+    if action == "submit_visit" and kind == "elimination":
+        return EliminationVisitForm
     return FORMS[action]
 
 

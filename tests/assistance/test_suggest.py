@@ -65,7 +65,7 @@ def test_the_ranking_is_deterministic_and_matches_more_risks_first() -> None:
     assert codes(situation) == codes(situation)
     ranked = suggest(TOOLBOX, situation)
     assert ranked[0].code in {"YL-01", "BX-01", "BZ-01", "BZ-03"}  # each matches both risks
-    assert ranked[0].score == 20.0
+    assert ranked[0].score == 22.0  # 12 for the main risk type, 10 for the second
     assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
 
 
@@ -73,3 +73,12 @@ def test_unmet_needs_and_new_risk_types() -> None:
     assert unmet_needs({"housing_ok": False, "water_ok": True, "medical_ok": False}) == {"housing", "medical"}
     assert unmet_needs({}) == frozenset()
     assert new_risk_types(["01"], ["01", "07", "07"]) == ("07",)
+
+
+def test_the_catch_all_risk_type_weighs_little_and_relocation_is_never_suggested() -> None:
+    ranked = suggest(TOOLBOX, Situation(risk_types=("01", "07", "99"), able_members=1))
+    codes = [s.code for s in ranked]
+    assert "BQ-01" not in codes
+    assert {"BZ-01", "YL-01"} <= set(codes[:4])  # the main risk (illness) is answered near the top
+    social = next(s for s in ranked if s.code == "SH-01") if "SH-01" in codes else None
+    assert social is None or social.score == 3.0

@@ -13,7 +13,7 @@ def test_the_default_toolbox_loads_once_per_county_and_keeps_local_edits(world, 
     county = Region.objects.get(prefix="360722")
     assert actions.seed_toolbox(county) == 22
     entry = MeasureType.objects.get(county=county, code="CY-01")
-    assert entry.risk_types == "06;07;99"  # YAML's 06 read as the code "06", not the number 6
+    assert entry.risk_types == "06;07"  # YAML's 06 read as the code "06", not the number 6
     assert entry.amount == 3000 and entry.labour == "able"
     MeasureType.objects.filter(pk=entry.pk).update(name="本县产业奖补")
     assert actions.seed_toolbox(county) == 0

@@ -62,6 +62,13 @@ def _fits_labour(entry: Entry, able_members: int | None) -> bool:
     return True
 
 
+def _risk_weight(code: str, household_risks: Sequence[str]) -> float:
+    """The first risk type is the main one (主要风险); 其他 (99) is a catch-all and weighs little."""
+    if code == "99":
+        return 3.0
+    return 12.0 if household_risks and household_risks[0] == code else 10.0
+
+
 def suggest(toolbox: Iterable[Entry], situation: Situation, limit: int = 8) -> list[Suggestion]:
     ranked: list[tuple[float, int, str, Suggestion]] = []
     for entry in toolbox:
@@ -73,7 +80,7 @@ def suggest(toolbox: Iterable[Entry], situation: Situation, limit: int = 8) -> l
         needs = [n for n in sorted(situation.unmet) if NEED_CATEGORY.get(n) == entry.category]
         if not risks and not needs:
             continue
-        score = 10.0 * len(risks) + 20.0 * len(needs)
+        score = sum(_risk_weight(r, situation.risk_types) for r in risks) + 20.0 * len(needs)
         if entry.labour == "unable":  # bottom-line protection comes first for those who cannot work
             score += 15.0
         parts = []

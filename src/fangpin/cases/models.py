@@ -95,7 +95,7 @@ class Case(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["household", "kind"],
-                condition=~Q(state__in=[s.value for s in FINAL_STATES]),
+                condition=~Q(state__in=sorted(s.value for s in FINAL_STATES)),
                 name="one_open_case_per_household_kind",
             ),
         ]

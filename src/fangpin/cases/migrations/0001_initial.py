@@ -340,7 +340,7 @@ class Migration(migrations.Migration):
             model_name="case",
             constraint=models.UniqueConstraint(
                 condition=models.Q(
-                    ("state__in", ["rejected", "held", "monitored", "eliminated"]), _negated=True
+                    ("state__in", ["eliminated", "held", "monitored", "rejected"]), _negated=True
                 ),
                 fields=("household", "kind"),
                 name="one_open_case_per_household_kind",

@@ -4,7 +4,10 @@
 2. a synthetic 信丰县 (360722) from the simulator: 13 departments' deliveries with realistic defects;
 3. each month imported through the exchange: validated, quarantined with reasons, linked, in the lake;
    the household registry is built from the police 户籍 snapshots (dated history);
-4. one demo account per role, with fresh random passwords printed once.
+4. the latest month screened (policy rules + the learned ranking); pushed warnings become leads;
+5. one demo account per role, with fresh random passwords printed once;
+6. cases in every state of identification and elimination (some overdue) through the real actions,
+   assistance plans for the monitored households, and the dashboards' indicators and regional scan.
 """
 
 from __future__ import annotations
@@ -176,14 +179,55 @@ def run(households: int, seed: int, say: Callable[[str], None]) -> list[tuple[De
     else:
         say("已有演示数据，跳过模拟 / demo data present, keeping it (delete FANGPIN_HOME to start over)")
     screen_latest(home, say)
-    return ensure_accounts()
+    accounts = ensure_accounts()  # before the cases, so the demo's own grid worker and cadre get tasks
+    populate_workflow(say)
+    refresh_oversight(say)
+    return accounts
 
 
 def screen_latest(home: Path, say: Callable[[str], None]) -> None:
-    """Department screening of the latest month (the learned ranking and the warnings pages come next)."""
+    """Department screening of the latest month with the policy rules and the learned ranking: the CSV
+    for a look in Excel, and the pushed warnings stored as leads in the queue (idempotent)."""
     from fangpin.cli import main as fangpin_cli
+    from fangpin.warnings.screening import screen_period
 
     period = recent_periods(1, timezone.localdate())[0]
     out = home / f"warnings-{period}.csv"
     say(f"筛查 {period} / screening the latest month → {out}")
     fangpin_cli(["screen", "--as-of", period, "--lake", str(settings.FANGPIN_LAKE), "--out", str(out)])
+    run = screen_period(period, trigger="demo")
+    say(
+        f"预警线索 / leads: 筛查 {run.households} 户，推送 {run.warnings} 条，新建 {run.created}，"
+        f"合并 {run.merged}（模型 model {run.model_version or '—'}）"
+    )
+
+
+def populate_workflow(say: Callable[[str], None]) -> None:
+    """Cases in every state (some overdue) through the real actions, and assistance plans for the
+    monitored households — once; a re-run keeps what is there."""
+    from fangpin.assistance import demo as assistance_demo
+    from fangpin.cases import demo as cases_demo
+    from fangpin.cases.models import Case
+
+    if Case.objects.filter(village__prefix__startswith=COUNTY).exists():
+        say("已有演示案件，保留 / demo cases present, keeping them")
+        return
+    village = _demo_places()["village"]
+    states = cases_demo.populate(COUNTY, focus_village=village.prefix)
+    plans = assistance_demo.populate(COUNTY)
+    say(
+        "监测识别 / cases: "
+        + "，".join(f"{state} {n}" for state, n in sorted(states.items()))
+        + f"；逾期 overdue {cases_demo.overdue_count(COUNTY)}；帮扶 plans: {dict(plans)}"
+    )
+
+
+def refresh_oversight(say: Callable[[str], None]) -> None:
+    """Pre-aggregated indicators for the dashboards and the regional-scale risk scan of the latest month."""
+    from fangpin.analytics.actions import refresh, run_scan
+
+    periods = recent_periods(3, timezone.localdate())
+    say("汇总监测指标 / refreshing the dashboards' indicators…")
+    refresh(periods)
+    alerts = run_scan(periods[-1], county=COUNTY)
+    say(f"区域性风险扫描 / regional-scale risk scan {periods[-1]}: {len(alerts)} 个预警 alerts")

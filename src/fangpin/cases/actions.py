@@ -495,7 +495,7 @@ def transition(
         actor=actor,
         object_type="case",
         object_id=locked.pk,
-        reason=note[:200] if action in ("reject", "hold", "return_for_rework", "green_channel") else "",
+        # the reason text stays on the CaseStep: free text may name an illness, which the log must not hold
         data={"from": from_state, "to": str(new_state), "green_channel": locked.green_channel},
     )
     _after(locked, action, actor, at)

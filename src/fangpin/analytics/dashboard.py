@@ -75,11 +75,16 @@ T = TypeVar("T")
 CACHE_SECONDS = 3600
 
 
-def cached(parts: tuple[Any, ...], compute: Callable[[], T]) -> T:
-    """Page data keyed by the last finished refresh: the table only changes when a refresh finishes, so a
-    cached figure is never stale (a new refresh gives new keys; old ones expire)."""
+def cache_version() -> str:
+    """The last finished refresh: the table only changes when a refresh finishes, so data cached under
+    this version is never stale (a new refresh gives new keys; old ones expire)."""
     version = RefreshRun.objects.filter(status="done").aggregate(v=Max("finished_at"))["v"]
-    key = "analytics:" + ":".join(str(p) for p in (version.timestamp() if version else 0, *parts))
+    return str(version.timestamp() if version else 0)
+
+
+def cached(parts: tuple[Any, ...], compute: Callable[[], T], version: str | None = None) -> T:
+    """Page data cached under the refresh version (see cache_version)."""
+    key = "analytics:" + ":".join(str(p) for p in (version or cache_version(), *parts))
     found = cache.get(key)
     if found is None:
         found = compute()

@@ -84,6 +84,7 @@ def region_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
         }
 
     province = region.prefix[:2]
+    version = dashboard.cache_version()
     context = {
         "region": region,
         "ancestors": [a for a in region.ancestors() if a.prefix.startswith(user.region_id)],
@@ -91,7 +92,9 @@ def region_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
         "months": available,
         "indicator": code,
         "map_choices": [(c, DEFINITIONS[c].name) for c in dashboard.MAP_CHOICES],
-        **dashboard.cached(("dashboard", region.prefix, month, code, detail), compute),
+        "cache_version": version,
+        "detail": detail,
+        **dashboard.cached(("dashboard", region.prefix, month, code, detail), compute, version),
         "geo_url": f"fangpin/geo/{province}.json",
         "points_url": f"fangpin/geo/{province}-points.json",
         "alerts": scope.regional_alerts(user).filter(county__startswith=region.prefix[:6])[:5]

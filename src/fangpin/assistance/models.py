@@ -42,7 +42,9 @@ class MeasureType(models.Model):
     code = models.CharField("编号", max_length=20)
     category = models.CharField("类别", max_length=20, choices=Category.choices)
     name = models.CharField("措施名称", max_length=100)
-    risk_types = models.CharField("适用风险类型", max_length=40, blank=True)  # "01;09"; empty: chosen by hand only
+    risk_types = models.CharField(
+        "适用风险类型", max_length=40, blank=True
+    )  # "01;09"; empty: chosen by hand only
     categories = models.CharField(
         "适用监测类别", max_length=40, blank=True
     )  # "unstable;marginal"; empty = any

@@ -149,3 +149,36 @@ def test_a_short_lake_history_all_above_the_line_leaves_the_count_to_the_visit()
     assert elimination_blockers(
         {**ELIMINATION_VISIT, "months_above_line": 8}, {"months_above_line": 2, "months_checked": 3}
     )
+
+
+def test_elimination_ends_the_open_measures_but_keeps_continuing_ones(walk, world) -> None:
+    import datetime as dt
+
+    from fangpin.assistance import actions as assistance
+    from fangpin.assistance.models import MeasureType
+    from fangpin.regions.models import Region
+
+    case = _to_county(walk, world, ELIMINATION_VISIT)
+    county = Region.objects.get(prefix=case.village_id[:6])
+    assistance.seed_toolbox(county)
+    plan = assistance.create_plan(case.identification, actor=world.users["zhang_township"])
+    ending = MeasureType.objects.filter(
+        county=county, continues_after_elimination=False, per_person=False
+    ).first()
+    continuing = MeasureType.objects.filter(
+        county=county, continues_after_elimination=True, per_person=False
+    ).first()
+    assert ending is not None and continuing is not None
+    for measure_type in (ending, continuing):
+        assistance.add_measure(
+            plan,
+            actor=world.users["zhang_township"],
+            measure_type=measure_type,
+            start_date=dt.date(2026, 6, 1),
+        )
+    actions.submit(
+        case, "county_approve", actor=world.users["wang_county"], payload={"version": case.version}
+    )
+    statuses = dict(plan.measures.values_list("measure_type__code", "status"))
+    assert statuses[ending.code] == "done"
+    assert statuses[continuing.code] != "done"

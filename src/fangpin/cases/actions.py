@@ -519,6 +519,11 @@ def _after(case: Case, action: str, actor: User | None, at: dt.datetime) -> None
         _feedback(case.lead, "kept", actor)
     elif action == "county_approve" and case.kind == Kind.ELIMINATION:
         _feedback(case.lead, "eliminated", actor)
+        if case.identification is not None:
+            # imported here: the assistance app builds on the cases app, not the other way round
+            from fangpin.assistance.actions import end_measures_on_elimination
+
+            end_measures_on_elimination(case.identification, actor=actor, on=timezone.localdate(at))
     if action == "record_objection":
         _notify(
             _people(Role.TOWNSHIP_REVIEWER, _township_of(case)), "公示收到异议", case, verb="case_objection"

@@ -116,3 +116,11 @@ def test_overdue_lists_per_level(walk, client_for, world) -> None:
     assert client_for("li_township_b").get("/cases/?overdue=1").context["counts"]["overdue"] == 0
     assert client_for("wang_county").get("/cases/?overdue=1").context["counts"]["overdue"] == 1
     assert actions  # the actions module is the one path that opened the case above
+
+
+@pytest.mark.django_db
+def test_the_clock_escalates_overdue_cases_without_anyone_opening_a_page(walk, capsys) -> None:
+    case = walk("verifying", at=timezone.now() - dt.timedelta(days=30))
+    call_command("periodic", once=True)
+    assert case.escalations.count() == 1
+    assert "超期提醒 1 件" in capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""Serving the web UI together with the background-job worker (uploads, exports), for the demo and for
-a single-machine installation. Larger installations run `fangpin manage db_worker` as its own service."""
+"""Serving the web UI together with the background-job worker (uploads, exports) and the clock (deadline
+escalations, notification retries), for the demo and for a single-machine installation. Larger
+installations run `fangpin manage db_worker` and `fangpin manage periodic` as their own services."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from django.core.management import call_command
 
 
 def serve(host: str, port: int) -> None:
-    worker = None
+    helpers: list[subprocess.Popen[bytes]] = []
+    # Same interpreter, same settings and FANGPIN_HOME (inherited environment).
     if settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db"):
-        # Same interpreter, same settings and FANGPIN_HOME (inherited environment).
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "fangpin.cli", "manage", "db_worker", "--interval", "1"]
+        helpers.append(
+            subprocess.Popen([sys.executable, "-m", "fangpin.cli", "manage", "db_worker", "--interval", "1"])
         )
+    # the clock: deadline escalations and notification retries happen without anyone opening a page
+    helpers.append(subprocess.Popen([sys.executable, "-m", "fangpin.cli", "manage", "periodic"]))
     try:
         call_command("runserver", f"{host}:{port}", use_reloader=False)
     finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=10)
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            helper.wait(timeout=10)

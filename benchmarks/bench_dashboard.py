@@ -13,8 +13,10 @@ The server is the one fangpin ships (`fangpin serve`: Django's threaded server +
 the client is a simple concurrent client (threads, keep-alive off, a signed-in session per user),
 requesting the province, county, township and village dashboards, the printable report and the alert list
 in random order, each with a random month of the table and a random map indicator (so a realistic share
-of requests computes its page data; computed data is cached until the next refresh finishes). Cases:
-p50 / p95 / max per page kind, with the target p95 < 300 ms.
+of requests computes its page data; computed data is cached until the next refresh finishes), plus the
+health check as the floor of the same server in the same run. Per page kind: median, p95, max; `baseline`
+= the floor's p95 and `ratio` = p95 / floor p95 (the machine's load shows in the floor), with the target
+p95 < 300 ms stated in the notes.
 
 Environment: FANGPIN_BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/fangpin_bench_dashboard;
 created if missing, reused when already loaded), FANGPIN_BENCH_SCALE (shrinks the number of requests and
@@ -323,6 +325,8 @@ def run() -> list[dict[str, Any]]:
             "village": (f"/analytics/region/{COUNTY}100200/?month={month}", "bench_county"),
             "report": (f"/analytics/region/{COUNTY}/report/?month={month}", "bench_county"),
             "alerts": ("/analytics/alerts/", "bench_province"),
+            # the floor: the health check (no session, no template) through the same server in the same run
+            "floor": ("/healthz", "bench_county"),
         }
         for path, who in pages.values():  # warm-up (and a check that each page answers 200)
             status, _ = _get(base + path, sessions[who])
@@ -365,15 +369,21 @@ def run() -> list[dict[str, Any]]:
         server.wait(timeout=10)
     rows = []
     total = sum(len(v) for v in times.values())
+
+    def p95_of(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+
+    floor = p95_of(times["floor"])
     for name, values in times.items():
         values.sort()
-        p95 = values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
+        p95 = p95_of(values)
         rows.append(
             {
                 "name": f"dashboard_{name}",
                 "median_s": round(statistics.median(values) / 1000, 4),
-                "baseline": f"{TARGET_MS / 1000}",
-                "ratio": round(p95 / TARGET_MS, 2),
+                "baseline": round(floor / 1000, 4),  # the floor page's p95 in this run
+                "ratio": round(p95 / floor, 2),
                 "p95_ms": round(p95, 1),
                 "max_ms": round(values[-1], 1),
                 "requests": len(values),

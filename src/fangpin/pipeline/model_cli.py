@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
     m = model.meta
     print(
         f"已训练模型 model trained: {model.version} → {path}{'' if args.no_activate else ' (active)'}\n"
-        f"  {m['rows']} examples, {m['positives']} at risk; held-out {', '.join(m['calibration_periods'])}: "
+        f"  {m['rows']} examples, {m['positives']} at risk; held-out {_held_out(m)}: "
         f"AUC {m['auc']:.3f}, calibration error {m['calibration_error']:.4f}; "
         f"grades 高 ≥ {m['grades']['high']:.2f}, 中 ≥ {m['grades']['medium']:.3f}"
     )
@@ -139,7 +139,7 @@ def _show(args: argparse.Namespace) -> int:
     print(f"  县 county: {m.get('county') or '—'}  标签来源 labels: {m.get('label_source') or '—'}")
     print(
         f"  训练期 train periods: {_span(m.get('train_periods', []))}; "
-        f"校准期 calibration periods: {_span(m.get('calibration_periods', []))}"
+        f"校准 held out: {_held_out(m)} (split {m.get('split', 'period')})"
     )
     print(
         f"  样本 examples: {m.get('rows')} ({m.get('positives')} at risk); "
@@ -157,6 +157,13 @@ def _show(args: argparse.Namespace) -> int:
         for name, created, active in versions:
             print(f"    {'*' if active else ' '} {name}  {created}")
     return 0
+
+
+def _held_out(meta: dict[str, object]) -> str:
+    periods = meta.get("calibration_periods") or []
+    if isinstance(periods, list) and periods:
+        return _span([str(p) for p in periods])
+    return f"{meta.get('calibration_rows')} rows of 30 % of the households"
 
 
 def _span(periods: list[str]) -> str:

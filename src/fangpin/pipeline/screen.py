@@ -46,7 +46,7 @@ OUTPUT_SCHEMA = pa.schema(
         ("prompt", pa.string()),  # verify | adjust_assistance | consider_elimination | ""
         ("village_rank", pa.int64()),  # rank among the village's verify candidates (0 = not a candidate)
         ("pushed", pa.bool_()),
-        ("net_income_pc_12m", pa.float64()),
+        ("net_income_pc_12m", pa.float64()),  # 元, to the fen (engines sum doubles in different orders)
         ("explanation", pa.string()),  # the ranker's Chinese explanation (pushed rows only; "" otherwise)
     ]
 )
@@ -176,7 +176,7 @@ def screen_sql(
     weights = " + ".join(f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(rules))
     raw = f"({weights}) + {policy.shortfall_weight!r} * __shortfall"
     # FLOOR(x·10⁴ + ½)/10⁴: IEEE operations only, so every engine rounds alike
-    score = "__prob" if ranker else f"FLOOR(({raw}) * 10000.0 + 0.5) / 10000.0"
+    score = "__prob" if ranker else f"FLOOR(({raw}) * 1e4 + 0.5) / 1e4"
     of_type = {t: [i for i, r in enumerate(rules) if r.risk_type == t] for t in types}
     m = [f"{_any([f'__r{i}' for i in of_type[t]])} AS __m{t}" for t in types]
     w = [
@@ -260,7 +260,7 @@ __x AS (SELECT __w.*, {", ".join(inc)} FROM __w),
 __y AS (SELECT household_key, household_no, village_code, household_type, monitor_status,
   CAST(__score AS DOUBLE) AS score, {grade} AS grade, {types_sql} AS risk_types, {category} AS category,
   {rules_sql} AS rules, {reasons_sql} AS reasons, __prompt AS prompt,
-  CAST(net_income_pc_12m AS DOUBLE) AS net_income_pc_12m
+  FLOOR(CAST(net_income_pc_12m AS DOUBLE) * 1e2 + 0.5) / 1e2 AS net_income_pc_12m
   FROM __x),
 __z AS (SELECT __y.*, CASE WHEN prompt = 'verify' THEN ROW_NUMBER() OVER (
     PARTITION BY village_code, prompt = 'verify' ORDER BY score DESC, household_no, household_key) ELSE 0 END

@@ -74,6 +74,18 @@ def test_the_demo_builds_a_county_and_accounts_that_can_log_in(db: None, setting
     assert len(warnings) == 1 and warnings[0].read_text(encoding="utf-8-sig").startswith(
         "household_no,score,grade"
     )
+    # the whole loop: screened leads, cases in many states (some overdue), plans, indicators
+    from fangpin.analytics.models import Indicator
+    from fangpin.assistance.models import AssistancePlan
+    from fangpin.cases.demo import overdue_count
+    from fangpin.cases.models import Case
+    from fangpin.warnings.models import Lead
+
+    assert Lead.objects.filter(channel="department").exists()
+    states = set(Case.objects.values_list("state", flat=True))
+    assert {"verifying", "township_review", "monitored", "eliminated"} <= states
+    assert overdue_count("360722") > 0
+    assert AssistancePlan.objects.exists() and Indicator.objects.exists()
     username, password = accounts[2].split()[:2]  # the township reviewer
     client = Client()
     client.post("/login/", {"username": username, "password": password})

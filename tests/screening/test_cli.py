@@ -62,9 +62,29 @@ def test_screen_writes_csv(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     c.household(2)
     c.commit(Lake(home / "lake"))
     out = home / "w.csv"
-    assert main(["screen", "--as-of", "2026-10", "--out", str(out)]) == 0
+    assert main(["screen", "--as-of", "2026-10", "--rules-only", "--out", str(out)]) == 0
     lines = out.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0] == "household_no,score,grade,risk_types,category,reasons,prompt"
+    assert lines[0] == "household_no,score,grade,risk_types,category,reasons,prompt,explanation"
     assert len(lines) == 2 and lines[1].startswith("3607221000010001,")
-    assert main(["screen", "--as-of", "2026-10", "--all", "--out", str(out)]) == 0
+    assert main(["screen", "--as-of", "2026-10", "--rules-only", "--all", "--out", str(out)]) == 0
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 3
+    assert "rules only" in capsys.readouterr().err
+
+
+def test_screen_ranks_with_the_learned_model_by_default(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    c = County()
+    c.household(1, workers=0)
+    c.household(2)
+    c.commit(Lake(home / "lake"))
+    out = home / "w.csv"
+    assert main(["screen", "--as-of", "2026-10", "--all", "--out", str(out)]) == 0
+    assert "ranking jx-default-" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open(encoding="utf-8-sig")))
+    assert len(rows) == 2 and all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
+    pushed = [r for r in rows if r["prompt"] == "verify" and r["grade"]]
+    assert pushed and pushed[0]["explanation"]  # a pushed warning says why the model ranks it high
+    assert main(["screen", "--as-of", "2026-10", "--model", str(home / "no-such-model")]) == 2

@@ -309,8 +309,15 @@ def screen(
         prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, households=households)
     scored_input = portraits
     grades = None
+    ranker_input = portraits
     if ranker is not None:
-        probs = np.round(np.asarray(ranker.predict(portraits), dtype=np.float64), 4)
+        if "line" not in portraits.schema.names:
+            # the model reads the monitoring line of the screened year (8,000 for 2025, not the latest)
+            ranker_input = portraits.append_column(
+                "line", pa.array([float(params["line"])] * portraits.num_rows, pa.float64())
+            )
+        # 6 decimals: fewer ties in the low tail than 4, and the same on every engine (rounded here)
+        probs = np.round(np.asarray(ranker.predict(ranker_input), dtype=np.float64), 6)
         if probs.shape != (portraits.num_rows,):
             raise ValueError(
                 f"ranker returned {probs.shape} probabilities for {portraits.num_rows} portraits"
@@ -325,7 +332,7 @@ def screen(
         idx = pc.indices_nonzero(pc.fill_null(pushed, False))
         keys = all_scored.column("household_key").take(idx)
         rows = pc.index_in(keys, value_set=portraits.column("household_key"))
-        texts = ranker.explain(portraits.take(rows))
+        texts = ranker.explain(ranker_input.take(rows))
         explanation = np.full(all_scored.num_rows, "", dtype=object)
         explanation[idx.to_numpy()] = texts
         col = all_scored.schema.get_field_index("explanation")

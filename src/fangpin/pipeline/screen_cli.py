@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fangpin.pipeline.lake import Lake, check_period
 from fangpin.pipeline.policy import (
@@ -26,7 +27,19 @@ from fangpin.pipeline.policy import (
     store_policy,
 )
 
-CSV_COLUMNS = ("household_no", "score", "grade", "risk_types", "category", "reasons", "prompt")
+if TYPE_CHECKING:
+    from fangpin.pipeline.model import RiskModel
+
+CSV_COLUMNS = (
+    "household_no",
+    "score",
+    "grade",
+    "risk_types",
+    "category",
+    "reasons",
+    "prompt",
+    "explanation",
+)
 
 
 def _home() -> Path:
@@ -60,6 +73,16 @@ def _policy(path: str | None) -> Policy:
 ENGINES = ("duckdb", "spark")
 
 
+def _ranker(args: argparse.Namespace) -> RiskModel | None:
+    """The learned ranking: --model PATH, else the active stored model, else the shipped one;
+    --rules-only ranks by the policy's rule score (the baseline)."""
+    if args.rules_only:
+        return None
+    from fangpin.pipeline.model_cli import model_from
+
+    return model_from(args.model or None)
+
+
 def _screen(args: argparse.Namespace) -> int:
     from fangpin.pipeline.engine import engine_named, stop_spark
     from fangpin.pipeline.screen import screen
@@ -70,7 +93,9 @@ def _screen(args: argparse.Namespace) -> int:
         policy = _policy(args.policy)
         engine = engine_named(args.engine)
         try:
-            result = screen(lake, args.as_of, policy, engine=engine, include_all=args.all)
+            result = screen(
+                lake, args.as_of, policy, engine=engine, include_all=args.all, ranker=_ranker(args)
+            )
         finally:
             engine.close()
             if args.engine == "spark":
@@ -91,7 +116,8 @@ def _screen(args: argparse.Namespace) -> int:
     verify = sum(1 for p in pushed.column("prompt").to_pylist() if p == "verify")
     print(
         f"筛查 screened {result.all_scored.num_rows} 户 households as of {args.as_of} "
-        f"(policy {policy.policy_id} {policy.content_hash[:12]}, line {result.line:,.0f} 元): "
+        f"(policy {policy.policy_id} {policy.content_hash[:12]}, line {result.line:,.0f} 元, "
+        f"ranking {result.model_version or 'rules only'}): "
         f"{verify} 条核实预警 verification warnings pushed, {pushed.num_rows - verify} prompts"
         + (f" → {args.out}" if args.out else ""),
         file=sys.stderr,
@@ -110,12 +136,15 @@ def _evaluate(args: argparse.Namespace) -> int:
         policy = _policy(args.policy)
         engine = engine_named(args.engine)
         try:
-            result = screen(lake, args.as_of, policy, engine=engine)
+            model = _ranker(args)
+            result = screen(lake, args.as_of, policy, engine=engine, ranker=model)
         finally:
             engine.close()
             if args.engine == "spark":
                 stop_spark()
-        report = evaluate(result, Path(args.truth), args.as_of)
+        report = evaluate(
+            result, Path(args.truth), args.as_of, model=model, capacity=policy.capacity_per_village
+        )
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))
     print(report.to_text())
@@ -168,6 +197,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     s.add_argument("--all", action="store_true", help="列出全部评分户 / every scored household, ranked")
     s.add_argument("--lake", default="", help="数据湖路径 / lake root (default $FANGPIN_HOME/lake)")
     s.add_argument("--policy", default="", help="规则文件 / policy YAML (default: the active policy)")
+    s.add_argument("--model", default="", help="排序模型目录 / model folder (default: the active model)")
+    s.add_argument("--rules-only", action="store_true", help="仅按规则评分 / rank by the rule score only")
     s.set_defaults(func=_screen)
 
     e = subparsers.add_parser(
@@ -178,6 +209,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     e.add_argument("--engine", default="duckdb", choices=ENGINES, help="计算引擎 / duckdb (default) or spark")
     e.add_argument("--lake", default="", help="数据湖路径 / lake root (default $FANGPIN_HOME/lake)")
     e.add_argument("--policy", default="", help="规则文件 / policy YAML (default: the active policy)")
+    e.add_argument("--model", default="", help="排序模型目录 / model folder (default: the active model)")
+    e.add_argument("--rules-only", action="store_true", help="仅按规则评分 / rank by the rule score only")
     e.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(

@@ -275,7 +275,9 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
     if kind in ("export_job", "regional_alert"):
         return _analytics_targets(world, kind)
     if kind in ("case", "lead"):
-        return {p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()}
+        return {
+            p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()
+        }
     token = DepartmentToken.objects.create(
         department="health", name="t", prefix="abcdefgh", token_hash=uuid.uuid4().hex * 2, created_by="x"
     )
@@ -330,7 +332,9 @@ def _assistance_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[
         return made
     types = {
         county: MeasureType.objects.get_or_create(
-            county_id=county, code="YL-01", defaults={"category": "medical", "name": "医疗救助", "risk_types": "01"}
+            county_id=county,
+            code="YL-01",
+            defaults={"category": "medical", "name": "医疗救助", "risk_types": "01"},
         )[0]
         for county in ("360722", "360731")
     }
@@ -381,9 +385,20 @@ def _analytics_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[
         return made
     for place, village in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C)):
         alert = RegionalAlert.objects.create(
-            as_of="2026-10", centre=village, county=village[:6], villages=[village], start="2026-10",
-            end="2026-10", observed=9, expected=1.0, relative_risk=9.0, llr=10.0, p_value=0.001,
-            radius_km=2.0, cause="因灾", households=[],
+            as_of="2026-10",
+            centre=village,
+            county=village[:6],
+            villages=[village],
+            start="2026-10",
+            end="2026-10",
+            observed=9,
+            expected=1.0,
+            relative_risk=9.0,
+            llr=10.0,
+            p_value=0.001,
+            radius_km=2.0,
+            cause="因灾",
+            households=[],
         )
         made[place] = (alert, _in_region(village))
     return made

@@ -171,7 +171,9 @@ def regional_alerts(user: User) -> models.QuerySet[RegionalAlert]:
     prefix = _prefix(user)
     if prefix is None or not user.can(Can.VIEW_ANALYTICS):
         return RegionalAlert.objects.none()
-    return RegionalAlert.objects.filter(models.Q(centre__startswith=prefix) | models.Q(county__startswith=prefix))
+    return RegionalAlert.objects.filter(
+        models.Q(centre__startswith=prefix) | models.Q(county__startswith=prefix)
+    )
 
 
 def export_jobs(user: User) -> models.QuerySet[ExportJob]:

@@ -18,10 +18,6 @@ from fangpin.pipeline.engine import DuckDBEngine, Engine
 ON_POSTGRES_PASS = bool(os.environ.get("DATABASE_URL"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "spark: runs on the local Spark engine (one session per process)")
-
-
 @pytest.fixture(scope="session")
 def spark_engine() -> Iterator[Engine]:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup warnings, no LAN exposure

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import Router, Schema
-from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from fangpin.accounts import scope
+from fangpin.accounts.decorators import api_user
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.analytics import dashboard
-from fangpin.audit.actions import record
-from fangpin.audit.models import Outcome
 from fangpin.regions.models import Region
 
 router = Router(tags=["监测分析 analytics"], auth=django_auth)
@@ -37,17 +35,7 @@ class IndicatorsOut(Schema):
 
 
 def _user(request: HttpRequest) -> User:
-    user: User = request.user  # type: ignore[assignment]
-    if not user.can(Can.VIEW_ANALYTICS):
-        record(
-            "ACCESS_DENIED",
-            actor=user,
-            outcome=Outcome.DENIED,
-            object_type="api",
-            object_id=request.path[:64],
-            reason=f"missing:{Can.VIEW_ANALYTICS}",
-        )
-        raise HttpError(403, "您的角色无权访问")
+    user: User = api_user(request, Can.VIEW_ANALYTICS)
     return user
 
 

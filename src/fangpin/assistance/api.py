@@ -9,16 +9,14 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from fangpin.accounts import scope
+from fangpin.accounts.decorators import api_user
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Measure, MeasureType
-from fangpin.audit.actions import record
-from fangpin.audit.models import Outcome
 from fangpin.cases.models import Case
 from fangpin.registry.models import Person
 
@@ -131,17 +129,7 @@ class VisitIn(Schema):
 
 
 def _user(request: HttpRequest, *capabilities: Can) -> User:
-    user: User = request.user  # type: ignore[assignment]
-    if not any(user.can(c) for c in capabilities):
-        record(
-            "ACCESS_DENIED",
-            actor=user,
-            outcome=Outcome.DENIED,
-            object_type="api",
-            object_id=request.path[:64],
-            reason=f"missing:{','.join(capabilities)}",
-        )
-        raise HttpError(403, "您的角色无权访问")
+    user: User = api_user(request, *capabilities)
     return user
 
 

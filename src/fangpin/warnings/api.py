@@ -16,10 +16,10 @@ from ninja.errors import HttpError
 from ninja.security import django_auth
 
 from fangpin.accounts import scope
+from fangpin.accounts.decorators import api_user
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
-from fangpin.audit.models import Outcome
 from fangpin.lib.masking import mask_name
 from fangpin.pipeline.policy import RISK_TYPES
 from fangpin.warnings import actions, portrait_info
@@ -90,17 +90,7 @@ class ReportIn(Schema):
 
 
 def _user(request: HttpRequest, capability: Can = Can.VIEW_LEADS) -> User:
-    user: User = request.user  # type: ignore[assignment]
-    if not user.can(capability):
-        record(
-            "ACCESS_DENIED",
-            actor=user,
-            outcome=Outcome.DENIED,
-            object_type="api",
-            object_id=request.path[:64],
-            reason=f"missing:{capability}",
-        )
-        raise HttpError(403, "您的角色无权访问")
+    user: User = api_user(request, capability)
     return user
 
 

@@ -48,8 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
         return code
     from fangpin.web.server import serve
 
-    serve(args.host, args.port)
-    return 0
+    return serve(args.host, args.port, workers=args.workers, dev=args.dev)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -112,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="启动网页服务 / serve the web UI")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn 工作进程数，默认 2×核数+1 / worker processes (default 2 × cores + 1, FANGPIN_WEB_WORKERS)",
+    )
+    serve.add_argument(
+        "--dev", action="store_true", help="单进程开发服务器 / Django's single-process development server"
+    )
     serve.set_defaults(func=_serve)
 
     migrate = sub.add_parser("migrate", help="创建或升级数据库 / create or upgrade the database")

@@ -7,6 +7,7 @@ database to PostgreSQL (production).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -191,7 +192,16 @@ EMAIL_TIMEOUT = FANGPIN_NOTIFY_TIMEOUT
 DEFAULT_FROM_EMAIL = env_str("FANGPIN_EMAIL_FROM", "fangpin@localhost")
 FANGPIN_NOTIFY_EMAIL = bool(EMAIL_HOST)
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# One cache shared by every web worker process (gunicorn, ADR 0017) and the job worker: login-failure
+# counters per IP and the dashboards' page data. The database's own table (created by a migration) by
+# default; Redis when FANGPIN_REDIS_URL is set.
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "fangpin_cache",
+        "OPTIONS": {"MAX_ENTRIES": env_int("FANGPIN_CACHE_MAX_ENTRIES", 20000, minimum=100)},
+    }
+}
 if env_str("FANGPIN_REDIS_URL"):
     CACHES["default"] = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -1,17 +1,81 @@
 """Serving the web UI together with the background-job worker (uploads, exports) and the clock (deadline
 escalations, notification retries), for the demo and for a single-machine installation. Larger
-installations run `fangpin manage db_worker` and `fangpin manage periodic` as their own services."""
+installations run `fangpin manage db_worker` and `fangpin manage periodic` as their own services.
+
+The web server is gunicorn (ADR 0017): several worker processes (one per core and one more, times two),
+each with a few threads, static files from the package through whitenoise. `dev=True` (or a platform
+without gunicorn) runs Django's single-process development server instead.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import signal
 import subprocess
 import sys
+from types import FrameType
 
 from django.conf import settings
-from django.core.management import call_command
+
+THREADS = 2  # per worker: a request waiting on the database does not hold the whole process
+TIMEOUT_S = 120  # a worker silent longer than this is restarted (large exports run in the background)
 
 
-def serve(host: str, port: int) -> None:
+def default_workers() -> int:
+    """gunicorn's rule of thumb, (2 × cores) + 1, or FANGPIN_WEB_WORKERS."""
+    wanted = os.environ.get("FANGPIN_WEB_WORKERS", "").strip()
+    if wanted:
+        return max(1, int(wanted))
+    return 2 * (os.cpu_count() or 1) + 1
+
+
+def gunicorn_argv(host: str, port: int, workers: int | None = None, threads: int = THREADS) -> list[str]:
+    """The command line of the production web server (same interpreter, settings and FANGPIN_HOME)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "fangpin.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers or default_workers()),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--timeout",
+        str(TIMEOUT_S),
+        "--graceful-timeout",
+        "10",
+        "--no-control-socket",  # several servers on one machine (tests, benchmarks) must not collide
+        "--error-logfile",
+        "-",
+        *(["--access-logfile", "-"] if settings.DEBUG else []),
+    ]
+
+
+def dev_argv(host: str, port: int) -> list[str]:
+    """Django's threaded development server (one process): `fangpin serve --dev`."""
+    return [sys.executable, "-m", "fangpin.cli", "manage", "runserver", f"{host}:{port}", "--noreload"]
+
+
+def has_gunicorn() -> bool:
+    return importlib.util.find_spec("gunicorn") is not None  # gunicorn runs on Unix only
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends the web server and the helpers like Ctrl+C does
+
+
+def serve(host: str, port: int, *, workers: int | None = None, dev: bool = False) -> int:
+    """Run the web server with the job worker and the clock until interrupted; the web server's exit code."""
+    if not dev and not has_gunicorn():
+        sys.stderr.write(
+            "gunicorn 不可用，改用开发服务器 / gunicorn unavailable, using the development server\n"
+        )
+        dev = True
     helpers: list[subprocess.Popen[bytes]] = []
     # Same interpreter, same settings and FANGPIN_HOME (inherited environment).
     if settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db"):
@@ -20,10 +84,19 @@ def serve(host: str, port: int) -> None:
         )
     # the clock: deadline escalations and notification retries happen without anyone opening a page
     helpers.append(subprocess.Popen([sys.executable, "-m", "fangpin.cli", "manage", "periodic"]))
+    web = subprocess.Popen(dev_argv(host, port) if dev else gunicorn_argv(host, port, workers))
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
-        call_command("runserver", f"{host}:{port}", use_reloader=False)
+        return web.wait()
+    except KeyboardInterrupt:
+        return 0
     finally:
-        for helper in helpers:
-            helper.terminate()
-        for helper in helpers:
-            helper.wait(timeout=10)
+        signal.signal(signal.SIGTERM, previous)
+        for process in (web, *helpers):
+            if process.poll() is None:
+                process.terminate()
+        for process in (web, *helpers):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()

@@ -1,0 +1,75 @@
+"""`fangpin serve` runs gunicorn (several worker processes), not Django's development server (ADR 0017)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from fangpin.web import server
+
+
+def test_it_runs_gunicorn_with_two_workers_per_core_plus_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FANGPIN_WEB_WORKERS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+
+    argv = server.gunicorn_argv("10.0.0.5", 8123)
+
+    assert argv[1:4] == ["-m", "gunicorn", "fangpin.wsgi:application"]
+    assert argv[argv.index("--bind") + 1] == "10.0.0.5:8123"
+    assert argv[argv.index("--workers") + 1] == "7"
+    assert argv[argv.index("--worker-class") + 1] == "gthread"
+
+
+def test_it_takes_the_worker_count_from_the_environment_or_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FANGPIN_WEB_WORKERS", "3")
+    argv = server.gunicorn_argv("127.0.0.1", 8000)
+    assert argv[argv.index("--workers") + 1] == "3"
+    argv = server.gunicorn_argv("127.0.0.1", 8000, workers=2)
+    assert argv[argv.index("--workers") + 1] == "2"
+
+
+def test_it_keeps_the_development_server_for_dev() -> None:
+    argv = server.dev_argv("127.0.0.1", 8000)
+    assert argv[-3:] == ["runserver", "127.0.0.1:8000", "--noreload"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_it_answers_the_health_check_and_static_files_from_real_gunicorn_workers(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "FANGPIN_HOME": str(tmp_path), "FANGPIN_WEB_WORKERS": "2"}
+    env.pop("DATABASE_URL", None)  # its own SQLite file: the health check only runs SELECT 1
+    web = subprocess.Popen(server.gunicorn_argv("127.0.0.1", port), env=env, stderr=subprocess.PIPE)
+    try:
+        body = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    body = response.read()
+                break
+            except OSError:
+                assert web.poll() is None, "gunicorn exited"
+                time.sleep(0.2)
+        assert body == b'{"status": "ok"}'
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/static/fangpin/analytics/charts.js", timeout=5
+        ) as response:
+            assert response.status == 200
+            assert b"echarts" in response.read()
+    finally:
+        web.terminate()
+        _, err = web.communicate(timeout=15)
+    assert err.count(b"Booting worker") >= 2

@@ -13,7 +13,7 @@ from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.analytics.refresh import refresh_month
 from fangpin.cli import main
 
-from .factory import at, monitored_via_warning
+from .factory import at, case, monitored_via_warning
 
 A, B = "360722100200", "360722101200"
 
@@ -91,6 +91,27 @@ def test_the_household_list_is_masked_and_exported_in_the_background(indicators:
     rows = list(book.active.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 6 and all(r[2] == "测*0" for r in rows)
     assert client_for("wang_county").get(f"/analytics/exports/{job.pk}/download/").status_code == 404
+
+
+def test_the_household_list_leaves_out_eliminated_households_and_costs_the_same_queries_for_more_rows(
+    indicators: None, client_for
+) -> None:
+    from fangpin.cases.models import Case
+
+    client = client_for("zhang_township")
+    with CaptureQueriesContext(connection) as before:
+        page = client.get(f"/analytics/region/{A}/households/").content.decode()
+    assert "（6 户）" in page
+    first = Case.objects.filter(village_id=A, kind="identification").order_by("pk").first()
+    assert first is not None
+    case(A, first.household, kind="elimination", state="eliminated", identification=first, found="2026-10-20")
+    for day in ("08", "09", "10", "11"):
+        monitored_via_warning(A, found=f"2026-10-{day}", decided="2026-10-20")
+    with CaptureQueriesContext(connection) as after:
+        page = client.get(f"/analytics/region/{A}/households/").content.decode()
+    assert "（9 户）" in page and first.household.household_no not in page
+    assert page.count("测*0") == 9  # every row has its (masked) head of household
+    assert len(after.captured_queries) == len(before.captured_queries)  # heads are not read row by row
 
 
 def test_a_regional_alert_lists_only_the_households_in_the_viewers_scope(

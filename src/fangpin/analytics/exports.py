@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -27,6 +27,7 @@ from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
 from fangpin.regions.models import Region
+from fangpin.registry.models import Membership, Relation
 
 TABLES = {
     "children": "下级区划指标",
@@ -68,11 +69,12 @@ def table(
 
 def monitored_cases(user: User, region: Region) -> QuerySet[Case]:
     """The households on the roster now in a region (a list, not an aggregate: read from the cases, in scope)."""
-    eliminated = Case.objects.filter(kind="elimination", state="eliminated").values("identification_id")
+    # NOT EXISTS per case (the identification_id index), not NOT IN over the province's eliminations
+    eliminated = Case.objects.filter(kind="elimination", state="eliminated", identification_id=OuterRef("pk"))
     return (
         scope.cases(user)
         .filter(kind="identification", monitored_at__isnull=False, village__prefix__startswith=region.prefix)
-        .exclude(id__in=eliminated)
+        .exclude(Exists(eliminated))
         .select_related("household", "village")
         .order_by("household__household_no")
     )
@@ -81,9 +83,20 @@ def monitored_cases(user: User, region: Region) -> QuerySet[Case]:
 HOUSEHOLD_HEADER = ["户编号", "所在村", "户主", "监测类别", "风险类型", "纳入监测时间"]
 
 
-def household_rows(cases: QuerySet[Case]) -> Iterator[list[Any]]:
-    for case in cases.iterator(chunk_size=1000):
-        head = case.household.head()
+def household_rows(cases: QuerySet[Case], *, stream: bool = True) -> Iterator[list[Any]]:
+    """The list's rows; `stream=False` for one page (a plain query instead of a server-side cursor)."""
+    # the heads of household in one query per chunk (not one per row)
+    heads = Prefetch(
+        "household__memberships",
+        queryset=Membership.objects.filter(end_date__isnull=True, relation=Relation.HEAD).select_related(
+            "person"
+        ),
+        to_attr="current_heads",
+    )
+    with_heads = cases.prefetch_related(heads)
+    for case in with_heads.iterator(chunk_size=1000) if stream else with_heads:
+        found = case.household.current_heads  # type: ignore[attr-defined]
+        head = found[0].person if found else None
         yield [
             case.household.household_no,
             case.village.name,

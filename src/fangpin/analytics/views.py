@@ -112,8 +112,9 @@ def households(request: HttpRequest, prefix: str) -> HttpResponse:
     if region.level not in ("township", "village"):
         raise Http404("户名单只在乡镇、村一级查看")
     cases = exports.monitored_cases(user, region)
-    page = Paginator(cases, 50).get_page(request.GET.get("page"))
-    rows = list(exports.household_rows(cases.filter(pk__in=[c.pk for c in page.object_list])))
+    # paginate the keys only, then read the page's rows (with their heads of household) in one go
+    page = Paginator(cases.values_list("pk", flat=True), 50).get_page(request.GET.get("page"))
+    rows = list(exports.household_rows(cases.filter(pk__in=list(page.object_list)), stream=False))
     record(
         "HOUSEHOLD_LIST_VIEWED",
         actor=user,

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from fangpin.accounts import scope
@@ -94,7 +95,10 @@ def region_dashboard(request: HttpRequest, prefix: str) -> HttpResponse:
         "map_choices": [(c, DEFINITIONS[c].name) for c in dashboard.MAP_CHOICES],
         "cache_version": version,
         "detail": detail,
-        **dashboard.cached(("dashboard", region.prefix, month, code, detail), compute, version),
+        # read only when the rendered body is not cached itself (the template's {% cache %} fragment)
+        "page": SimpleLazyObject(
+            lambda: dashboard.cached(("dashboard", region.prefix, month, code, detail), compute, version)
+        ),
         "geo_url": f"fangpin/geo/{province}.json",
         "points_url": f"fangpin/geo/{province}-points.json",
         "alerts": scope.regional_alerts(user).filter(county__startswith=region.prefix[:6])[:5]

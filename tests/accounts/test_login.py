@@ -103,6 +103,24 @@ def test_it_keeps_an_active_session_alive(world: World) -> None:
             assert client.get("/households/").status_code == 200
 
 
+def test_it_records_activity_at_most_once_a_minute_so_a_page_view_does_not_rewrite_the_session(
+    world: World,
+) -> None:
+    client = Client()
+    login(client, "zhang_township")
+    key = client.session.session_key
+    start = timezone.now()
+    with freeze_time(start + dt.timedelta(seconds=5)):
+        assert client.get("/households/").status_code == 200
+    stored = Session.objects.get(session_key=key).session_data
+    with freeze_time(start + dt.timedelta(seconds=30)):
+        assert client.get("/households/").status_code == 200
+    assert Session.objects.get(session_key=key).session_data == stored  # not written again
+    with freeze_time(start + dt.timedelta(seconds=90)):
+        assert client.get("/households/").status_code == 200
+    assert Session.objects.get(session_key=key).session_data != stored  # a minute later: activity recorded
+
+
 def test_it_ends_a_session_after_twelve_hours_even_if_active(world: World) -> None:
     client = Client()
     login(client, "zhang_township")

@@ -16,6 +16,9 @@ from django.urls import reverse
 from fangpin.accounts.actions import record_logout
 
 ALWAYS_ALLOWED_PREFIXES = ("/static/", "/healthz")
+# Activity is recorded at most once a minute: the idle timeout then ends a session after 29–30 minutes
+# without a request, never later, and a page view does not rewrite the session row every time.
+SESSION_TOUCH_SECONDS = 60
 
 
 class SessionPolicyMiddleware:
@@ -41,7 +44,10 @@ class SessionPolicyMiddleware:
                     "您已超时未操作，请重新登录。" if reason == "idle" else "会话已达最长时限，请重新登录。",
                 )
                 return _to_login(request)
-            request.session["last_seen"] = now
+            if now - last_seen >= SESSION_TOUCH_SECONDS or "last_seen" not in request.session:
+                request.session["last_seen"] = (
+                    now  # (a write of the session row: once a minute, not per request)
+                )
             request.session.setdefault("login_at", now)
             if user.password_expired() and not _allowed_while_password_expired(request.path):
                 messages.warning(request, "请先修改密码（初始密码或密码已过期）。")

@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL over quoted identifiers and file paths the lake chose
 """Engine access behind one small abstract class (splink's DatabaseAPI pattern).
 
 The base class owns locking, registration lifetime and error wrapping in final methods; a backend
@@ -10,7 +11,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, final
+from typing import Any, TypeAlias, final
 
 import pyarrow as pa
 
@@ -33,6 +34,33 @@ class SqlStep:
     output: str
 
 
+@dataclass(frozen=True)
+class ParquetSource:
+    """Parquet files an engine reads itself, instead of an Arrow table handed over from Python.
+
+    The engine scans the files in parallel with the projection pushed down, and nothing passes through
+    the Python heap. `files` are in delivery order; `schema` is what the statement sees (a column no file
+    holds reads as NULL of its type). `latest_by`: a keyed snapshot (key columns): per key, the row of
+    the last file holding it (ties within a file by `_row`). See Lake.source().
+    """
+
+    files: tuple[str, ...]
+    schema: pa.Schema
+    latest_by: tuple[str, ...] = ()
+
+    def present(self) -> set[str]:
+        """Columns at least one file holds (footers only)."""
+        import pyarrow.parquet as pq
+
+        names: set[str] = set()
+        for f in self.files:
+            names.update(pq.read_schema(f).names)
+        return names
+
+
+Source: TypeAlias = pa.Table | ParquetSource
+
+
 def cte_sql(steps: list[SqlStep]) -> str:
     """Chain steps into one WITH … SELECT: the engine plans them together and materialises nothing."""
     if not steps:
@@ -49,13 +77,17 @@ class Engine(ABC):
         self._lock = threading.RLock()
 
     @final
-    def query(self, sql: str, tables: Mapping[str, pa.Table] | None = None) -> pa.Table:
-        """Run `sql` with `tables` visible under their names for this statement only; Arrow out."""
+    def query(self, sql: str, tables: Mapping[str, Source] | None = None) -> pa.Table:
+        """Run `sql` with `tables` (Arrow tables or Parquet files) visible under their names for this
+        statement only; Arrow out."""
         with self._lock:
             registered: list[str] = []
             try:
                 for name, table in (tables or {}).items():
-                    self._register(name, table)
+                    if isinstance(table, ParquetSource):
+                        self._register_files(name, table)
+                    else:
+                        self._register(name, table)
                     registered.append(name)
                 try:
                     return self._execute(sql)
@@ -67,6 +99,9 @@ class Engine(ABC):
 
     @abstractmethod
     def _register(self, name: str, table: pa.Table) -> None: ...
+
+    @abstractmethod
+    def _register_files(self, name: str, source: ParquetSource) -> None: ...
 
     @abstractmethod
     def _unregister(self, name: str) -> None: ...
@@ -97,14 +132,42 @@ class DuckDBEngine(Engine):
         # insertion order of the output must follow the input (_row order) for stable reports
         self._con.execute("SET preserve_insertion_order = true")
         self._con.execute("SET enable_progress_bar = false")  # imports report progress themselves
+        self._views: set[str] = set()
 
     def _register(self, name: str, table: pa.Table) -> None:
         # DuckDB scans Arrow one record batch per thread: slice (zero-copy) so both cores get work
         batches = table.to_batches(max_chunksize=_BATCH_ROWS)
         self._con.register(name, pa.Table.from_batches(batches, schema=table.schema))
 
+    def _register_files(self, name: str, source: ParquetSource) -> None:
+        q = self.dialect.quote
+        present = source.present()
+        cols = ", ".join(
+            q(f.name) if f.name in present else f"CAST(NULL AS {_duckdb_type(f.type)}) AS {q(f.name)}"
+            for f in source.schema
+        )
+        if not source.latest_by:
+            files = ", ".join(self.dialect.literal(f) for f in source.files)
+            body = f"SELECT {cols} FROM read_parquet([{files}], union_by_name = true)"
+        else:
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT *, {i} AS __file FROM read_parquet({self.dialect.literal(f)})"
+                for i, f in enumerate(source.files)
+            )
+            keys = ", ".join(q(k) for k in source.latest_by)
+            body = (
+                f"SELECT {cols} FROM ({union}) QUALIFY ROW_NUMBER() OVER "
+                f"(PARTITION BY {keys} ORDER BY __file DESC, {q(ROW_COLUMN)}) = 1"
+            )
+        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS {body}")
+        self._views.add(name)
+
     def _unregister(self, name: str) -> None:
-        self._con.unregister(name)
+        if name in self._views:
+            self._views.discard(name)
+            self._con.execute(f"DROP VIEW IF EXISTS {self.dialect.quote(name)}")
+        else:
+            self._con.unregister(name)
 
     def _execute(self, sql: str) -> pa.Table:
         result: pa.Table = self._con.sql(sql).to_arrow_table()
@@ -112,6 +175,25 @@ class DuckDBEngine(Engine):
 
     def close(self) -> None:
         self._con.close()
+
+
+ROW_COLUMN = "_row"  # the row number within a delivery (readers.ROW; not imported: no cycle)
+
+_DUCKDB_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE"}
+_DUCKDB_TYPES |= {"bool": "BOOLEAN", "date32[day]": "DATE"}
+
+
+def _duckdb_type(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    return _DUCKDB_TYPES[str(t)]
+
+
+def _spark_type(t: pa.DataType) -> str:
+    if pa.types.is_decimal(t):
+        return f"decimal({t.precision},{t.scale})"
+    names = {"string": "string", "int64": "bigint", "int32": "int", "double": "double", "bool": "boolean"}
+    return {**names, "date32[day]": "date"}[str(t)]
 
 
 _SPARK: Any = None  # the one SparkSession of this process (Spark allows one active context per JVM)
@@ -193,6 +275,36 @@ class SparkEngine(Engine):
             pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in table.schema
         ]
         self._spark.createDataFrame(table.cast(pa.schema(fields))).createOrReplaceTempView(name)
+
+    def _register_files(self, name: str, source: ParquetSource) -> None:
+        # Spark reads the files itself (on a cluster: its executors, from shared storage)
+        from functools import reduce
+
+        from pyspark.sql import functions as F  # noqa: N812 - pyspark's convention
+
+        frames = []
+        for i, path in enumerate(source.files):
+            df = self._spark.read.parquet(path)
+            have = set(df.columns)
+            cols = [
+                F.col(f"`{f.name}`")
+                if f.name in have
+                else F.lit(None).cast(_spark_type(f.type)).alias(f.name)
+                for f in source.schema
+            ]
+            if source.latest_by:
+                cols += [F.lit(i).alias("__file")]
+                cols += [F.col(f"`{k}`").alias(f"__key_{k}") for k in (*source.latest_by, ROW_COLUMN)]
+            frames.append(df.select(*cols))
+        frame = reduce(lambda a, b: a.unionByName(b), frames)
+        if source.latest_by:
+            from pyspark.sql import Window
+
+            keys = [F.col(f"__key_{k}") for k in source.latest_by]
+            order = [F.col("__file").desc(), F.col(f"__key_{ROW_COLUMN}")]
+            rn = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
+            frame = frame.withColumn("__rn", rn).where("__rn = 1").select(*source.schema.names)
+        frame.createOrReplaceTempView(name)
 
     def _unregister(self, name: str) -> None:
         self._spark.catalog.dropTempView(name)

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fangpin.pipeline.catalog import Catalog, Dataset, load_catalog
-from fangpin.pipeline.engine import DuckDBEngine, Engine
+from fangpin.pipeline.engine import DuckDBEngine, Engine, ParquetSource, Source
 from fangpin.pipeline.readers import ROW
 from fangpin.pipeline.validate import accepted_schema
 
@@ -292,18 +292,8 @@ class Lake:
         (row groups are clustered by household_key at commit, so their statistics prune). An event whose
         copies were linked to different households is then deduplicated among the rows read only.
         """
-        check_period(as_of_period)
-        if as_of_time is not None and as_of_time.tzinfo is None:
-            raise ValueError("as_of_time must be timezone-aware")
         ds = spec or self.catalog[dataset]
-        records = [
-            r
-            for r in self.deliveries(dataset)
-            if r.period <= as_of_period and (as_of_time is None or r.committed <= as_of_time)
-        ]
-        if ds.cadence == "snapshot" and ds.replace == "all" and records:
-            latest = max(records, key=lambda r: (r.period, r.seq))
-            records = [latest]
+        records = self.visible(ds, as_of_period, as_of_time=as_of_time)
         wanted = self._columns(ds, columns)
         table = self._load(ds, records, wanted, households)
         if len(records) <= 1 or table.num_rows == 0:
@@ -323,6 +313,48 @@ class Lake:
         seqs = pa.array([seq[d] for d in table.column("_delivery_id").to_pylist()], pa.int64())
         out = self.engine.query(sql, {"__fp_lake": table.append_column("_seq", seqs)})
         return out.cast(table.schema).select(wanted)
+
+    def visible(
+        self, ds: Dataset, as_of_period: str, *, as_of_time: dt.datetime | None = None
+    ) -> list[DeliveryRecord]:
+        """The deliveries a read as of `as_of_period` (and `as_of_time`) sees, in delivery order.
+
+        Snapshots replacing all: the latest delivery of the latest period ≤ as_of; otherwise all.
+        """
+        check_period(as_of_period)
+        if as_of_time is not None and as_of_time.tzinfo is None:
+            raise ValueError("as_of_time must be timezone-aware")
+        records = sorted(
+            (
+                r
+                for r in self.deliveries(ds.name)
+                if r.period <= as_of_period and (as_of_time is None or r.committed <= as_of_time)
+            ),
+            key=lambda r: (r.period, r.seq),
+        )
+        if ds.cadence == "snapshot" and ds.replace == "all" and records:
+            return records[-1:]
+        return records
+
+    def source(self, dataset: str, as_of_period: str, *, columns: Sequence[str] | None = None) -> Source:
+        """What `read(dataset, as_of_period, columns=…)` returns, as files for the engine to scan itself.
+
+        The same rows as read() (tested): snapshots are one file; a keyed snapshot keeps per key the row
+        of the latest delivery (`latest_by`); events need no deduplication here because commit() drops
+        every event an earlier delivery holds. With nothing delivered yet: an empty Arrow table.
+        """
+        ds = self.catalog[dataset]
+        records = self.visible(ds, as_of_period)
+        wanted = self._columns(ds, columns)
+        schema = self._schema(ds)
+        out = pa.schema([schema.field(c) for c in wanted])
+        if not records:
+            return out.empty_table()
+        if any(c in META_COLUMNS for c in wanted):
+            return self.read(dataset, as_of_period, columns=columns)  # delivery metadata: not in the files
+        files = tuple(str(self.data_path(ds.name, r.period, r.delivery_id)) for r in records)
+        keyed = ds.cadence == "snapshot" and ds.replace != "all" and len(records) > 1
+        return ParquetSource(files, out, tuple(ds.key_fields) if keyed else ())
 
     def _columns(self, ds: Dataset, columns: Sequence[str] | None) -> list[str]:
         names: list[str] = self._schema(ds).names

@@ -3,9 +3,9 @@
 
 `portrait_steps(dialect, as_of, params)` is pure SQL generation (splink style): every department dataset is
 reduced to one row per `household_key` in its own step, and the last step joins them onto the household
-list from the police register. `build_portraits(lake, as_of)` reads each dataset with `lake.read(ds, as_of)`
-(what had been delivered by then), registers it under the dataset's name and runs the chained steps on
-the engine. `rollup(portraits, level)` aggregates to village / township / county portraits.
+list from the police register. `build_portraits(lake, as_of)` registers each dataset under its own name
+as what had been delivered by then (`lake.source(ds, as_of)`: the engine scans the Parquet files) and
+runs the chained steps on the engine. `rollup(portraits, level)` aggregates to village / township / county portraits.
 
 The window is the 12 months ending with the last day of `as_of`; dates are computed here and passed as
 literals, so the SQL needs no engine-specific date arithmetic except day differences (`_days`).
@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fangpin.pipeline.dialect import Dialect
-from fangpin.pipeline.engine import Engine, SqlStep, cte_sql
+from fangpin.pipeline.engine import Engine, Source, SqlStep, cte_sql
 from fangpin.pipeline.lake import Lake, check_period
 
 # datasets a portrait reads (each registered under its own name)
@@ -148,11 +149,14 @@ def portrait_steps(
     params: Mapping[str, float] | None = None,
     *,
     impute_table: str | None = None,
+    only: str | None = None,
 ) -> list[SqlStep]:
     """The SQL steps building one portrait row per household; the last step is the portrait.
 
     `impute_table`: a registered table (household_type, has_wage, other_pc) used instead of computing
     the unseen-income medians (the incremental path sees a few households only, not the survey sample).
+    `only`: a SELECT of household_keys; every household-keyed read is restricted to those
+    households (a semi-join, so each dataset is still scanned once but aggregated for them only).
     """
     p = {**DEFAULT_PARAMS, **(params or {})}
     w = window(as_of)
@@ -167,6 +171,12 @@ def portrait_steps(
     steps: list[SqlStep] = []
 
     def add(name: str, sql: str) -> None:
+        if only:
+            sql = sql.replace(
+                "household_key IS NOT NULL",
+                f"household_key IS NOT NULL AND household_key IN ({only})",
+                1,
+            )
         steps.append(SqlStep(sql, name))
 
     # --- people and households ------------------------------------------------------------------------
@@ -220,13 +230,13 @@ LEFT JOIN __pt_stud st ON st.person_key = p.person_key""",
     add(
         "__pt_hh",
         f"""SELECT household_key, MIN(household_no) AS household_no, MIN(village_code) AS village_code,
-  COUNT(*) AS members, SUM(working_age) AS working_age_members, SUM(able) AS able_working_members,
-  SUM(elderly) AS elderly_members, SUM(child) AS child_members, SUM(disabled) AS disabled_members,
-  SUM(severe_disabled) AS severe_disabled_members, SUM(new_disability) AS new_disability_12m,
-  SUM(major) AS major_disease_members, SUM(chronic) AS chronic_disease_members,
-  SUM(new_major) AS new_major_disease_6m, SUM(student_post_compulsory) AS students_post_compulsory,
-  SUM(stud_senior) AS stud_senior, SUM(stud_vocational) AS stud_vocational, SUM(stud_higher) AS stud_higher,
-  SUM(dropout) AS dropout_members,
+  COUNT(*) AS members, COUNT(CASE WHEN working_age = 1 THEN 1 END) AS working_age_members, COUNT(CASE WHEN able = 1 THEN 1 END) AS able_working_members,
+  COUNT(CASE WHEN elderly = 1 THEN 1 END) AS elderly_members, COUNT(CASE WHEN child = 1 THEN 1 END) AS child_members, COUNT(CASE WHEN disabled = 1 THEN 1 END) AS disabled_members,
+  COUNT(CASE WHEN severe_disabled = 1 THEN 1 END) AS severe_disabled_members, COUNT(CASE WHEN new_disability = 1 THEN 1 END) AS new_disability_12m,
+  COUNT(CASE WHEN major = 1 THEN 1 END) AS major_disease_members, COUNT(CASE WHEN chronic = 1 THEN 1 END) AS chronic_disease_members,
+  COUNT(CASE WHEN new_major = 1 THEN 1 END) AS new_major_disease_6m, COUNT(CASE WHEN student_post_compulsory = 1 THEN 1 END) AS students_post_compulsory,
+  COUNT(CASE WHEN stud_senior = 1 THEN 1 END) AS stud_senior, COUNT(CASE WHEN stud_vocational = 1 THEN 1 END) AS stud_vocational, COUNT(CASE WHEN stud_higher = 1 THEN 1 END) AS stud_higher,
+  COUNT(CASE WHEN dropout = 1 THEN 1 END) AS dropout_members,
   CASE WHEN MIN(age) >= {old} THEN TRUE ELSE FALSE END AS elderly_alone
 FROM __pt_members GROUP BY household_key""",
     )
@@ -242,8 +252,8 @@ FROM ag_roster WHERE household_key IS NOT NULL GROUP BY household_key""",
         f"""SELECT household_key,
   SUM(CAST(monthly_wage AS DOUBLE) * ({_overlap_months(d, "start_date", "end_date", w.start_12m, w.end)})) AS wage_12m,
   SUM(CAST(monthly_wage AS DOUBLE) * ({_overlap_months(d, "start_date", "end_date", w.start_24m, w.start_12m - dt.timedelta(days=1))})) AS wage_prev_12m,
-  SUM(CASE WHEN start_date <= {end} AND (end_date IS NULL OR end_date > {end}) THEN 1 ELSE 0 END) AS employed_members,
-  SUM(CASE WHEN end_date BETWEEN {s6} AND {end} THEN 1 ELSE 0 END) AS jobs_ended_6m
+  COUNT(CASE WHEN start_date <= {end} AND (end_date IS NULL OR end_date > {end}) THEN 1 END) AS employed_members,
+  COUNT(CASE WHEN end_date BETWEEN {s6} AND {end} THEN 1 END) AS jobs_ended_6m
 FROM hr_employment WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     add(
@@ -256,7 +266,7 @@ FROM hr_pension WHERE household_key IS NOT NULL GROUP BY household_key""",
         f"""SELECT household_key,
   SUM(CAST(monthly_yuan AS DOUBLE) * ({_overlap_months(d, "start_date", "end_date", w.start_12m, w.end)})) AS public_post_12m,
   SUM(CAST(monthly_yuan AS DOUBLE) * ({_overlap_months(d, "start_date", "end_date", w.start_24m, w.start_12m - dt.timedelta(days=1))})) AS public_post_prev_12m,
-  SUM(CASE WHEN start_date <= {end} AND (end_date IS NULL OR end_date >= {end}) THEN 1 ELSE 0 END) AS public_post_members
+  COUNT(CASE WHEN start_date <= {end} AND (end_date IS NULL OR end_date >= {end}) THEN 1 END) AS public_post_members
 FROM hr_public_post WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     add(
@@ -330,7 +340,7 @@ GROUP BY d.household_type, d.has_wage""",
   MAX(CASE WHEN visit_type = 'inpatient' THEN CAST(self_pay AS DOUBLE) ELSE 0 END) AS max_inpatient_self_pay_12m,
   MAX(CASE WHEN visit_type = 'inpatient' AND settle_date >= {s3} THEN CAST(self_pay AS DOUBLE) ELSE 0 END) AS max_inpatient_self_pay_3m,
   SUM(CASE WHEN settle_date >= {s3} THEN CAST(self_pay AS DOUBLE) ELSE 0 END) AS medical_self_pay_3m,
-  SUM(CASE WHEN visit_type = 'inpatient' THEN 1 ELSE 0 END) AS inpatient_stays_12m,
+  COUNT(CASE WHEN visit_type = 'inpatient' THEN 1 END) AS inpatient_stays_12m,
   SUM(CAST(assistance_paid AS DOUBLE)) AS medical_assistance_12m,
   MAX(settle_date) AS last_inpatient_date
 FROM ms_settlement WHERE household_key IS NOT NULL AND settle_date BETWEEN {s12} AND {end} GROUP BY household_key""",
@@ -342,7 +352,7 @@ FROM ed_aid WHERE household_key IS NOT NULL AND year = {w.year} GROUP BY househo
     )
     add(
         "__pt_insured",
-        """SELECT household_key, SUM(CASE WHEN insured THEN 0 ELSE 1 END) AS uninsured_members
+        """SELECT household_key, COUNT(CASE WHEN insured THEN NULL ELSE 1 END) AS uninsured_members
 FROM ms_enrollment WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     # --- housing, water ------------------------------------------------------------------------------------
@@ -361,7 +371,7 @@ FROM wr_water GROUP BY village_code""",
     # --- assets ------------------------------------------------------------------------------------------
     add(
         "__pt_vehicle",
-        """SELECT household_key, SUM(CASE WHEN vehicle_type IN ('car', 'truck') THEN 1 ELSE 0 END) AS cars,
+        """SELECT household_key, COUNT(CASE WHEN vehicle_type IN ('car', 'truck') THEN 1 END) AS cars,
   SUM(CASE WHEN vehicle_type IN ('car', 'truck') THEN COALESCE(CAST(price_yuan AS DOUBLE), 0) ELSE 0 END) AS car_value
 FROM ps_vehicle WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
@@ -372,8 +382,8 @@ FROM nr_real_estate WHERE household_key IS NOT NULL AND kind IN ('urban_housing'
     )
     add(
         "__pt_business",
-        """SELECT household_key, SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active_businesses,
-  SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END) AS closed_businesses
+        """SELECT household_key, COUNT(CASE WHEN status = 'active' THEN 1 END) AS active_businesses,
+  COUNT(CASE WHEN status = 'closed' THEN 1 END) AS closed_businesses
 FROM mr_business WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     add(
@@ -383,7 +393,7 @@ FROM fi_deposit WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     add(
         "__pt_credit",
-        """SELECT household_key, SUM(CASE WHEN status = 'overdue' THEN 1 ELSE 0 END) AS overdue_loans
+        """SELECT household_key, COUNT(CASE WHEN status = 'overdue' THEN 1 END) AS overdue_loans
 FROM fi_microcredit WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
     # --- recent events -------------------------------------------------------------------------------------
@@ -398,16 +408,16 @@ FROM em_disaster WHERE household_key IS NOT NULL AND event_date BETWEEN {s12} AN
     add(
         "__pt_accident",
         f"""SELECT household_key, SUM(CAST(loss_yuan AS DOUBLE)) AS accident_loss_12m,
-  SUM(CASE WHEN injury IN ('severe', 'death') THEN 1 ELSE 0 END) AS accident_severe_12m,
-  SUM(CASE WHEN injury = 'death' THEN 1 ELSE 0 END) AS accident_deaths_12m,
+  COUNT(CASE WHEN injury IN ('severe', 'death') THEN 1 END) AS accident_severe_12m,
+  COUNT(CASE WHEN injury = 'death' THEN 1 END) AS accident_deaths_12m,
   MAX(event_date) AS last_accident_date
 FROM em_accident WHERE household_key IS NOT NULL AND event_date BETWEEN {s12} AND {end} GROUP BY household_key""",
     )
     add(
         "__pt_unemp",
         f"""SELECT household_key,
-  SUM(CASE WHEN register_date <= {end} AND (end_date IS NULL OR end_date > {end}) THEN 1 ELSE 0 END) AS unemployed_members,
-  SUM(CASE WHEN register_date BETWEEN {s6} AND {end} THEN 1 ELSE 0 END) AS unemployment_registered_6m,
+  COUNT(CASE WHEN register_date <= {end} AND (end_date IS NULL OR end_date > {end}) THEN 1 END) AS unemployed_members,
+  COUNT(CASE WHEN register_date BETWEEN {s6} AND {end} THEN 1 END) AS unemployment_registered_6m,
   MAX(register_date) AS last_unemployment_date
 FROM hr_unemployment WHERE household_key IS NOT NULL GROUP BY household_key""",
     )
@@ -523,7 +533,7 @@ LEFT JOIN __pt_impute imp ON imp.household_type = COALESCE(r.household_type, 'or
   CASE WHEN last_shock_date = DATE '1900-01-01' THEN 99.0
        ELSE FLOOR({_days(d, "last_shock_date", end)} / {_DAYS_PER_MONTH}) END AS months_since_last_shock,
   (cars > 0 OR urban_properties > 0 OR active_businesses > 0) AS has_assets
-FROM __pt_base ORDER BY household_key""",
+FROM __pt_base""",
     )
     del prev_end
     return steps
@@ -561,6 +571,7 @@ IMPUTE_DATASETS = (
     "ca_disability_subsidy",
     "ag_income",
 )
+_SURVEYED = "SELECT household_key FROM ag_income"  # NULL keys never match IN
 # joined by village code, not household: read whole (one row per village)
 _BY_VILLAGE = ("wr_water",)
 
@@ -571,20 +582,24 @@ def lake_tables(
     *,
     households: Sequence[int] | None = None,
     datasets: Sequence[str] = DATASETS,
-) -> dict[str, pa.Table]:
+) -> dict[str, Source]:
     """Every dataset a portrait needs, as delivered by `as_of` (point-in-time; never anything later).
 
-    Only the columns the portrait uses are read; `households` pushes a household_key filter into every
-    household-keyed read. Datasets not in `datasets` are registered empty (same schema).
+    Only the columns the portrait uses are read. A whole-lake build hands the engine the Parquet files
+    (`Lake.source`: it scans them itself, in parallel, nothing through Python); `households` reads
+    those households' rows into Arrow instead, the filter pushed into every household-keyed file read.
+    Datasets not in `datasets` are registered empty (same schema).
     """
     cols = used_columns()
-    out: dict[str, pa.Table] = {}
+    out: dict[str, Source] = {}
     for name in DATASETS:
         if name not in datasets:
             out[name] = lake.read(name, "1900-01", columns=cols[name])
-            continue
-        keys = None if name in _BY_VILLAGE else households
-        out[name] = lake.read(name, as_of, columns=cols[name], households=keys)
+        elif households is None:
+            out[name] = lake.source(name, as_of, columns=cols[name])
+        else:
+            keys = None if name in _BY_VILLAGE else households
+            out[name] = lake.read(name, as_of, columns=cols[name], households=keys)
     return out
 
 
@@ -594,32 +609,43 @@ def build_portraits(
     *,
     engine: Engine | None = None,
     params: Mapping[str, float] | None = None,
-    tables: Mapping[str, pa.Table] | None = None,
+    tables: Mapping[str, Source] | None = None,
     households: Sequence[int] | None = None,
+    only: pa.Table | None = None,
 ) -> pa.Table:
-    """One row per household (household_key) with the portrait columns (docs/screening.md).
+    """One row per household (household_key) with the portrait columns (docs/screening.md), ordered
+    by household_key.
 
     `households`: portraits of these households only, read with the household filter pushed into the
-    lake; the unseen-income medians then come from `imputation()` (cached per lake state), so the
-    values equal those of a full build.
+    lake (a few households: the incremental path). `only`: a table of household_keys (many households,
+    e.g. every monitored one): the whole lake is scanned and aggregated for those only. Either way the
+    unseen-income medians come from `imputation()` (cached per lake state), so the values equal those
+    of a full build.
     """
     eng = engine or lake.engine
-    if households is None:
+    if households is None and only is None:
         data = dict(tables) if tables is not None else lake_tables(lake, as_of)
         sql = cte_sql(portrait_steps(eng.dialect, as_of, params))
         return _canonical(eng, eng.query(sql, data))
     data = dict(tables) if tables is not None else lake_tables(lake, as_of, households=households)
     data["__pt_impute_given"] = imputation(lake, as_of, params, engine=eng)
-    sql = cte_sql(portrait_steps(eng.dialect, as_of, params, impute_table="__pt_impute_given"))
-    return _canonical(eng, eng.query(sql, data))
+    restrict = None
+    if only is not None:
+        data["__pt_only"] = only.select(["household_key"])
+        restrict = "SELECT household_key FROM __pt_only"
+    steps = portrait_steps(eng.dialect, as_of, params, impute_table="__pt_impute_given", only=restrict)
+    return _canonical(eng, eng.query(cte_sql(steps), data))
 
 
 def _canonical(eng: Engine, table: pa.Table) -> pa.Table:
-    """The same Arrow schema from every engine (DuckDB's, counts as int64)."""
+    """The same Arrow schema from every engine (DuckDB's, counts as int64), ordered by household_key
+    (sorted here: gathering the columns costs less than the engine sorting ~90-column rows)."""
     if eng.dialect.name == "duckdb":
-        return _counts_as_int(table)
-    schema = _portrait_schema()
-    return table.select(schema.names).cast(schema)
+        table = _counts_as_int(table)
+    else:
+        schema = _portrait_schema()
+        table = table.select(schema.names).cast(schema)
+    return table.take(pc.sort_indices(table.column("household_key")))
 
 
 @functools.cache
@@ -650,7 +676,8 @@ def imputation(
     if path.exists():
         return pq.read_table(path).cast(IMPUTE_SCHEMA)
     data = lake_tables(lake, as_of, datasets=IMPUTE_DATASETS)
-    steps = portrait_steps(eng.dialect, as_of, params)
+    # the medians are over surveyed households only: aggregate the other datasets for those alone
+    steps = portrait_steps(eng.dialect, as_of, params, only=_SURVEYED)
     sql = cte_sql([*steps, SqlStep("SELECT household_type, has_wage, other_pc FROM __pt_impute", "__out")])
     table = eng.query(sql, data).cast(IMPUTE_SCHEMA)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -662,11 +689,10 @@ def imputation(
 
 def _counts_as_int(table: pa.Table) -> pa.Table:
     """SUM over integers comes back DECIMAL on DuckDB (BIGINT on Spark): counts are int64 everywhere."""
-    fields = [
-        pa.field(f.name, pa.int64()) if pa.types.is_decimal(f.type) or pa.types.is_integer(f.type) else f
-        for f in table.schema
-    ]
-    return table.cast(pa.schema(fields))
+    for i, f in enumerate(table.schema):
+        if pa.types.is_decimal(f.type) or (pa.types.is_integer(f.type) and f.type != pa.int64()):
+            table = table.set_column(i, f.name, pc.cast(table.column(i), pa.int64()))
+    return table
 
 
 ROLLUP_LEVELS = {"village": "village_code", "township": "township_code", "county": "county_code"}

@@ -300,13 +300,15 @@ def screen(
     portraits = build_portraits(lake, as_of, engine=eng, params=params, households=households)
     # risk types already known for monitored households: those matched a month earlier (the lake holds no
     # recorded risk types of monitored households; the warnings app will supply them)
-    if (
-        households is not None
-        and not pc.any(pc.equal(portraits.column("monitor_status"), "monitored")).as_py()
-    ):
-        prev = portraits.schema.empty_table()  # only monitored households' prompts look a month back
-    else:
+    # only monitored households' prompts look a month back: last month's portraits of those alone
+    monitored = portraits.filter(pc.equal(portraits.column("monitor_status"), "monitored"))
+    if monitored.num_rows == 0:
+        prev = portraits.schema.empty_table()
+    elif households is not None:
         prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, households=households)
+    else:
+        keys = monitored.select(["household_key"])
+        prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, only=keys)
     scored_input = portraits
     grades = None
     ranker_input = portraits

@@ -141,6 +141,35 @@ def test_sentence_templates_use_the_households_values() -> None:
     assert _sentence("dropout", row, 8300.0) is None
 
 
+def test_contributions_add_up_to_the_margin(model: RiskModel, examples: pa.Table) -> None:
+    sample = examples.slice(0, 300)
+    contributions = model.contributions(sample)
+    assert contributions.shape == (300, len(FEATURE_NAMES) + 1)
+    assert np.allclose(contributions.sum(axis=1), model.raw(sample), atol=1e-9)
+    groups = model.group_contributions(sample)
+    assert np.allclose(groups.sum(axis=1), model.raw(sample), atol=1e-9)
+    # a feature the booster never splits on gets nothing
+    unused = [j for j, imp in enumerate(model.booster.feature_importance("split")) if imp == 0]
+    assert all(np.all(contributions[:, j] == 0) for j in unused)
+
+
+def test_sentences_read_only_the_columns_explain_hands_them(examples: pa.Table) -> None:
+    """explain() passes _sentence only SENTENCE_COLUMNS (to_pylist of ~90 columns is slow at scale)."""
+    from fangpin.pipeline.model import EXPLAIN_GROUPS, SENTENCE_COLUMNS
+
+    class Recording(dict[str, object]):
+        seen: set[str] = set()
+
+        def get(self, key: str, default: object = None) -> object:
+            Recording.seen.add(key)
+            return super().get(key, default)
+
+    for row in examples.slice(0, 400).to_pylist():
+        for group in EXPLAIN_GROUPS:
+            _sentence(group, Recording(row), 8300.0)
+    assert Recording.seen and Recording.seen <= SENTENCE_COLUMNS, Recording.seen - SENTENCE_COLUMNS
+
+
 def test_store_load_active_round_trip(tmp_path: Path, model: RiskModel, examples: pa.Table) -> None:
     folder = tmp_path / "models"
     first = store_model(folder, model)

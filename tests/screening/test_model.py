@@ -141,6 +141,24 @@ def test_sentence_templates_use_the_households_values() -> None:
     assert _sentence("dropout", row, 8300.0) is None
 
 
+def test_large_batches_use_the_compiled_forest_with_the_boosters_margins(
+    model: RiskModel, examples: pa.Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fangpin.pipeline.model as model_module
+
+    monkeypatch.setenv("FANGPIN_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(model_module, "_COMPILED_ROWS", 1)  # every batch is "large" here
+    fresh = load_model(store_model(tmp_path / "models", model))
+    x = fresh.features(examples)
+    expected = fresh.booster.predict(x, raw_score=True)
+    assert np.allclose(fresh.raw(examples), expected, rtol=0, atol=1e-12)
+    assert fresh._compiled_model not in (None, False)  # lleaves is a dependency: it must compile here
+    assert len(list((tmp_path / "cache").glob("forest-*.o"))) == 1
+    again = load_model(tmp_path / "models" / fresh.version)  # a new process would load the cached code
+    assert np.allclose(again.raw(examples), expected, rtol=0, atol=1e-12)
+    assert len(list((tmp_path / "cache").glob("forest-*.o"))) == 1
+
+
 def test_contributions_add_up_to_the_margin(model: RiskModel, examples: pa.Table) -> None:
     sample = examples.slice(0, 300)
     contributions = model.contributions(sample)

@@ -613,8 +613,8 @@ def build_portraits(
     households: Sequence[int] | None = None,
     only: pa.Table | None = None,
 ) -> pa.Table:
-    """One row per household (household_key) with the portrait columns (docs/screening.md), ordered
-    by household_key.
+    """One row per household (household_key; in no particular order) with the portrait columns
+    (docs/screening.md).
 
     `households`: portraits of these households only, read with the household filter pushed into the
     lake (a few households: the incremental path). `only`: a table of household_keys (many households,
@@ -638,14 +638,12 @@ def build_portraits(
 
 
 def _canonical(eng: Engine, table: pa.Table) -> pa.Table:
-    """The same Arrow schema from every engine (DuckDB's, counts as int64), ordered by household_key
-    (sorted here: gathering the columns costs less than the engine sorting ~90-column rows)."""
+    """The same Arrow schema from every engine (DuckDB's, counts as int64). Rows come in no particular
+    order: sorting 2.8 million ~90-column rows costs seconds and every consumer looks rows up by key."""
     if eng.dialect.name == "duckdb":
-        table = _counts_as_int(table)
-    else:
-        schema = _portrait_schema()
-        table = table.select(schema.names).cast(schema)
-    return table.take(pc.sort_indices(table.column("household_key")))
+        return _counts_as_int(table)
+    schema = _portrait_schema()
+    return table.select(schema.names).cast(schema)
 
 
 @functools.cache

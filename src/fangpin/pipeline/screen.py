@@ -11,8 +11,9 @@ sqlglot for other engines (`Dialect.expression`). Python only calls the ranker (
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -76,6 +77,8 @@ class ScreenResult:
     all_scored: pa.Table  # every household, ranked by score (descending)
     portraits: pa.Table
     model_version: str = ""  # the ranker's version; "" when the rule score ranked
+    # seconds per stage (portraits, last_month, model, rules, explain): where a run's time went
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -294,13 +297,22 @@ def screen(
     """
     check_period(as_of)
     eng = engine or lake.engine
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        timings[stage] = round(now - clock[0], 3)
+        clock[0] = now
+
     params = policy.param_values(int(as_of[:4]))
     prev_as_of = previous_period(as_of)
     prev_params = policy.param_values(int(prev_as_of[:4]))
     portraits = build_portraits(lake, as_of, engine=eng, params=params, households=households)
+    lap("portraits")
     # risk types already known for monitored households: those matched a month earlier (the lake holds no
-    # recorded risk types of monitored households; the warnings app will supply them)
-    # only monitored households' prompts look a month back: last month's portraits of those alone
+    # recorded risk types of monitored households; the warnings app will supply them). Only monitored
+    # households' prompts look a month back: last month's portraits of those households alone.
     monitored = portraits.filter(pc.equal(portraits.column("monitor_status"), "monitored"))
     if monitored.num_rows == 0:
         prev = portraits.schema.empty_table()
@@ -309,6 +321,7 @@ def screen(
     else:
         keys = monitored.select(["household_key"])
         prev = build_portraits(lake, prev_as_of, engine=eng, params=prev_params, only=keys)
+    lap("last_month")
     scored_input = portraits
     grades = None
     ranker_input = portraits
@@ -316,7 +329,7 @@ def screen(
         if "line" not in portraits.schema.names:
             # the model reads the monitoring line of the screened year (8,000 for 2025, not the latest)
             ranker_input = portraits.append_column(
-                "line", pa.array([float(params["line"])] * portraits.num_rows, pa.float64())
+                "line", pa.array(np.full(portraits.num_rows, float(params["line"])), pa.float64())
             )
         # 6 decimals: fewer ties in the low tail than 4, and the same on every engine (rounded here)
         probs = np.round(np.asarray(ranker.predict(ranker_input), dtype=np.float64), 6)
@@ -326,24 +339,36 @@ def screen(
             )
         scored_input = portraits.append_column("__prob", pa.array(probs, pa.float64()))
         grades = (float(ranker.grade_high), float(ranker.grade_medium))
+        lap("model")
     sql = screen_sql(eng.dialect, policy, params, prev_params, portraits.schema, ranker=grades)
     out = eng.query(sql, {"portraits": scored_input, "prev_portraits": prev})
     all_scored = out.select(OUTPUT_SCHEMA.names).cast(OUTPUT_SCHEMA)
+    lap("rules")
     pushed = all_scored.column("pushed")
     if ranker is not None and pc.any(pushed).as_py():
         idx = pc.indices_nonzero(pc.fill_null(pushed, False))
         keys = all_scored.column("household_key").take(idx)
         rows = pc.index_in(keys, value_set=portraits.column("household_key"))
-        texts = ranker.explain(ranker_input.take(rows))
-        explanation = np.full(all_scored.num_rows, "", dtype=object)
-        explanation[idx.to_numpy()] = texts
+        texts = pa.array(ranker.explain(ranker_input.take(rows)), pa.string())
+        blank = pc.fill_null(pa.nulls(all_scored.num_rows, pa.string()), "")
+        mask = pc.fill_null(pushed, False).combine_chunks()
         col = all_scored.schema.get_field_index("explanation")
-        all_scored = all_scored.set_column(col, "explanation", pa.array(explanation, pa.string()))
+        # the texts in the pushed rows' order (indices_nonzero ascends, as the mask's true positions do)
+        all_scored = all_scored.set_column(col, "explanation", pc.replace_with_mask(blank, mask, texts))
+        lap("explain")
     warnings = all_scored.filter(all_scored.column("pushed"))
     del include_all  # both tables are always built; the CLI chooses which one to write
     version = ranker.version if ranker is not None else ""
     return ScreenResult(
-        as_of, policy.policy_id, policy.content_hash, params["line"], warnings, all_scored, portraits, version
+        as_of,
+        policy.policy_id,
+        policy.content_hash,
+        params["line"],
+        warnings,
+        all_scored,
+        portraits,
+        version,
+        timings,
     )
 
 

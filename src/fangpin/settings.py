@@ -85,7 +85,8 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{FANGPIN_HOME / 'fangpin.sqlite3'}"),
-        conn_max_age=env_int("FANGPIN_DB_CONN_MAX_AGE", 0, minimum=0),
+        conn_max_age=env_int("FANGPIN_DB_CONN_MAX_AGE", 0, minimum=0),  # `fangpin serve`: 60 (ADR 0017)
+        conn_health_checks=True,  # a kept connection is checked before a request reuses it
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

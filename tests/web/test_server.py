@@ -36,6 +36,11 @@ def test_it_takes_the_worker_count_from_the_environment_or_the_caller(
     assert argv[argv.index("--workers") + 1] == "2"
 
 
+def test_it_keeps_database_connections_open_in_the_workers_unless_configured() -> None:
+    assert server.gunicorn_env({"PATH": "/bin"})["FANGPIN_DB_CONN_MAX_AGE"] == "60"
+    assert server.gunicorn_env({"FANGPIN_DB_CONN_MAX_AGE": "0"})["FANGPIN_DB_CONN_MAX_AGE"] == "0"
+
+
 def test_it_keeps_the_development_server_for_dev() -> None:
     argv = server.dev_argv("127.0.0.1", 8000)
     assert argv[-3:] == ["runserver", "127.0.0.1:8000", "--noreload"]
@@ -51,7 +56,9 @@ def test_it_answers_the_health_check_and_static_files_from_real_gunicorn_workers
     port = _free_port()
     env = {**os.environ, "FANGPIN_HOME": str(tmp_path), "FANGPIN_WEB_WORKERS": "2"}
     env.pop("DATABASE_URL", None)  # its own SQLite file: the health check only runs SELECT 1
-    web = subprocess.Popen(server.gunicorn_argv("127.0.0.1", port), env=env, stderr=subprocess.PIPE)
+    web = subprocess.Popen(
+        server.gunicorn_argv("127.0.0.1", port), env=server.gunicorn_env(env), stderr=subprocess.PIPE
+    )
     try:
         body = b""
         deadline = time.monotonic() + 20

@@ -14,11 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from types import FrameType
 
 from django.conf import settings
 
 THREADS = 2  # per worker: a request waiting on the database does not hold the whole process
+CONN_MAX_AGE_S = 60  # persistent database connections of the gunicorn workers (checked before reuse)
 TIMEOUT_S = 120  # a worker silent longer than this is restarted (large exports run in the background)
 
 
@@ -56,6 +58,15 @@ def gunicorn_argv(host: str, port: int, workers: int | None = None, threads: int
     ]
 
 
+def gunicorn_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The web server's environment: database connections kept open between requests (60 s) unless
+    FANGPIN_DB_CONN_MAX_AGE says otherwise — a gunicorn thread lives long, so each keeps one connection
+    instead of opening one per request (the development server's threads do not, so it keeps 0)."""
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault("FANGPIN_DB_CONN_MAX_AGE", str(CONN_MAX_AGE_S))
+    return env
+
+
 def dev_argv(host: str, port: int) -> list[str]:
     """Django's threaded development server (one process): `fangpin serve --dev`."""
     return [sys.executable, "-m", "fangpin.cli", "manage", "runserver", f"{host}:{port}", "--noreload"]
@@ -84,7 +95,10 @@ def serve(host: str, port: int, *, workers: int | None = None, dev: bool = False
         )
     # the clock: deadline escalations and notification retries happen without anyone opening a page
     helpers.append(subprocess.Popen([sys.executable, "-m", "fangpin.cli", "manage", "periodic"]))
-    web = subprocess.Popen(dev_argv(host, port) if dev else gunicorn_argv(host, port, workers))
+    if dev:
+        web = subprocess.Popen(dev_argv(host, port))
+    else:
+        web = subprocess.Popen(gunicorn_argv(host, port, workers), env=gunicorn_env())
     previous = signal.signal(signal.SIGTERM, _stop)
     try:
         return web.wait()

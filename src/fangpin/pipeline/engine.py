@@ -41,12 +41,15 @@ class ParquetSource:
     The engine scans the files in parallel with the projection pushed down, and nothing passes through
     the Python heap. `files` are in delivery order; `schema` is what the statement sees (a column no file
     holds reads as NULL of its type). `latest_by`: a keyed snapshot (key columns): per key, the row of
-    the last file holding it (ties within a file by `_row`). See Lake.source().
+    the last file holding it (ties within a file by `_row`). `households`: only rows of these
+    household_keys (a literal filter the engine pushes into its scan: the lake's files are clustered by
+    household_key, so row-group statistics skip all but one group per file). See Lake.source().
     """
 
     files: tuple[str, ...]
     schema: pa.Schema
     latest_by: tuple[str, ...] = ()
+    households: tuple[int, ...] | None = None
 
     def present(self) -> set[str]:
         """Columns at least one file holds (footers only)."""
@@ -132,6 +135,9 @@ class DuckDBEngine(Engine):
         # insertion order of the output must follow the input (_row order) for stable reports
         self._con.execute("SET preserve_insertion_order = true")
         self._con.execute("SET enable_progress_bar = false")  # imports report progress themselves
+        # lake files never change once committed: keep their footers between statements (a re-score
+        # of one household then opens ~25 files without re-reading their metadata)
+        self._con.execute("SET parquet_metadata_cache = true")
         self._views: set[str] = set()
 
     def _register(self, name: str, table: pa.Table) -> None:
@@ -146,12 +152,16 @@ class DuckDBEngine(Engine):
             q(f.name) if f.name in present else f"CAST(NULL AS {_duckdb_type(f.type)}) AS {q(f.name)}"
             for f in source.schema
         )
+        where = ""
+        if source.households is not None:
+            wanted = ", ".join(str(int(k)) for k in source.households) or "NULL"
+            where = f" WHERE household_key IN ({wanted})"
         if not source.latest_by:
             files = ", ".join(self.dialect.literal(f) for f in source.files)
-            body = f"SELECT {cols} FROM read_parquet([{files}], union_by_name = true)"
+            body = f"SELECT {cols} FROM read_parquet([{files}], union_by_name = true){where}"
         else:
             union = " UNION ALL BY NAME ".join(
-                f"SELECT *, {i} AS __file FROM read_parquet({self.dialect.literal(f)})"
+                f"SELECT *, {i} AS __file FROM read_parquet({self.dialect.literal(f)}){where}"
                 for i, f in enumerate(source.files)
             )
             keys = ", ".join(q(k) for k in source.latest_by)
@@ -285,6 +295,8 @@ class SparkEngine(Engine):
         frames = []
         for i, path in enumerate(source.files):
             df = self._spark.read.parquet(path)
+            if source.households is not None:
+                df = df.where(F.col("household_key").isin(list(source.households)))
             have = set(df.columns)
             cols = [
                 F.col(f"`{f.name}`")

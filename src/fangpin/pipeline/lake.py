@@ -336,8 +336,16 @@ class Lake:
             return records[-1:]
         return records
 
-    def source(self, dataset: str, as_of_period: str, *, columns: Sequence[str] | None = None) -> Source:
-        """What `read(dataset, as_of_period, columns=…)` returns, as files for the engine to scan itself.
+    def source(
+        self,
+        dataset: str,
+        as_of_period: str,
+        *,
+        columns: Sequence[str] | None = None,
+        households: Sequence[int] | None = None,
+    ) -> Source:
+        """What `read(dataset, as_of_period, columns=…, households=…)` returns, as files for the engine
+        to scan itself.
 
         The same rows as read() (tested): snapshots are one file; a keyed snapshot keeps per key the row
         of the latest delivery (`latest_by`); events need no deduplication here because commit() drops
@@ -350,11 +358,12 @@ class Lake:
         out = pa.schema([schema.field(c) for c in wanted])
         if not records:
             return out.empty_table()
-        if any(c in META_COLUMNS for c in wanted):
-            return self.read(dataset, as_of_period, columns=columns)  # delivery metadata: not in the files
+        if any(c in META_COLUMNS for c in wanted):  # delivery metadata: not in the files
+            return self.read(dataset, as_of_period, columns=columns, households=households)
         files = tuple(str(self.data_path(ds.name, r.period, r.delivery_id)) for r in records)
         keyed = ds.cadence == "snapshot" and ds.replace != "all" and len(records) > 1
-        return ParquetSource(files, out, tuple(ds.key_fields) if keyed else ())
+        keys = None if households is None else tuple(sorted({int(k) for k in households}))
+        return ParquetSource(files, out, tuple(ds.key_fields) if keyed else (), keys)
 
     def _columns(self, ds: Dataset, columns: Sequence[str] | None) -> list[str]:
         names: list[str] = self._schema(ds).names

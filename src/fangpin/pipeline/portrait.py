@@ -585,21 +585,19 @@ def lake_tables(
 ) -> dict[str, Source]:
     """Every dataset a portrait needs, as delivered by `as_of` (point-in-time; never anything later).
 
-    Only the columns the portrait uses are read. A whole-lake build hands the engine the Parquet files
-    (`Lake.source`: it scans them itself, in parallel, nothing through Python); `households` reads
-    those households' rows into Arrow instead, the filter pushed into every household-keyed file read.
-    Datasets not in `datasets` are registered empty (same schema).
+    Only the columns the portrait uses are read, by the engine itself from the Parquet files
+    (`Lake.source`: in parallel, nothing through Python); `households` adds a household_key filter
+    the engine pushes into every household-keyed file scan. Datasets not in `datasets` are
+    registered empty (same schema).
     """
     cols = used_columns()
     out: dict[str, Source] = {}
     for name in DATASETS:
         if name not in datasets:
             out[name] = lake.read(name, "1900-01", columns=cols[name])
-        elif households is None:
-            out[name] = lake.source(name, as_of, columns=cols[name])
         else:
             keys = None if name in _BY_VILLAGE else households
-            out[name] = lake.read(name, as_of, columns=cols[name], households=keys)
+            out[name] = lake.source(name, as_of, columns=cols[name], households=keys)
     return out
 
 

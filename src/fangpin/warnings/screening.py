@@ -115,6 +115,9 @@ def active_ranker() -> Ranker | None:
             return _ranker_cache[key]
     try:
         ranker: Ranker | None = loader(models_dir())
+        warm = getattr(ranker, "warm", None)
+        if warm is not None:
+            warm()  # the explanation tables: built here once, not in the first re-score's request
     except (ValueError, OSError) as exc:  # no stored nor shipped model: rank by the rule score
         log.warning("no risk model available (%s); screening ranks by the rule score", exc)
         ranker = None

@@ -80,9 +80,12 @@ class Engine(ABC):
         self._lock = threading.RLock()
 
     @final
-    def query(self, sql: str, tables: Mapping[str, Source] | None = None) -> pa.Table:
+    def query(
+        self, sql: str, tables: Mapping[str, Source] | None = None, *, ordered: bool = True
+    ) -> pa.Table:
         """Run `sql` with `tables` (Arrow tables or Parquet files) visible under their names for this
-        statement only; Arrow out."""
+        statement only; Arrow out. `ordered=False`: the statement has no ORDER BY and its caller no
+        use for input order (the engine may then stream results out of order: faster, less memory)."""
         with self._lock:
             registered: list[str] = []
             try:
@@ -93,7 +96,7 @@ class Engine(ABC):
                         self._register(name, table)
                     registered.append(name)
                 try:
-                    return self._execute(sql)
+                    return self._execute(sql) if ordered else self._execute_unordered(sql)
                 except Exception as exc:
                     raise EngineError(f"{self.dialect.name}: {exc}", sql) from exc
             finally:
@@ -111,6 +114,9 @@ class Engine(ABC):
 
     @abstractmethod
     def _execute(self, sql: str) -> pa.Table: ...
+
+    def _execute_unordered(self, sql: str) -> pa.Table:
+        return self._execute(sql)
 
     @abstractmethod
     def close(self) -> None: ...
@@ -182,6 +188,13 @@ class DuckDBEngine(Engine):
     def _execute(self, sql: str) -> pa.Table:
         result: pa.Table = self._con.sql(sql).to_arrow_table()
         return result
+
+    def _execute_unordered(self, sql: str) -> pa.Table:
+        self._con.execute("SET preserve_insertion_order = false")
+        try:
+            return self._execute(sql)
+        finally:
+            self._con.execute("SET preserve_insertion_order = true")
 
     def close(self) -> None:
         self._con.close()

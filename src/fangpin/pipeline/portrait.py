@@ -624,7 +624,7 @@ def build_portraits(
     if households is None and only is None:
         data = dict(tables) if tables is not None else lake_tables(lake, as_of)
         sql = cte_sql(portrait_steps(eng.dialect, as_of, params))
-        return _canonical(eng, eng.query(sql, data))
+        return _canonical(eng, eng.query(sql, data, ordered=False))
     data = dict(tables) if tables is not None else lake_tables(lake, as_of, households=households)
     data["__pt_impute_given"] = imputation(lake, as_of, params, engine=eng)
     restrict = None
@@ -632,7 +632,7 @@ def build_portraits(
         data["__pt_only"] = only.select(["household_key"])
         restrict = "SELECT household_key FROM __pt_only"
     steps = portrait_steps(eng.dialect, as_of, params, impute_table="__pt_impute_given", only=restrict)
-    return _canonical(eng, eng.query(cte_sql(steps), data))
+    return _canonical(eng, eng.query(cte_sql(steps), data, ordered=False))
 
 
 def _canonical(eng: Engine, table: pa.Table) -> pa.Table:

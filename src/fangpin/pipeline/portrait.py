@@ -307,14 +307,16 @@ FROM __pt_survey_ranked s LEFT JOIN __pt_survey_ranked prev
 WHERE s.rn = 1""",
     )
     # unseen income (farming, informal, family support): what surveyed households earned beyond what the
-    # departments show, median per capita by household type and whether anyone has a registered job
+    # departments show, median per capita by household type and whether anyone has a registered job.
+    # Surveyed households only (joined first): the other ~97 % never enter the medians.
     add(
         "__pt_dept",
         """SELECT h.household_key, h.members, COALESCE(r.household_type, 'ordinary') AS household_type,
-  COALESCE(wg.wage_12m, 0) > 0 AS has_wage,
+  COALESCE(wg.wage_12m, 0) > 0 AS has_wage, sv.survey_income_pc,
   COALESCE(wg.wage_12m, 0) + COALESCE(pn.pension_12m, 0) + COALESCE(po.public_post_12m, 0)
     + COALESCE(a.assistance_12m, 0) + COALESCE(ds.disability_subsidy_12m, 0) AS dept_total
 FROM __pt_hh h
+JOIN __pt_survey sv ON sv.household_key = h.household_key
 LEFT JOIN __pt_roster r ON r.household_key = h.household_key
 LEFT JOIN __pt_wage wg ON wg.household_key = h.household_key
 LEFT JOIN __pt_pension pn ON pn.household_key = h.household_key
@@ -327,8 +329,8 @@ LEFT JOIN __pt_dsub ds ON ds.household_key = h.household_key""",
         f"SELECT household_type, has_wage, other_pc FROM {impute_table}"
         if impute_table
         else f"""SELECT d.household_type, d.has_wage,
-  GREATEST(MEDIAN(sv.survey_income_pc - d.dept_total / d.members), 0.0) AS other_pc
-FROM __pt_dept d JOIN __pt_survey sv ON sv.household_key = d.household_key
+  GREATEST(MEDIAN(d.survey_income_pc - d.dept_total / d.members), 0.0) AS other_pc
+FROM __pt_dept d
 WHERE {use_survey}
 GROUP BY d.household_type, d.has_wage""",
     )

@@ -68,7 +68,9 @@ def test_screen_writes_csv(home: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert len(lines) == 2 and lines[1].startswith("3607221000010001,")
     assert main(["screen", "--as-of", "2026-10", "--rules-only", "--all", "--out", str(out)]) == 0
     assert len(out.read_text(encoding="utf-8-sig").splitlines()) == 3
-    assert "rules only" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "rules only" in err
+    assert "用时 time:" in err and "portraits" in err and "rules" in err  # where the time went
 
 
 def test_screen_ranks_with_the_learned_model_by_default(

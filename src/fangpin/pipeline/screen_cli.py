@@ -122,6 +122,8 @@ def _screen(args: argparse.Namespace) -> int:
         + (f" → {args.out}" if args.out else ""),
         file=sys.stderr,
     )
+    stages = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
+    print(f"  用时 time: {sum(result.timings.values()):.1f} s ({stages})", file=sys.stderr)
     return 0
 
 

@@ -114,3 +114,43 @@ def test_without_households_in_the_lake_the_push_still_succeeds(world, medical_t
     )
     assert response.status_code == 200 and response.json()["accepted"] == 1
     assert not Lead.objects.exists()
+
+
+def test_a_push_of_known_id_numbers_reads_only_those_persons_from_the_registry(
+    world, world_lake, medical_token, event, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At province scale the registry is 10 million persons: a push links by its own ID numbers."""
+    # the first push trains and saves the linkage model (a fresh lake has none)
+    push(
+        medical_token,
+        "ms_settlement",
+        {"period": "2026-10", "rows": [event(world.persons["sibling"].id_number, self_pay=500, n=9)]},
+    )
+    asked: list[object] = []
+    whole = exchange_actions.registry_table
+
+    def spy(id_numbers: object = None) -> object:
+        asked.append(id_numbers)
+        return whole(id_numbers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(exchange_actions, "registry_table", spy)
+    own = world.persons["own"].id_number
+    response = push(
+        medical_token, "ms_settlement", {"period": "2026-10", "rows": [event(own, self_pay=40000)]}
+    )
+    assert response.status_code == 200 and response.json()["leads"] == 1
+    assert asked and all(ids is not None for ids in asked) and own in asked[0]  # type: ignore[operator]
+    assert Lead.objects.get().household == world.households["own"]
+    # a valid ID the registry does not know needs the probabilistic step: the whole registry, as before
+    import datetime as dt
+
+    from fangpin.lib import idcard
+
+    stranger = idcard.make("360722", dt.date(1990, 1, 1), 437, male=True)
+    asked.clear()
+    push(
+        medical_token,
+        "ms_settlement",
+        {"period": "2026-10", "rows": [event(stranger, self_pay=100, n=3)]},
+    )
+    assert None in asked

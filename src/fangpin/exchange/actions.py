@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -21,6 +21,7 @@ from django.utils import timezone
 from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
+from fangpin.lib import idcard
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, catalog_from_bytes, load_catalog
@@ -90,9 +91,17 @@ def load_catalog_version(yaml_text: str, *, actor: Any = None, username: str = "
 # --- linking rows to the registry ----------------------------------------------------------------
 
 
-def registry_table() -> pa.Table:
-    """Current persons with their household, as the linker expects (person_key = Person.pk)."""
-    rows = Membership.objects.filter(end_date__isnull=True).values_list(
+# a delivery this small (a push) first links against only the registry persons its ID numbers name
+SMALL_BATCH_ROWS = 500
+
+
+def registry_table(id_numbers: Sequence[str] | None = None) -> pa.Table:
+    """Current persons with their household, as the linker expects (person_key = Person.pk);
+    `id_numbers`: only the persons with these ID numbers (an indexed lookup, not the province)."""
+    current = Membership.objects.filter(end_date__isnull=True)
+    if id_numbers is not None:
+        current = current.filter(person__id_number__in=sorted(set(id_numbers)))
+    rows = current.values_list(
         "person_id",
         "person__id_number",
         "person__name",
@@ -154,6 +163,28 @@ class _Linker:
     roster: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"linked": 0, "review": 0, "unlinked": 0})
 
+    def _link_small(self, records: pa.Table, person_fields: list[str]) -> LinkResult | None:
+        """A small delivery (a push through the API) whose every row links by exact ID against the
+        persons those IDs name: the result, without loading the province's registry (10 million rows at
+        province scale). None when any row would need the probabilistic step, which needs everyone."""
+        if self.dataset == "ps_person" or records.num_rows > SMALL_BATCH_ROWS:
+            return None
+        model_path = Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
+        if not model_path.exists():
+            return None
+        raw = [v for v in records.column("id_number").to_pylist() if v]
+        wanted = {*raw, *(idcard.normalize(v) for v in raw)}
+        registry = registry_table(sorted(w for w in wanted if w))
+        result = link(
+            records,
+            registry,
+            dataset_fields=person_fields,
+            settings=LinkSettings(model=LinkModel.load(model_path)),
+        )
+        if result.links.num_rows != records.num_rows or result.review.num_rows or result.unlinked.num_rows:
+            return None
+        return result
+
     def __call__(self, accepted: pa.Table) -> pa.Table:
         names = set(accepted.column_names)
         if self.dataset == "ps_person":
@@ -174,11 +205,13 @@ class _Linker:
                     **{f: pc.cast(accepted.column(f), pa.string()) for f in person_fields},
                 }
             )
-            registry = registry_table()
-            model = linkage_model(registry, retrain=self.dataset == "ps_person")
-            self.result = link(
-                records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model)
-            )
+            self.result = self._link_small(records, person_fields)
+            if self.result is None:  # the whole registry: a bulk delivery, or a push the IDs don't settle
+                registry = registry_table()
+                model = linkage_model(registry, retrain=self.dataset == "ps_person")
+                self.result = link(
+                    records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model)
+                )
             self.counts = {
                 "linked": self.result.links.num_rows,
                 "review": self.result.n_review_rows,

@@ -177,6 +177,10 @@ def test_keyed_snapshot_replaces_only_rows_with_the_same_key(
 
     assert state("2025-12") == [("H1", 2024, "100.00"), ("H2", 2024, "200.00")]
     assert state("2026-03") == [("H1", 2024, "100.00"), ("H1", 2025, "150.00"), ("H2", 2024, "210.00")]
+    # the engine scanning the files (Lake.source, latest_by) keeps the same row per key
+    cols = ["household_no", "year", "wage_income"]
+    seen = lake.engine.query("SELECT * FROM src", {"src": lake.source("ag_income", "2026-03", columns=cols)})
+    assert _rows(seen) == _rows(lake.read("ag_income", "2026-03", columns=cols))
 
 
 def test_point_in_time_by_commit_time(tmp_path: Path, lake: Lake, catalog, tiny) -> None:  # type: ignore[no-untyped-def]
@@ -296,28 +300,3 @@ def test_the_engine_scanning_the_files_sees_what_read_returns(sim: Path, lake: L
             expected = lake.read(name, "2026-10", households=some)
             assert _rows(seen.cast(expected.schema)) == _rows(expected), name
             assert set(seen.column("household_key").to_pylist()) <= set(some), name
-
-
-def test_a_keyed_snapshot_from_files_keeps_each_keys_latest_row(
-    tmp_path: Path, lake: Lake, catalog, tiny
-) -> None:  # type: ignore[no-untyped-def]
-    march = tiny.write_csv(
-        tmp_path / "ag_income.csv", INCOME, [_income("H1", "2024", "100"), _income("H2", "2024", "200")]
-    )
-    _ingest(lake, catalog, march, "2025-03")
-    (tmp_path / "next").mkdir()
-    later = tiny.write_csv(
-        tmp_path / "next" / "ag_income.csv",
-        INCOME,
-        [_income("H1", "2025", "150"), _income("H2", "2024", "210")],
-    )
-    _ingest(lake, catalog, later, "2026-03")
-    cols = ["household_no", "year", "wage_income"]
-    source = lake.source("ag_income", "2026-03", columns=cols)
-    seen = lake.engine.query("SELECT * FROM src", {"src": source})
-    assert _rows(seen) == _rows(lake.read("ag_income", "2026-03", columns=cols))
-    assert sorted((h, y, str(w)) for h, y, w in _rows(seen)) == [
-        ("H1", 2024, "100.00"),
-        ("H1", 2025, "150.00"),
-        ("H2", 2024, "210.00"),
-    ]

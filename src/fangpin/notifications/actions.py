@@ -100,6 +100,48 @@ def notify(
     return rows
 
 
+def notify_many(
+    messages: Iterable[tuple[Iterable[User], str, str]], *, verb: str = "", webhook: bool = True
+) -> int:
+    """Many messages at once, each (recipients, title, url) as `notify` would send it (e.g. one per township
+    after a province's screening): the inbox rows in one bulk insert, the robots of every recipient's region
+    in one query, the dispatches in one bulk insert, queued once the caller commits. Returns the number of
+    inbox rows."""
+    prepared: list[tuple[list[User], str, str]] = []
+    for recipients, title, url in messages:
+        people = [u for u in {u.pk: u for u in recipients}.values() if u.is_active]
+        if people:
+            prepared.append((people, title.strip()[:200] or "新消息", url))
+    if not prepared:
+        return 0
+    hooks: dict[str, list[Webhook]] = {}
+    if webhook:
+        regions = {u.region_id for people, _, _ in prepared for u in people}
+        for hook in Webhook.objects.filter(active=True, region_id__in=regions):
+            hooks.setdefault(hook.region_id, []).append(hook)
+    with transaction.atomic():
+        rows = Notification.objects.bulk_create(
+            [
+                Notification(recipient=u, verb=verb[:64], title=title, url=url[:500])
+                for people, title, url in prepared
+                for u in people
+            ],
+            batch_size=1000,
+        )
+        dispatches: list[Dispatch] = []
+        for people, title, url in prepared:
+            found = {h.pk: h for u in people for h in hooks.get(u.region_id, [])}
+            text = _external_text(title, url, people)
+            dispatches += [
+                Dispatch(channel=Channel.WEBHOOK, webhook=h, title=title, text=text) for h in found.values()
+            ]
+        if dispatches:
+            saved = Dispatch.objects.bulk_create(dispatches, batch_size=1000)
+            ids = [d.pk for d in saved]
+            transaction.on_commit(lambda: _enqueue_all(ids))
+    return len(rows)
+
+
 def _enqueue_all(ids: list[int]) -> None:
     for dispatch_id in ids:
         _enqueue(dispatch_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -16,6 +16,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
@@ -111,6 +112,15 @@ def _notify(users: Any, title: str, url: str, *, target: Lead | None = None) -> 
         notify(recipients, title, url=url, verb="lead", target=target)
 
 
+def _notify_many(messages: list[tuple[list[Any], str, str]], *, verb: str) -> None:
+    """Many inbox messages (recipients, title, url) written in bulk, sent on commit."""
+    try:
+        notify_many = importlib.import_module("fangpin.notifications.actions").notify_many
+    except (ImportError, AttributeError):
+        return
+    notify_many(messages, verb=verb)
+
+
 def _township_reviewers(region_id: str) -> Any:
     from fangpin.accounts.models import User
 
@@ -150,9 +160,27 @@ def _sync_sources(lead: Lead, datasets: Sequence[str], catalog: Catalog | None =
     )
 
 
-def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
-    """Fold what `dup` knows into `primary` (idempotent: absorbing the same lead twice changes nothing
-    more). The newest screening facts (snapshot, versions, explanation) win; lists are unions."""
+ABSORBED_FIELDS = [
+    "risk_types",
+    "rules",
+    "reasons",
+    "datasets",
+    "score",
+    "grade",
+    "category",
+    "portrait_snapshot",
+    "explanation",
+    "policy_id",
+    "policy_hash",
+    "model_version",
+    "accept_deadline",
+    "provenance",
+]
+
+
+def _absorb_fields(primary: Lead, dup: Lead) -> None:
+    """Fold what `dup` knows into `primary`, in memory (idempotent: absorbing the same lead twice changes
+    nothing more). The newest screening facts (snapshot, versions, explanation) win; lists are unions."""
     primary.risk_types = ";".join(_union(primary.risk_type_list(), dup.risk_type_list(), MAX_RISK_TYPES))
     primary.rules = ";".join(_union(_split(primary.rules, ";"), _split(dup.rules, ";")))
     primary.reasons = "；".join(_union(_split(primary.reasons, "；"), _split(dup.reasons, "；")))
@@ -175,25 +203,12 @@ def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
             *primary.provenance,
             *({**p, "lead": dup.pk, "merged": True} for p in dup.provenance),
         ]
-    _bump(
-        primary,
-        [
-            "risk_types",
-            "rules",
-            "reasons",
-            "datasets",
-            "score",
-            "grade",
-            "category",
-            "portrait_snapshot",
-            "explanation",
-            "policy_id",
-            "policy_hash",
-            "model_version",
-            "accept_deadline",
-            "provenance",
-        ],
-    )
+
+
+def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
+    """Fold `dup` into `primary` and save it (see `_absorb_fields`)."""
+    _absorb_fields(primary, dup)
+    _bump(primary, ABSORBED_FIELDS)
     _sync_sources(primary, dup.datasets, catalog)
 
 
@@ -288,6 +303,289 @@ def _rules_by_id(policy: Policy | None, result: ScreenResult) -> dict[str, Rule]
     return {r.id: r for r in policy.rules}
 
 
+IMPORT_CHUNK = 2000  # warnings per chunk: a few queries each, whatever the chunk's size
+Progress = Callable[[int, int], None]  # (warnings done, warnings in all)
+# what a re-import or a merge changes on a lead (bulk_update sets updated_at itself: no auto_now there)
+_UPDATED_FIELDS = [
+    *ABSORBED_FIELDS,
+    "village",
+    "screening_run",
+    "version",
+    "updated_at",
+]
+
+
+class _Importer:
+    """One `import_screening` call, chunk by chunk: every chunk costs a fixed handful of queries (households,
+    monitored risks, the period's department leads, open duplicates, village capacity, bulk writes), not a
+    few per warning. The identity map makes every change to one row accumulate on one object."""
+
+    def __init__(
+        self,
+        result: ScreenResult,
+        run: ScreeningRun,
+        *,
+        rules: dict[str, Rule],
+        catalog: Catalog,
+        trigger: str,
+        capacity: int | None,
+    ) -> None:
+        self.result, self.run, self.rules, self.catalog = result, run, rules, catalog
+        self.trigger, self.capacity = trigger, capacity
+        self.known_columns = result.portraits.column_names
+        self.now = timezone.now()
+        self.counts = {"created": 0, "updated": 0, "merged": 0, "skipped": 0}
+        self.new_by_township: dict[str, int] = {}
+
+    def _stamp(self) -> dict[str, Any]:
+        return {
+            "channel": Channel.DEPARTMENT,
+            "run": self.run.pk,
+            "as_of": self.result.as_of,
+            "trigger": self.trigger,
+            "at": self.now.isoformat(),
+        }
+
+    def _fields(
+        self,
+        w: dict[str, Any],
+        household: Household,
+        types: list[str],
+        matched: list[Rule],
+        row: dict[str, Any],
+    ) -> dict[str, Any]:
+        columns = portrait_info.snapshot_columns(matched, self.known_columns)
+        return {
+            "village_id": household.village_id,
+            "risk_types": ";".join(types[:MAX_RISK_TYPES]),
+            "category": w["category"] or "",
+            "grade": w["grade"] or "",
+            "score": float(w["score"] or 0.0),
+            "reasons": w["reasons"] or "",
+            "explanation": w.get("explanation") or "",
+            "rules": ";".join(r.id for r in matched) if matched else (w["rules"] or ""),
+            "policy_id": self.result.policy_id,
+            "policy_hash": self.result.policy_hash,
+            "model_version": self.result.model_version,
+            "portrait_snapshot": portrait_info.snapshot(row, columns),
+            "datasets": portrait_info.datasets_for(matched, row, self.known_columns),
+        }
+
+    def chunk(self, warnings: list[dict[str, Any]], portraits: dict[int, dict[str, Any]]) -> None:
+        as_of = self.result.as_of
+        numbers = {w["household_no"] for w in warnings}
+        households = {
+            h.household_no: h
+            for h in Household.objects.filter(household_no__in=numbers).only(
+                "pk", "household_no", "village_id"
+            )
+        }
+        ids = [h.pk for h in households.values()]
+        monitored = monitored_risks(ids)
+        leads: dict[int, Lead] = {}  # identity map: every row loaded or made in this chunk, by pk
+        # this period's department lead of each (household, kind), the newest one
+        existing: dict[tuple[int, str], Lead] = {}
+        for lead in (
+            Lead.objects.select_for_update()
+            .filter(channel=Channel.DEPARTMENT, period=as_of, household_id__in=ids)
+            .order_by("-pk")
+        ):
+            leads[lead.pk] = lead
+            if lead.household_id is not None:
+                existing.setdefault((lead.household_id, lead.kind), lead)
+        # the open lead a new one would merge into: the oldest open lead of the household and kind (any
+        # other channel or period: this period's department lead of that kind is `existing` above)
+        duplicates: dict[tuple[int, str], Lead] = {}
+        for lead in (
+            Lead.objects.select_for_update()
+            .filter(household_id__in=ids, status__in=OPEN_STATUSES)
+            .exclude(channel=Channel.DEPARTMENT, period=as_of)
+            .order_by("created_at", "pk")
+        ):
+            leads[lead.pk] = lead
+            if lead.household_id is not None:
+                duplicates.setdefault((lead.household_id, lead.kind), lead)
+        used: dict[str, int] = {}
+        if self.capacity is not None:
+            used = dict(
+                Lead.objects.filter(
+                    channel=Channel.DEPARTMENT,
+                    kind=LeadKind.VERIFY,
+                    period=as_of,
+                    village_id__in={h.village_id for h in households.values()},
+                )
+                .exclude(status=LeadStatus.MERGED)
+                .order_by()
+                .values("village_id")
+                .annotate(n=Count("pk"))
+                .values_list("village_id", "n")
+            )
+        new: list[Lead] = []
+        dirty: dict[int, Lead] = {}  # existing rows to write back
+        absorb_into_survivor: list[Lead] = []  # re-imported leads that were merged before
+        for w in warnings:
+            household = households.get(w["household_no"])
+            kind = w["prompt"]
+            if household is None or kind not in LeadKind.values:
+                self.counts["skipped"] += 1
+                continue
+            types = _split(w["risk_types"], ";")
+            matched = [self.rules[r] for r in _split(w["rules"], ";") if r in self.rules]
+            known = monitored.get(household.pk)
+            if known is not None and kind in (LeadKind.VERIFY, LeadKind.ADJUST):
+                # monitored in the workflow (the lake's roster may lag): only a new risk is news
+                fresh = [t for t in types if t not in known]
+                if not fresh:
+                    self.counts["skipped"] += 1
+                    continue
+                kind, types = LeadKind.ADJUST, fresh
+                matched = [r for r in matched if r.risk_type in fresh]
+            fields = self._fields(w, household, types, matched, portraits.get(w["household_key"], {}))
+            found = existing.get((household.pk, kind))
+            if found is not None:
+                if found.status not in (*OPEN_STATUSES, LeadStatus.MERGED):
+                    self.counts["skipped"] += 1  # decided for this period; the next period may warn again
+                    continue
+                for name, value in fields.items():
+                    setattr(found, name, value)
+                found.screening_run = self.run
+                found.provenance = [*found.provenance, self._stamp()]
+                found.version += 1
+                if found.pk is not None:
+                    dirty[found.pk] = found
+                    if found.status == LeadStatus.MERGED:
+                        absorb_into_survivor.append(found)
+                self.counts["updated"] += 1
+                continue
+            full = self.capacity is not None and used.get(household.village_id, 0) >= self.capacity
+            if full and kind == LeadKind.VERIFY and fields["grade"] != "高":
+                self.counts["skipped"] += 1
+                continue
+            lead = Lead(
+                household=household,
+                channel=Channel.DEPARTMENT,
+                kind=kind,
+                period=as_of,
+                screening_run=self.run,
+                provenance=[self._stamp()],
+                **fields,
+            )
+            primary = duplicates.get((household.pk, kind))
+            if primary is not None:
+                # merged at once (the row is written merged, as create-then-merge would leave it)
+                lead.status, lead.merged_into, lead.version = LeadStatus.MERGED, primary, 2
+                self.counts["merged"] += 1
+            else:
+                self.counts["created"] += 1
+                township = household.village_id[:9]
+                self.new_by_township[township] = self.new_by_township.get(township, 0) + 1
+                if kind == LeadKind.VERIFY:
+                    used[household.village_id] = used.get(household.village_id, 0) + 1
+            existing[(household.pk, kind)] = lead
+            new.append(lead)
+        self._flush(new, dirty, absorb_into_survivor, leads)
+
+    def _survivors(self, merged: list[Lead], leads: dict[int, Lead]) -> dict[int, Lead]:
+        """The lead each merged lead ended up in (following chains, a query per link level)."""
+
+        def load(pks: set[int]) -> None:
+            missing = {pk for pk in pks if pk not in leads}
+            if missing:
+                for lead in Lead.objects.select_for_update().filter(pk__in=missing):
+                    leads[lead.pk] = lead
+
+        out: dict[int, Lead] = {}
+        pending = {lead.pk: lead for lead in merged}
+        seen: dict[int, set[int]] = {pk: {pk} for pk in pending}
+        while pending:
+            load({lead.merged_into_id for lead in pending.values() if lead.merged_into_id is not None})
+            step: dict[int, Lead] = {}
+            for origin, lead in pending.items():
+                target = lead.merged_into_id
+                if target is None or target in seen[origin]:
+                    out[origin] = lead
+                    continue
+                seen[origin].add(target)
+                step[origin] = leads[target]
+            pending = step
+        return out
+
+    def _flush(
+        self, new: list[Lead], dirty: dict[int, Lead], absorb: list[Lead], leads: dict[int, Lead]
+    ) -> None:
+        sources: dict[int, list[str]] = {}  # lead pk → datasets it must list
+
+        def want(lead: Lead, datasets: Sequence[str]) -> None:
+            if lead.pk is not None and datasets:
+                sources[lead.pk] = _union(sources.get(lead.pk, []), datasets)
+
+        Lead.objects.bulk_create(new, batch_size=500)
+        for lead in new:
+            want(lead, lead.datasets)
+            if lead.merged_into is not None:
+                primary = leads.get(lead.merged_into.pk, lead.merged_into)
+                _absorb_fields(primary, lead)
+                primary.version += 1
+                dirty[primary.pk] = primary
+                want(primary, lead.datasets)
+        for lead in dirty.values():
+            want(lead, lead.datasets)
+        if absorb:
+            survivors = self._survivors(absorb, leads)
+            for lead in absorb:
+                target = survivors[lead.pk]
+                if target.pk == lead.pk:
+                    continue
+                _absorb_fields(target, lead)
+                target.version += 1
+                dirty[target.pk] = target
+                want(target, lead.datasets)
+        if dirty:
+            for lead in dirty.values():
+                lead.updated_at = self.now
+            Lead.objects.bulk_update(list(dirty.values()), _UPDATED_FIELDS, batch_size=200)
+        if sources:
+            have = set(
+                LeadSource.objects.filter(lead_id__in=[pk for pk in sources if pk in dirty]).values_list(
+                    "lead_id", "dataset"
+                )
+            )
+            LeadSource.objects.bulk_create(
+                [
+                    LeadSource(lead_id=pk, dataset=ds, department=self.catalog.datasets[ds].department)
+                    for pk, datasets in sources.items()
+                    for ds in datasets
+                    if (pk, ds) not in have and ds in self.catalog.datasets
+                ],
+                batch_size=1000,
+            )
+
+    def notify_townships(self) -> None:
+        """One message per township with new leads; the reviewers of every township in one query and the
+        inbox rows and robot posts written in bulk (sent once the import commits)."""
+        if not self.new_by_township:
+            return
+        from fangpin.accounts.models import User
+
+        reviewers: dict[str, list[Any]] = {}
+        for user in User.objects.filter(
+            role=Role.TOWNSHIP_REVIEWER, region_id__in=list(self.new_by_township), is_active=True
+        ):
+            reviewers.setdefault(user.region_id, []).append(user)
+        url = reverse("warnings:lead_list")
+        _notify_many(
+            [
+                (
+                    reviewers.get(township, []),
+                    f"部门筛查新增{n}条预警线索（{self.result.as_of}），请受理",
+                    url,
+                )
+                for township, n in sorted(self.new_by_township.items())
+            ],
+            verb="lead",
+        )
+
+
 @transaction.atomic
 def import_screening(
     result: ScreenResult,
@@ -298,6 +596,8 @@ def import_screening(
     engine: str = "duckdb",
     started_at: dt.datetime | None = None,
     capacity: int | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = IMPORT_CHUNK,
 ) -> ScreeningRun:
     """Store the pushed warnings of a screening as department leads (one per household, period and kind).
 
@@ -309,12 +609,12 @@ def import_screening(
     rejected or closed — stays decided). A household monitored in the workflow is not re-warned for a
     risk it is monitored for: a new risk becomes an 'adjust assistance' lead with the new types only.
     A warning for a household that already has an open lead of the same kind merges into that lead.
+
+    Set-based: `chunk_size` warnings at a time, each chunk a fixed handful of queries (docs/leads.md);
+    one transaction and one audit row for the whole run. `progress(done, total)` after each chunk.
     """
     from fangpin.exchange.actions import active_catalog
 
-    catalog = active_catalog()
-    rules = _rules_by_id(policy, result)
-    known_columns = result.portraits.column_names
     run = ScreeningRun.objects.create(
         as_of=result.as_of,
         policy_id=result.policy_id,
@@ -326,107 +626,35 @@ def import_screening(
         warnings=result.warnings.num_rows,
         started_at=started_at or timezone.now(),
     )
-    warnings = result.warnings.to_pylist()
-    numbers = {w["household_no"] for w in warnings}
-    households = {h.household_no: h for h in Household.objects.filter(household_no__in=numbers)}
-    monitored = monitored_risks(h.pk for h in households.values())
-    wanted_keys = {w["household_key"] for w in warnings}
-    wanted = pc.is_in(
-        result.portraits.column("household_key"), value_set=pa.array(sorted(wanted_keys), pa.int64())
+    importer = _Importer(
+        result,
+        run,
+        rules=_rules_by_id(policy, result),
+        catalog=active_catalog(),
+        trigger=trigger,
+        capacity=capacity,
     )
-    portraits = {row["household_key"]: row for row in result.portraits.filter(wanted).to_pylist()}
-    counts = {"created": 0, "updated": 0, "merged": 0, "skipped": 0}
-    new_by_township: dict[str, int] = {}
-    now = timezone.now()
-    for w in warnings:
-        household = households.get(w["household_no"])
-        kind = w["prompt"]
-        if household is None or kind not in LeadKind.values:
-            counts["skipped"] += 1
-            continue
-        types = _split(w["risk_types"], ";")
-        matched = [rules[r] for r in _split(w["rules"], ";") if r in rules]
-        known = monitored.get(household.pk)
-        if known is not None and kind in (LeadKind.VERIFY, LeadKind.ADJUST):
-            # monitored in the workflow (the lake's roster may lag): only a new risk is news
-            new = [t for t in types if t not in known]
-            if not new:
-                counts["skipped"] += 1
-                continue
-            kind, types = LeadKind.ADJUST, new
-            matched = [r for r in matched if r.risk_type in new]
-        row = portraits.get(w["household_key"], {})
-        columns = portrait_info.snapshot_columns(matched, known_columns)
-        fields: dict[str, Any] = {
-            "village_id": household.village_id,
-            "risk_types": ";".join(types[:MAX_RISK_TYPES]),
-            "category": w["category"] or "",
-            "grade": w["grade"] or "",
-            "score": float(w["score"] or 0.0),
-            "reasons": w["reasons"] or "",
-            "explanation": w.get("explanation") or "",
-            "rules": ";".join(r.id for r in matched) if matched else (w["rules"] or ""),
-            "policy_id": result.policy_id,
-            "policy_hash": result.policy_hash,
-            "model_version": result.model_version,
-            "portrait_snapshot": portrait_info.snapshot(row, columns),
-            "datasets": portrait_info.datasets_for(matched, row, known_columns),
-        }
-        stamp = {
-            "channel": Channel.DEPARTMENT,
-            "run": run.pk,
-            "as_of": result.as_of,
-            "trigger": trigger,
-            "at": now.isoformat(),
-        }
-        existing = (
-            Lead.objects.select_for_update()
-            .filter(channel=Channel.DEPARTMENT, household=household, period=result.as_of, kind=kind)
-            .order_by("-pk")
-            .first()
+    total = result.warnings.num_rows
+    # each warning's portrait row (one hash lookup over the portraits, then a take per chunk)
+    found_at = pc.index_in(
+        result.warnings.column("household_key"),
+        value_set=result.portraits.column("household_key").combine_chunks(),
+    )
+    rows = found_at.combine_chunks() if isinstance(found_at, pa.ChunkedArray) else found_at
+    size = max(1, chunk_size)
+    for start in range(0, total, size):
+        batch = result.warnings.slice(start, size).to_pylist()
+        where = rows.slice(start, size)
+        found = pc.drop_null(where)
+        portraits = (
+            {row["household_key"]: row for row in result.portraits.take(found).to_pylist()}
+            if len(found)
+            else {}
         )
-        if existing is not None:
-            if existing.status not in (*OPEN_STATUSES, LeadStatus.MERGED):
-                counts["skipped"] += 1  # decided for this period; the next period may warn again
-                continue
-            for name, value in fields.items():
-                setattr(existing, name, value)
-            existing.screening_run = run
-            existing.provenance = [*existing.provenance, stamp]
-            _bump(existing, [*fields, "screening_run", "provenance"])
-            _sync_sources(existing, fields["datasets"], catalog)
-            if existing.status == LeadStatus.MERGED:
-                _absorb(survivor(existing), existing, catalog)
-            counts["updated"] += 1
-            continue
-        if capacity is not None and kind == LeadKind.VERIFY and fields["grade"] != "高":
-            used = Lead.objects.filter(
-                channel=Channel.DEPARTMENT,
-                kind=LeadKind.VERIFY,
-                period=result.as_of,
-                village_id=household.village_id,
-            ).exclude(status=LeadStatus.MERGED)
-            if used.count() >= capacity:
-                counts["skipped"] += 1
-                continue
-        lead = Lead.objects.create(
-            household=household,
-            channel=Channel.DEPARTMENT,
-            kind=kind,
-            period=result.as_of,
-            screening_run=run,
-            provenance=[stamp],
-            **fields,
-        )
-        _sync_sources(lead, fields["datasets"], catalog)
-        duplicate_of = _open_duplicate(lead)
-        if duplicate_of is not None:
-            _merge(duplicate_of, lead, catalog)
-            counts["merged"] += 1
-        else:
-            counts["created"] += 1
-            township = household.village_id[:9]
-            new_by_township[township] = new_by_township.get(township, 0) + 1
+        importer.chunk(batch, portraits)
+        if progress is not None:
+            progress(min(start + size, total), total)
+    counts = importer.counts
     run.created, run.updated, run.merged, run.skipped = (
         counts["created"],
         counts["updated"],
@@ -435,12 +663,7 @@ def import_screening(
     )
     run.finished_at = timezone.now()
     run.save(update_fields=["created", "updated", "merged", "skipped", "finished_at"])
-    for township, n in sorted(new_by_township.items()):
-        _notify(
-            _township_reviewers(township),
-            f"部门筛查新增{n}条预警线索（{result.as_of}），请受理",
-            reverse("warnings:lead_list"),
-        )
+    importer.notify_townships()
     record(
         "SCREENING_IMPORTED",
         actor=actor,

@@ -135,9 +135,11 @@ def screen_period(
     actor: Any = None,
     lake_path: Path | None = None,
     policy: Policy | None = None,
+    progress: actions.Progress | None = None,
 ) -> ScreeningRun:
     """Screen the lake as of `as_of` (all households, or only `households` = Household pks, which are the
-    lake's household_key) and store the pushed warnings as leads."""
+    lake's household_key) and store the pushed warnings as leads (`progress(done, total)` per chunk of
+    warnings stored)."""
     from fangpin.exchange.actions import active_catalog
     from fangpin.pipeline.lake import Lake
 
@@ -154,6 +156,7 @@ def screen_period(
         started_at=started,
         # screening a few households ranks them among themselves only: weigh against the village's month
         capacity=chosen.capacity_per_village if households is not None else None,
+        progress=progress,
     )
 
 

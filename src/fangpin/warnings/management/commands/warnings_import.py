@@ -28,10 +28,18 @@ class Command(BaseCommand):
         lake = Path(options["lake"]) if options["lake"] else None
         if lake is not None and not lake.exists():
             raise CommandError(f"数据湖不存在 / no lake at {lake}")
+
+        def progress(done: int, total: int) -> None:
+            self.stderr.write(f"\r存入线索 / storing leads {done}/{total}", ending="")
+            self.stderr.flush()
+
         try:
-            run = screening.screen_period(as_of, trigger="cli", lake_path=lake, policy=policy)
+            run = screening.screen_period(
+                as_of, trigger="cli", lake_path=lake, policy=policy, progress=progress
+            )
         except (FileNotFoundError, NotImplementedError, PolicyError) as exc:
             raise CommandError(str(exc)) from exc
+        self.stderr.write("")
         self.stdout.write(
             f"筛查批次 #{run.pk} {as_of}（{run.policy_id} {run.policy_hash[:12]}，"
             f"模型 {run.model_version or '规则评分'}）：筛查 {run.households} 户，推送 {run.warnings} 条；"

@@ -57,12 +57,15 @@ def prepare(n: int, townships: int = TOWNSHIP_COUNT) -> Any:
     for t in range(townships):
         township = f"{COUNTY}{100 + t:03d}"
         regions.append(Region(prefix=township, name=f"镇{t}", level="township", parent_id=COUNTY))
-        User.objects.create_user(username=f"reviewer{t}", role="township_reviewer", region_id=township)
         for v in range(VILLAGES_PER_TOWNSHIP):
             village = f"{township}{200 + v:03d}"
             villages.append(village)
             regions.append(Region(prefix=village, name=f"村{t}-{v}", level="village", parent_id=township))
     Region.objects.bulk_create(regions)
+    for t in range(townships):
+        User.objects.create_user(
+            username=f"reviewer{t}", role="township_reviewer", region_id=f"{COUNTY}{100 + t:03d}"
+        )
     Household.objects.bulk_create(
         [
             Household(

@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.db.models import Count
+from django.db import connection, transaction
+from django.db.models import Count, Field
 from django.urls import reverse
 from django.utils import timezone
 
@@ -315,6 +315,26 @@ _UPDATED_FIELDS = [
 ]
 
 
+def _write_back(leads: list[Lead], fields: list[str]) -> None:
+    """Save these fields of many leads as ONE statement executed per row (`executemany`): Django's
+    bulk_update builds a CASE expression per field and row, ≈ 3 ms a row in Python at 17 fields."""
+    columns: list[Field[Any, Any]] = []
+    for name in fields:
+        field = Lead._meta.get_field(name)
+        assert isinstance(field, Field)
+        columns.append(field)
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(str(c.column))} = %s" for c in columns)
+    pk = quote(str(Lead._meta.pk.column if Lead._meta.pk else "id"))
+    sql = f"UPDATE {quote(Lead._meta.db_table)} SET {assignments} WHERE {pk} = %s"  # noqa: S608 - model names
+    rows = [
+        [c.get_db_prep_save(getattr(lead, c.attname), connection) for c in columns] + [lead.pk]
+        for lead in leads
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 class _Importer:
     """One `import_screening` call, chunk by chunk: every chunk costs a fixed handful of queries (households,
     monitored risks, the period's department leads, open duplicates, village capacity, bulk writes), not a
@@ -543,7 +563,7 @@ class _Importer:
         if dirty:
             for lead in dirty.values():
                 lead.updated_at = self.now
-            Lead.objects.bulk_update(list(dirty.values()), _UPDATED_FIELDS, batch_size=200)
+            _write_back(list(dirty.values()), _UPDATED_FIELDS)
         if sources:
             have = set(
                 LeadSource.objects.filter(lead_id__in=[pk for pk in sources if pk in dirty]).values_list(

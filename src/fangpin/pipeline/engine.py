@@ -7,6 +7,7 @@ implements four hooks. DuckDB is the engine now; a SparkEngine later implements 
 
 from __future__ import annotations
 
+import functools
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -53,12 +54,18 @@ class ParquetSource:
 
     def present(self) -> set[str]:
         """Columns at least one file holds (footers only)."""
-        import pyarrow.parquet as pq
-
         names: set[str] = set()
         for f in self.files:
-            names.update(pq.read_schema(f).names)
+            names.update(_file_columns(f))
         return names
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_columns(path: str) -> frozenset[str]:
+    """A Parquet file's column names; cached: a committed lake file never changes (ADR 0007)."""
+    import pyarrow.parquet as pq
+
+    return frozenset(pq.read_schema(path).names)
 
 
 Source: TypeAlias = pa.Table | ParquetSource

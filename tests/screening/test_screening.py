@@ -565,3 +565,48 @@ def test_incremental_rescore_equals_the_full_screen(sim_lake: Lake, engine: Engi
 def _absolute(row: dict[str, Any]) -> dict[str, Any]:
     """A warning without rank and pushed (relative to the households screened together)."""
     return {k: v for k, v in row.items() if k not in ("village_rank", "pushed")}
+
+
+def test_two_threads_computing_the_imputation_at_once_both_get_it(
+    sim_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two re-scores in one web process may both find the imputation cache missing and compute it."""
+    import shutil
+    import threading
+
+    import fangpin.pipeline.portrait as portrait_module
+    from fangpin.pipeline.engine import DuckDBEngine
+    from fangpin.pipeline.portrait import imputation
+
+    shutil.rmtree(sim_lake.root / "_derived", ignore_errors=True)
+    results: list[pa.Table] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+    written = threading.Barrier(2)
+    write = portrait_module.pq.write_table
+
+    def write_then_wait(*args: object, **kwargs: object) -> None:
+        write(*args, **kwargs)  # type: ignore[arg-type]
+        written.wait(timeout=30)  # both have written their temporary file before either renames it
+
+    monkeypatch.setattr(portrait_module.pq, "write_table", write_then_wait)
+
+    def compute() -> None:
+        engine = DuckDBEngine(threads=1)
+        try:
+            start.wait()
+            results.append(imputation(sim_lake, "2026-10", engine=engine))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            engine.close()
+
+    threads = [threading.Thread(target=compute) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 2 and results[0].equals(results[1])
+    assert len(list((sim_lake.root / "_derived").glob("impute-*.parquet"))) == 1
+    assert not list((sim_lake.root / "_derived").glob(".*.tmp"))

@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -679,7 +680,8 @@ def imputation(
     sql = cte_sql([*steps, SqlStep("SELECT household_type, has_wage, other_pc FROM __pt_impute", "__out")])
     table = eng.query(sql, data).cast(IMPUTE_SCHEMA)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # a private name per writer (process and thread: two re-scores in one web process may both compute it)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)  # atomic: concurrent re-scores either see the whole file or compute it themselves
     return table

@@ -32,9 +32,12 @@ class Command(BaseCommand):
             self.stderr.write(f"不认识的文件（未导入）：{', '.join(plan.unknown)}")
         files = plan.files
         failures = 0
-        with tqdm(
-            files, desc=f"导入 {options['period']}", unit="文件", disable=options["verbosity"] == 0
-        ) as bar:
+        with (
+            actions.registry_snapshot(),
+            tqdm(
+                files, desc=f"导入 {options['period']}", unit="文件", disable=options["verbosity"] == 0
+            ) as bar,
+        ):
             for dataset, file in bar:
                 bar.set_postfix_str(dataset)
                 try:

@@ -27,15 +27,7 @@ def requires(*capabilities: Can) -> Callable[[View], View]:
             if not user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if capabilities and not any(user.can(c) for c in capabilities):
-                missing = ",".join(capabilities)
-                record(
-                    "ACCESS_DENIED",
-                    actor=user,
-                    outcome=Outcome.DENIED,
-                    object_type="view",
-                    object_id=request.path[:64],
-                    reason=f"missing:{missing}",
-                )
+                _record_denial(request, "view", capabilities)
                 raise PermissionDenied("您的角色无权访问此页面")
             return view(request, *args, **kwargs)
 
@@ -52,13 +44,18 @@ def api_user(request: HttpRequest, *capabilities: Can) -> Any:
 
     user = request.user
     if not any(user.can(c) for c in capabilities):  # type: ignore[union-attr]
-        record(
-            "ACCESS_DENIED",
-            actor=user,
-            outcome=Outcome.DENIED,
-            object_type="api",
-            object_id=request.path[:64],
-            reason=f"missing:{','.join(capabilities)}",
-        )
+        _record_denial(request, "api", capabilities)
         raise HttpError(403, "您的角色无权访问")
     return user
+
+
+def _record_denial(request: HttpRequest, kind: str, capabilities: tuple[Can, ...]) -> None:
+    """The audit row of a refused page or API call: who, where, which capability was missing."""
+    record(
+        "ACCESS_DENIED",
+        actor=request.user,
+        outcome=Outcome.DENIED,
+        object_type=kind,
+        object_id=request.path[:64],
+        reason=f"missing:{','.join(capabilities)}",
+    )

@@ -17,6 +17,7 @@ from typing import Any, TypeAlias, final
 import pyarrow as pa
 
 from fangpin.pipeline.dialect import Dialect, DuckDBDialect
+from fangpin.pipeline.readers import ROW
 
 
 class EngineError(RuntimeError):
@@ -180,7 +181,7 @@ class DuckDBEngine(Engine):
             keys = ", ".join(q(k) for k in source.latest_by)
             body = (
                 f"SELECT {cols} FROM ({union}) QUALIFY ROW_NUMBER() OVER "
-                f"(PARTITION BY {keys} ORDER BY __file DESC, {q(ROW_COLUMN)}) = 1"
+                f"(PARTITION BY {keys} ORDER BY __file DESC, {q(ROW)}) = 1"
             )
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {q(name)} AS {body}")
         self._views.add(name)
@@ -206,8 +207,6 @@ class DuckDBEngine(Engine):
     def close(self) -> None:
         self._con.close()
 
-
-ROW_COLUMN = "_row"  # the row number within a delivery (readers.ROW; not imported: no cycle)
 
 _DUCKDB_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "double": "DOUBLE"}
 _DUCKDB_TYPES |= {"bool": "BOOLEAN", "date32[day]": "DATE"}
@@ -326,14 +325,14 @@ class SparkEngine(Engine):
             ]
             if source.latest_by:
                 cols += [F.lit(i).alias("__file")]
-                cols += [F.col(f"`{k}`").alias(f"__key_{k}") for k in (*source.latest_by, ROW_COLUMN)]
+                cols += [F.col(f"`{k}`").alias(f"__key_{k}") for k in (*source.latest_by, ROW)]
             frames.append(df.select(*cols))
         frame = reduce(lambda a, b: a.unionByName(b), frames)
         if source.latest_by:
             from pyspark.sql import Window
 
             keys = [F.col(f"__key_{k}") for k in source.latest_by]
-            order = [F.col("__file").desc(), F.col(f"__key_{ROW_COLUMN}")]
+            order = [F.col("__file").desc(), F.col(f"__key_{ROW}")]
             rn = F.row_number().over(Window.partitionBy(*keys).orderBy(*order))
             frame = frame.withColumn("__rn", rn).where("__rn = 1").select(*source.schema.names)
         frame.createOrReplaceTempView(name)

@@ -9,6 +9,7 @@ from django.test import Client
 
 from fangpin.exchange import actions
 from fangpin.exchange.models import Delivery, DepartmentToken
+from fangpin.lib import idcard
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_pushing_the_same_event_again_does_not_duplicate_it(world, medical_token
 
 
 def test_a_bad_row_comes_back_with_its_reason(world, medical_token: str) -> None:
-    bad = world.persons["own"].id_number[:17] + ("0" if world.persons["own"].id_number[17] != "0" else "1")
+    bad = idcard.with_wrong_check_char(world.persons["own"].id_number)
     body = push(medical_token, "ms_settlement", {"period": "2026-10", "rows": [event(bad)]}).json()
     assert body["rejected"] == 1 and body["reasons"] == {"id_check_char": 1}
 

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from conftest import make_id
 from fangpin.exchange.models import Delivery, Status
+from fangpin.lib import idcard
 
 FULL_ID = re.compile(r"\d{17}[\dX]")
 
@@ -32,7 +33,7 @@ def upload(client, name: str, content: bytes, dataset: str = "ms_settlement", pe
 
 def test_a_data_officer_uploads_a_file_and_sees_the_result(world, client_for) -> None:
     valid = world.persons["own"].id_number
-    broken = valid[:17] + ("0" if valid[17] != "0" else "1")
+    broken = idcard.with_wrong_check_char(valid)
     response = upload(client_for("zhao_data"), "结算.csv", settlement_csv(valid, broken))
     delivery = Delivery.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/exchange/deliveries/{delivery.pk}/"
@@ -51,7 +52,7 @@ def test_the_excel_report_reconciles_and_masks_ids(world, client_for, audit_rows
     upload(
         client_for("zhao_data"),
         "s.csv",
-        settlement_csv(valid, valid[:17] + ("0" if valid[17] != "0" else "1")),
+        settlement_csv(valid, idcard.with_wrong_check_char(valid)),
     )
     delivery = Delivery.objects.get()
     response = client_for("wang_county").get(f"/exchange/deliveries/{delivery.pk}/report.xlsx")

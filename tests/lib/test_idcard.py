@@ -67,3 +67,16 @@ def test_every_single_digit_change_breaks_the_check_character() -> None:
                 continue
             changed = made[:position] + digit + made[position + 1 :]
             assert idcard.problem(changed) is not None, changed
+
+
+@pytest.mark.parametrize("sequence", [1, 50, 100, 150, 499])
+@pytest.mark.parametrize("male", [True, False])
+def test_a_wrong_check_character_is_always_reported_as_one_never_as_excel_mangling(
+    sequence: int, male: bool
+) -> None:
+    # sequence 50, female, gives …100x: a wrong "0" there would read as Excel's …000
+    valid = idcard.make("360722", dt.date(1980, 5, 17), sequence, male)
+    for offset in range(10):
+        wrong = idcard.with_wrong_check_char(valid, offset)
+        assert wrong[:17] == valid[:17] and wrong != valid
+        assert idcard.problem(wrong, dt.date(2026, 1, 1)) is IdProblem.CHECK_CHAR

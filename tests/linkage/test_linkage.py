@@ -91,7 +91,7 @@ def test_exact_id_links_deterministically(registry: pa.Table, model: LinkModel) 
 def test_check_char_error_links_on_the_first_17_digits(registry: pa.Table, model: LinkModel) -> None:
     person = _people(registry, "true")[0]
     right = person["id_number"]
-    wrong = right[:17] + next(c for c in idcard.CHECK_CHARS if c != right[17])
+    wrong = idcard.with_wrong_check_char(right)
     assert idcard.problem(wrong) is idcard.IdProblem.CHECK_CHAR
     got = _one_link(_run(_records([{"id_number": wrong}]), registry, model, ["id_number"]))
     assert (got["person_key"], got["method"]) == (person["person_key"], "probabilistic")
@@ -176,7 +176,7 @@ def test_model_round_trips_through_json(tmp_path: Path, registry: pa.Table, mode
     again = LinkModel.load(path)
     assert again.settings == model.settings
     person = _people(registry, "true")[0]
-    wrong = person["id_number"][:17] + next(c for c in idcard.CHECK_CHARS if c != person["id_number"][17])
+    wrong = idcard.with_wrong_check_char(person["id_number"])
     got = _one_link(_run(_records([{"id_number": wrong}]), registry, again, ["id_number"]))
     assert got["person_key"] == person["person_key"]
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from conftest import VILLAGE_A, make_id
+from fangpin.lib import idcard
 from fangpin.registry import actions
 from fangpin.registry.actions import PersonRow
 from fangpin.registry.models import Household, Membership, Person, validate_id_number
@@ -112,4 +113,4 @@ def test_it_validates_an_id_number_against_birth_date_and_gender() -> None:
     with pytest.raises(ValidationError):
         validate_id_number(valid, dt.date(1980, 1, 2), "2")
     with pytest.raises(ValidationError):
-        validate_id_number(valid[:17] + ("0" if valid[17] != "0" else "1"))
+        validate_id_number(idcard.with_wrong_check_char(valid))

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conftest import VILLAGE_A, make_id
+from fangpin.lib import idcard
 from fangpin.regions.models import Region
 from fangpin.warnings.models import Declaration, Lead
 from fangpin.warnings.views import village_token
@@ -108,7 +109,7 @@ def test_without_the_consent_nothing_is_saved(world, form_url) -> None:
 
 def test_a_wrong_id_number_gets_a_clear_message_and_the_input_is_kept(world, form_url) -> None:
     good = world.persons["own"].id_number
-    bad = good[:17] + ("0" if good[17] != "0" else "1")
+    bad = idcard.with_wrong_check_char(good)
     response = Client().post(form_url, _data(bad))
     body = response.content.decode()
     assert response.status_code == 400

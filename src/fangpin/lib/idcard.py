@@ -109,6 +109,20 @@ def facts(id_number: str) -> IdFacts:
     return IdFacts(area_code=value[:6], birth_date=born, gender="1" if int(value[16]) % 2 else "2")
 
 
+def with_wrong_check_char(id_number: str, offset: int = 0) -> str:
+    """The same ID with a wrong check character, one the validator reports as id_check_char.
+
+    offset (0..9) picks which wrong character; one that would make the ID end in 000 (the shape Excel
+    leaves, reported as id_excel_mangled) is skipped.
+    """
+    right = CHECK_CHARS.index(id_number[17])
+    for step in range(1 + offset, 1 + offset + 11):
+        wrong = CHECK_CHARS[(right + step) % 11]
+        if wrong != id_number[17] and not looks_excel_mangled(id_number[:17] + wrong):
+            return id_number[:17] + wrong
+    raise AssertionError("unreachable: ten wrong characters, at most one of them looks mangled")
+
+
 def make(area_code: str, birth_date: dt.date, sequence: int, male: bool) -> str:
     """Build a valid ID: 6-digit area, YYYYMMDD, 3-digit sequence whose parity is the sex, check char."""
     if not 0 <= sequence <= 499:

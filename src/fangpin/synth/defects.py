@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fangpin.lib.idcard import CHECK_CHARS, check_char
+from fangpin.lib.idcard import check_char, with_wrong_check_char
 from fangpin.synth import events as ev
 from fangpin.synth import names
 from fangpin.synth.catalog import Dataset
@@ -159,9 +159,7 @@ class Injector:
         if value is None or kind == 3:
             return "" if kind == 3 else value
         if kind == 1:
-            right = CHECK_CHARS.index(value[17])
-            wrong = CHECK_CHARS[(right + 1 + int(self.rng.integers(0, 10))) % 11]
-            return value[:17] + wrong
+            return with_wrong_check_char(value, int(self.rng.integers(0, 10)))
         # Excel keeps 15 significant digits: either shown in scientific notation or padded with 000
         if self.rng.random() < 0.5:
             return _scientific(value)

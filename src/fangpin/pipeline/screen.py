@@ -239,6 +239,8 @@ def screen_sql(
     WHEN {verify_model} THEN {lit(MODEL_ONLY_REASON)}
     ELSE concat_ws('；', {reasons}) END"""
     any_inc = _any([f"__i{i}" for i in range(len(rules))])
+    # most households match nothing: their texts are '' without evaluating ~20 formatted CASEs each
+    says = f"({any_inc} OR __prompt = 'consider_elimination' OR {verify_model})"
     hardship = _any([f"__i{i}" for i, r in enumerate(rules) if r.kind == "hardship"])
     not_income = _any([f"__i{i}" for i, r in enumerate(rules) if r.kind != "income"])
     by_type = "CASE WHEN household_type = 'former_poor' THEN 'unstable' ELSE 'marginal' END"
@@ -261,13 +263,17 @@ __v AS (SELECT __u.*, {", ".join(top + new)}, {prev_any} AS __prev_any, {model_o
 __w AS (SELECT __v.*, {prompt} AS __prompt FROM __v),
 __x AS (SELECT __w.*, {", ".join(inc)} FROM __w),
 __y AS (SELECT household_key, household_no, village_code, household_type, monitor_status,
-  CAST(__score AS DOUBLE) AS score, {grade} AS grade, {types_sql} AS risk_types, {category} AS category,
-  {rules_sql} AS rules, {reasons_sql} AS reasons, __prompt AS prompt,
+  CAST(__score AS DOUBLE) AS score, {grade} AS grade,
+  CASE WHEN {says} THEN {types_sql} ELSE '' END AS risk_types, {category} AS category,
+  CASE WHEN {any_inc} THEN {rules_sql} ELSE '' END AS rules,
+  CASE WHEN {says} THEN {reasons_sql} ELSE '' END AS reasons, __prompt AS prompt,
   FLOOR(CAST(net_income_pc_12m AS DOUBLE) * 1e2 + 0.5) / 1e2 AS net_income_pc_12m
   FROM __x),
-__z AS (SELECT __y.*, CASE WHEN prompt = 'verify' THEN ROW_NUMBER() OVER (
-    PARTITION BY village_code, prompt = 'verify' ORDER BY score DESC, household_no, household_key) ELSE 0 END
-    AS village_rank FROM __y)
+__rank AS (SELECT household_key AS __rkey, ROW_NUMBER() OVER (
+    PARTITION BY village_code ORDER BY score DESC, household_no, household_key) AS __village_rank
+  FROM __y WHERE prompt = 'verify'),
+__z AS (SELECT __y.*, COALESCE(__village_rank, 0) AS village_rank
+  FROM __y LEFT JOIN __rank ON __rank.__rkey = __y.household_key)
 SELECT household_key, household_no, village_code, household_type, monitor_status, score, grade, risk_types,
   category, rules, reasons, prompt, CAST(village_rank AS BIGINT) AS village_rank,
   CASE WHEN prompt = 'verify' THEN village_rank <= {int(policy.capacity_per_village)}

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fangpin.analytics.command import register as register_analytics
+from fangpin.cases.command import register as register_calendar
 from fangpin.pipeline.model_cli import register as register_model
 from fangpin.pipeline.screen_cli import register as register_screening
 from fangpin.synth.command import register as register_synth
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_model(sub)
     register_analytics(sub)
     register_warnings(sub)
+    register_calendar(sub)
     return parser
 
 

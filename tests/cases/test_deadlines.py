@@ -14,6 +14,7 @@ from fangpin.cases.models import Case, DeadlineRule, Escalation
 LOCAL = deadlines.LOCAL
 
 
+@pytest.mark.django_db  # working days read the entered holiday schedule
 def test_fifteen_calendar_days_by_default() -> None:
     found = dt.datetime(2026, 9, 28, 10, 0, tzinfo=LOCAL)
     assert deadlines.deadline_for(found, deadlines.Rule()) == dt.datetime(
@@ -21,6 +22,7 @@ def test_fifteen_calendar_days_by_default() -> None:
     )
 
 
+@pytest.mark.django_db  # working days read the entered holiday schedule
 def test_working_days_skip_national_day_and_count_the_adjusted_saturday() -> None:
     # 2026: 1–7 October off, 25 September (Mid-Autumn) off; Sunday 20 September and Saturday 10 October
     # are adjusted working days.
@@ -31,6 +33,7 @@ def test_working_days_skip_national_day_and_count_the_adjusted_saturday() -> Non
     assert deadlines.add_days(dt.date(2026, 9, 18), 1, working_days=True) == dt.date(2026, 9, 20)
 
 
+@pytest.mark.django_db  # working days read the entered holiday schedule
 def test_years_the_calendar_does_not_know_fall_back_to_weekdays() -> None:
     assert deadlines.add_days(dt.date(2030, 1, 4), 1, working_days=True) == dt.date(2030, 1, 7)
 

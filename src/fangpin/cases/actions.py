@@ -196,6 +196,13 @@ def _new_case(
             )
     except IntegrityError as exc:
         raise CaseError("该户已有一个办理中的同类案件") from exc
+    provisional = (
+        deadlines.unknown_years(
+            found_at.astimezone(deadlines.LOCAL).date(), case.deadline_at.astimezone(deadlines.LOCAL).date()
+        )
+        if rule.working_days
+        else []
+    )
     CaseStep.objects.create(
         case=case,
         action="open",
@@ -204,8 +211,14 @@ def _new_case(
         level="",
         actor=actor,
         at=at,
-        note=f"派发给 {assignee.full_name or assignee.username}；时限 {rule.describe()}",
-        data={"assignee": assignee.pk, "rule": rule.describe(), "rule_region": rule.region_id},
+        note=f"派发给 {assignee.full_name or assignee.username}；时限 {rule.describe()}"
+        + (f"（{deadlines.provisional_notice(provisional)}）" if provisional else ""),
+        data={
+            "assignee": assignee.pk,
+            "rule": rule.describe(),
+            "rule_region": rule.region_id,
+            "provisional_years": provisional,  # deadline_recomputed steps follow when a year is entered
+        },
     )
     record(
         "CASE_OPENED",

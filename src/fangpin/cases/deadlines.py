@@ -1,8 +1,8 @@
 """Time limits: from the day a lead is found to the decision, normally 15 calendar days (POLICY.md).
 
 A county (or any region) sets its own limit; lower levels inherit the nearest ancestor's rule. The
-working-day variant counts China's official working days (`chinese_calendar`: public holidays off,
-adjusted weekend working days on). Escalation notices go to the next level before the deadline and
+working-day variant counts China's official working days (`holidays.py`: the schedule an administrator
+entered, else the `chinese_calendar` package, else Monday–Friday, shown as provisional). Escalation notices go to the next level before the deadline and
 once more when it has passed — each only once per deadline (`Escalation` rows make it idempotent).
 """
 
@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-import chinese_calendar  # type: ignore[import-untyped]
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -21,7 +20,8 @@ from django.utils import timezone
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Role
 from fangpin.audit.actions import record
-from fangpin.cases.models import Case, DeadlineRule, Escalation
+from fangpin.cases.holidays import WorkingCalendar, parse_schedule, replace_year
+from fangpin.cases.models import Case, CaseStep, DeadlineRule, Escalation
 from fangpin.cases.transitions import DECIDED_STATES, STATE_LABELS, STATE_LEVEL, Level, State
 from fangpin.regions.models import Region
 
@@ -54,29 +54,173 @@ def rule_for(region_prefix: str) -> Rule:
 
 
 def is_working_day(day: dt.date) -> bool:
-    try:
-        return bool(chinese_calendar.is_workday(day))
-    except NotImplementedError:
-        # The package covers the years the State Council has published; later years fall back to weekdays.
-        return day.weekday() < 5
+    """An official working day (the entered schedule, else the package, else Monday–Friday)."""
+    return WorkingCalendar().is_working_day(day)
 
 
-def add_days(start: dt.date, days: int, *, working_days: bool) -> dt.date:
+def calendar_known(year: int) -> bool:
+    """False when neither an entered schedule nor the package knows the year (weekdays are a guess)."""
+    return WorkingCalendar().known(year)
+
+
+def add_days(
+    start: dt.date, days: int, *, working_days: bool, calendar: WorkingCalendar | None = None
+) -> dt.date:
     """The last day of the limit: `days` after `start` (the day found does not count)."""
     if not working_days:
         return start + dt.timedelta(days=days)
+    calendar = calendar or WorkingCalendar()
     day, counted = start, 0
     while counted < days:
         day += dt.timedelta(days=1)
-        if is_working_day(day):
+        if calendar.is_working_day(day):
             counted += 1
     return day
 
 
-def deadline_for(found_at: dt.datetime, rule: Rule) -> dt.datetime:
+def deadline_for(
+    found_at: dt.datetime, rule: Rule, *, calendar: WorkingCalendar | None = None
+) -> dt.datetime:
     """End of the last day (Asia/Shanghai) of the limit."""
-    last = add_days(found_at.astimezone(LOCAL).date(), rule.days, working_days=rule.working_days)
+    last = add_days(
+        found_at.astimezone(LOCAL).date(), rule.days, working_days=rule.working_days, calendar=calendar
+    )
     return dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=LOCAL)
+
+
+# --- years without a holiday schedule ------------------------------------------------------------
+
+# The settings page looks this far ahead: a working-day limit set today reaches about this far.
+SETTINGS_LOOKAHEAD_DAYS = 60
+
+
+def unknown_years(first: dt.date, last: dt.date, calendar: WorkingCalendar | None = None) -> list[int]:
+    """The years between two days (inclusive) whose working days are only estimated."""
+    calendar = calendar or WorkingCalendar()
+    return [y for y in range(first.year, last.year + 1) if not calendar.known(y)]
+
+
+def provisional_notice(years: list[int]) -> str:
+    """ "2027年节假日安排尚未录入，工作日时限按周一至周五估算" ("" when every year is known)."""
+    if not years:
+        return ""
+    return f"{'、'.join(str(y) for y in years)}年节假日安排尚未录入，工作日时限按周一至周五估算"
+
+
+def case_provisional_years(case: Case, rule: Rule) -> list[int]:
+    """Unknown years inside a running working-day case's limit (from the day found to the deadline)."""
+    if not rule.working_days or clock(case).stopped:
+        return []
+    return unknown_years(case.found_at.astimezone(LOCAL).date(), case.deadline_at.astimezone(LOCAL).date())
+
+
+# --- entering a year's schedule ------------------------------------------------------------------
+
+
+@dataclass
+class RecomputeReport:
+    checked: int = 0  # running working-day cases whose limit touches the year
+    changed: int = 0
+    rule_changed: int = 0  # left alone: the region's rule changed after the case was opened
+
+
+@dataclass
+class LoadReport:
+    year: int
+    holidays: int
+    working_days: int
+    replaced: int  # rows the year had before (0 the first time)
+    recomputed: RecomputeReport | None
+
+
+@transaction.atomic
+def load_holidays(
+    text: str, *, actor: User | None = None, username: str = "", recompute: bool = False
+) -> LoadReport:
+    """Enter (or replace) one year's official schedule; nothing is written if the file is wrong.
+    With `recompute`, the running cases whose working-day limit touches the year get new deadlines."""
+    schedule = parse_schedule(text)
+    entered_by = username or (actor.username if actor else "")
+    replaced = replace_year(schedule, entered_by=entered_by)
+    report = LoadReport(
+        schedule.year,
+        schedule.count("holiday"),
+        schedule.count("working"),
+        replaced,
+        None,
+    )
+    record(
+        "CASE_HOLIDAYS_LOADED",
+        actor=actor,
+        username=username,
+        object_type="holiday_year",
+        object_id=schedule.year,
+        data={
+            "notice": schedule.notice,
+            "holidays": report.holidays,
+            "working_days": report.working_days,
+            "replaced": replaced,
+        },
+    )
+    if recompute:
+        report.recomputed = recompute_deadlines(schedule.year, actor=actor, username=username)
+    return report
+
+
+def _rule_at_opening(case: Case) -> tuple[str, str] | None:
+    step = CaseStep.objects.filter(case=case, action="open").order_by("at", "id").first()
+    return (str(step.data.get("rule", "")), str(step.data.get("rule_region", ""))) if step else None
+
+
+@transaction.atomic
+def recompute_deadlines(year: int, *, actor: User | None = None, username: str = "") -> RecomputeReport:
+    """New deadlines for running cases under a working-day rule whose limit touches `year` (after its
+    schedule was entered). A case is left alone when its region's rule changed after it was opened: a
+    rule change applies to new cases only (the settings page says so). Each change is a case step and
+    an audit row; escalation notices follow the new deadline."""
+    report = RecomputeReport()
+    calendar = WorkingCalendar()
+    rules: dict[str, Rule] = {}
+    earliest = dt.datetime.combine(dt.date(year - 1, 12, 25), dt.time(), tzinfo=LOCAL)  # see holidays.py
+    after = dt.datetime.combine(dt.date(year + 1, 1, 1), dt.time(), tzinfo=LOCAL)
+    candidates = running(Case.objects.filter(found_at__lt=after, deadline_at__gte=earliest))
+    for case in candidates.select_for_update(of=("self",)).order_by("pk"):
+        rule = rules.setdefault(case.village_id, rule_for(str(case.village_id)))
+        if not rule.working_days:
+            continue
+        report.checked += 1
+        if _rule_at_opening(case) != (rule.describe(), rule.region_id):
+            report.rule_changed += 1
+            continue
+        new = deadline_for(case.found_at, rule, calendar=calendar)
+        if new == case.deadline_at:
+            continue
+        old = case.deadline_at
+        case.deadline_at = new
+        case.save(update_fields=["deadline_at", "updated_at"])  # not `version`: no open form goes stale
+        old_day, new_day = f"{old.astimezone(LOCAL):%Y-%m-%d}", f"{new.astimezone(LOCAL):%Y-%m-%d}"
+        CaseStep.objects.create(
+            case=case,
+            action="deadline_recomputed",
+            from_state=case.state,
+            to_state=case.state,
+            level="",
+            actor=None,  # the system, on the administrator's load of the schedule (the audit row names them)
+            at=timezone.now(),
+            note=f"录入{year}年节假日安排，办结时限由 {old_day} 改为 {new_day}",
+            data={"year": year, "old": old_day, "new": new_day},
+        )
+        record(
+            "CASE_DEADLINE_RECOMPUTED",
+            actor=actor,
+            username=username,
+            object_type="case",
+            object_id=case.pk,
+            data={"year": year, "old": old_day, "new": new_day},
+        )
+        report.changed += 1
+    log.info("deadlines recomputed for %s: %s", year, report)
+    return report
 
 
 @dataclass(frozen=True)

@@ -184,3 +184,28 @@ class Escalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}:{self.kind}"
+
+
+class OfficialDay(models.Model):
+    """One day of the State Council's yearly holiday schedule (国务院办公厅 节假日安排), entered by an
+    administrator (`fangpin calendar load`): a day off, or a weekend made a working day (调休上班).
+    A year entered here overrides the `chinesecalendar` package for that year (cases/holidays.py)."""
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", "放假"
+        WORKING = "working", "调休上班"
+
+    date = models.DateField("日期", unique=True)
+    year = models.PositiveSmallIntegerField("安排年度", db_index=True)  # the notice's year (see holidays.py)
+    kind = models.CharField("类型", max_length=8, choices=Kind.choices)
+    name = models.CharField("节日", max_length=20)  # 元旦, 春节 … (for a working day: the holiday it serves)
+    notice = models.CharField("通知文号/标题", max_length=200)
+    entered_by = models.CharField("录入人", max_length=150, blank=True)
+    entered_at = models.DateTimeField("录入时间")
+
+    class Meta:
+        verbose_name = "法定节假日安排"
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.get_kind_display()} {self.name}"

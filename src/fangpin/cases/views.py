@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.contrib import messages
@@ -130,10 +131,12 @@ def _detail_context(request: HttpRequest, case: Case, forms: dict[str, Any] | No
         "person"
     )
     publicity_end = publicity_ends_at(case.publicity_started_at) if case.publicity_started_at else None
+    rule = deadlines.rule_for(str(case.village_id))
     return {
         "case": case,
         "clock": deadlines.clock(case, now),
-        "rule": deadlines.rule_for(str(case.village_id)),
+        "rule": rule,
+        "provisional": deadlines.provisional_notice(deadlines.case_provisional_years(case, rule)),
         "steps": case.steps.select_related("actor").all(),
         "action_forms": action_forms,
         "members": members,
@@ -353,4 +356,8 @@ def deadline_settings(request: HttpRequest) -> HttpResponse:
         )
         messages.success(request, "已保存；新立案件按新时限计算")
         return redirect("cases:deadline_settings")
-    return render(request, "cases/deadline_settings.html", {"form": form, "current": current})
+    today = timezone.localdate()
+    ahead = today + dt.timedelta(days=deadlines.SETTINGS_LOOKAHEAD_DAYS)
+    provisional = deadlines.provisional_notice(deadlines.unknown_years(today, ahead))
+    context = {"form": form, "current": current, "provisional": provisional}
+    return render(request, "cases/deadline_settings.html", context)

@@ -35,7 +35,7 @@ def user_can(user: Any, capability: str) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.can(capability))
 
 
-_EXTRA_LABELS = {"open": "立案派发", "reassign": "改派"}
+_EXTRA_LABELS = {"open": "立案派发", "reassign": "改派", "deadline_recomputed": "办结时限重算"}
 
 
 @register.filter

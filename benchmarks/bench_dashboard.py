@@ -112,7 +112,7 @@ def setup(months: int) -> dict[str, str]:
 
     cache.clear()
     persons = int(os.environ.get("FANGPIN_BENCH_PERSONS", str(PERSONS)))
-    if _loaded_persons(connection) != persons:
+    if loaded_persons(connection) != persons:
         _fill_registry(connection, persons)
     keys = {}
     for username, role, region in (
@@ -186,14 +186,12 @@ def _fill_indicators(connection: Any, months: list[str]) -> None:
 
     def flush() -> None:
         nonlocal buffer
-        buffer.seek(0)
-        with (
-            connection.cursor() as cur,
-            cur.copy(
-                "COPY analytics_indicator (region, level, month, code, dimension, value, numerator, denominator, households, computed_at) FROM STDIN"
-            ) as copy,
-        ):
-            copy.write(buffer.getvalue())
+        copy_rows(
+            connection,
+            "analytics_indicator",
+            "region, level, month, code, dimension, value, numerator, denominator, households, computed_at",
+            buffer.getvalue(),
+        )
         buffer = io.StringIO()
 
     level_of = {2: "province", 4: "city", 6: "county", 9: "township", 12: "village"}
@@ -289,14 +287,10 @@ def _fill_registry(connection: Any, persons: int) -> None:
     area_sum = {c: sum(int(d) * w for d, w in zip(c, WEIGHTS[:6], strict=True)) for c in county_digits}
     epoch = dt.date(1940, 1, 1)
     now = "2026-11-05 10:00:00+08"
-    with connection.cursor() as cur:
-        cur.execute(
-            "TRUNCATE cases_case, registry_membership, registry_person, registry_household RESTART IDENTITY CASCADE"
-        )
+    clear_registry(connection)
 
     def copy(table: str, columns: str, lines: list[str]) -> None:
-        with connection.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as out:
-            out.write("".join(lines))
+        copy_rows(connection, table, columns, "".join(lines))
 
     chunk = 250_000
     for start in range(0, n_households, chunk):
@@ -378,26 +372,49 @@ def _fill_registry(connection: Any, persons: int) -> None:
         "assignee_id, household_id, identification_id, lead_id, opened_by_id, village_id",
         cases,
     )
+    finish_registry(connection, persons)
+    print(f"roster cases: {case_id:,}", file=sys.stderr, flush=True)
+
+
+# --- COPY loading, shared with bench_push (which loads its registry from a bench lake) ------------------
+
+REGISTRY_TABLES = ("registry_household", "registry_person", "registry_membership", "cases_case")
+
+
+def copy_rows(connection: Any, table: str, columns: str, data: str | bytes, *, csv: bool = False) -> None:
+    """COPY … FROM STDIN: tab-separated text (\\N for NULL) by default, or CSV (unquoted empty = NULL)."""
+    options = " WITH (FORMAT csv)" if csv else ""
+    with connection.cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN{options}") as out:
+        out.write(data)
+
+
+def clear_registry(connection: Any) -> None:
+    """Empty the registry (and the cases that point into it) before a COPY load replaces it."""
     with connection.cursor() as cur:
-        for table in ("registry_household", "registry_person", "registry_membership", "cases_case"):
+        cur.execute(f"TRUNCATE {', '.join(REGISTRY_TABLES)} RESTART IDENTITY CASCADE")
+
+
+def finish_registry(connection: Any, persons: int, what: str = "persons") -> None:
+    """After a COPY load: the id sequences past the loaded keys, fresh planner statistics, and a note of
+    what was loaded (`what`, `persons`) so that the next run reuses it (see loaded_persons)."""
+    with connection.cursor() as cur:
+        for table in REGISTRY_TABLES:
             cur.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT coalesce(max(id), 1) FROM {table}))"
             )
             cur.execute(f"ANALYZE {table}")
         cur.execute("CREATE TABLE IF NOT EXISTS bench_loaded (what text PRIMARY KEY, n bigint)")
-        cur.execute(
-            "INSERT INTO bench_loaded VALUES ('persons', %s) ON CONFLICT (what) DO UPDATE SET n = EXCLUDED.n",
-            [persons],
-        )
-    print(f"roster cases: {case_id:,}", file=sys.stderr, flush=True)
+        cur.execute("DELETE FROM bench_loaded")  # one registry at a time: the note of the one replaced goes
+        cur.execute("INSERT INTO bench_loaded VALUES (%s, %s)", [what, persons])
 
 
-def _loaded_persons(connection: Any) -> int:
+def loaded_persons(connection: Any, what: str = "persons") -> int:
+    """How many persons the registry loaded as `what` holds (0: another one, or none)."""
     with connection.cursor() as cur:
         cur.execute("SELECT to_regclass('bench_loaded') IS NOT NULL")
         if not cur.fetchone()[0]:
             return 0
-        cur.execute("SELECT n FROM bench_loaded WHERE what = 'persons'")
+        cur.execute("SELECT n FROM bench_loaded WHERE what = %s", [what])
         row = cur.fetchone()
     return int(row[0]) if row else 0
 
@@ -406,6 +423,40 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_server(
+    env: dict[str, str], output: Any = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The server exactly as a single-machine installation runs it, on a free local port: `fangpin serve`
+    (gunicorn workers, the job worker and the clock next to it; FANGPIN_WEB_WORKERS and
+    FANGPIN_BENCH_SERVE_ARGS, e.g. "--dev"), once it answers. (The process, its base URL.)"""
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fangpin.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *os.environ.get("FANGPIN_BENCH_SERVE_ARGS", "").split(),
+        ],
+        env=env,
+        stdout=output,
+        stderr=output,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"{base}/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    time.sleep(2)  # every worker booted, not just the first
+    return server, base
 
 
 def _get(url: str, session: str) -> tuple[int, float]:
@@ -464,34 +515,8 @@ def run() -> list[dict[str, Any]]:
 
     sessions = json.loads(done.stdout.strip().splitlines()[-1])
     setup_s = time.perf_counter() - started
-    port = _free_port()
-    # the server exactly as a single-machine installation runs it: `fangpin serve` (gunicorn workers, the
-    # job worker and the clock next to it); FANGPIN_WEB_WORKERS / FANGPIN_BENCH_SERVE_ARGS (e.g. "--dev")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fangpin.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *os.environ.get("FANGPIN_BENCH_SERVE_ARGS", "").split(),
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(env)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        time.sleep(2)  # every worker booted, not just the first
         month = _months(months)[-1]
         pages = {
             "province": (f"/analytics/region/{PROVINCE}/?month={month}", "bench_province"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
@@ -26,7 +27,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
 from fangpin.cases import deadlines
-from fangpin.cases.forms import form_class, sniff
+from fangpin.cases.forms import form_class
 from fangpin.cases.models import Case, CaseStep
 from fangpin.cases.transitions import (
     DECIDED_STATES,
@@ -385,7 +386,7 @@ def submit(
 ) -> Case:
     """Validate `payload` with the step's form (as the web page does) and take the step."""
     uploads = MultiValueDict({k: [v] for k, v in (files or {}).items()})
-    form = form_class(action, case.kind)(data=payload, files=uploads)
+    form = form_class(action, case.kind)(data=payload, files=uploads, actor=actor)
     if not form.is_valid():
         problems = "；".join(
             f"{form.fields[f].label if f in form.fields else ''}{'：' if f in form.fields else ''}{' '.join(str(x) for x in e)}"
@@ -496,12 +497,10 @@ def transition(
         note=note,
         data=_jsonable(data),
     )
-    if attachment is not None:
-        kind = sniff(attachment)
-        saved.attachment_type = kind[0] if kind else ""
-        saved.attachment.save(
-            f"case{locked.pk}-authorization.{kind[1] if kind else 'bin'}", attachment, save=False
-        )
+    if attachment is not None:  # an uploads.Accepted: checked, images re-encoded, a random name
+        saved.attachment_type = attachment.kind.content_type
+        saved.data = {**saved.data, "attachment_name": attachment.original_name}
+        saved.attachment.save(attachment.stored_name, ContentFile(attachment.content), save=False)
     saved.save()
     record(
         f"CASE_{action.upper()}",

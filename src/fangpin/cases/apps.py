@@ -6,4 +6,4 @@ class CasesConfig(AppConfig):
     verbose_name = "监测对象识别与消除"
 
     def ready(self) -> None:
-        from fangpin.cases import checks  # noqa: F401  (registers the holiday-schedule check)
+        from fangpin.cases import checks  # noqa: F401  (registers the holiday-schedule and clamd checks)

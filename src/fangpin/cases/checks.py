@@ -1,12 +1,13 @@
 """`fangpin manage check --database default` warns when working-day deadlines soon reach a year without
-an official holiday schedule (the same notice the deadline settings page shows)."""
+an official holiday schedule (the same notice the deadline settings page shows). Every start refuses an
+unusable `FANGPIN_CLAMD` address (else the first upload would fail)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from django.core.checks import Tags, register
+from django.core.checks import Error, Tags, register
 from django.core.checks import Warning as CheckWarning
 from django.db import DatabaseError
 from django.utils import timezone
@@ -33,3 +34,17 @@ def holiday_schedule(app_configs: Any, databases: Any = None, **kwargs: Any) -> 
             id="fangpin.W010",
         )
     ]
+
+
+@register()
+def clamd_address(app_configs: Any, **kwargs: Any) -> list[Error]:
+    from fangpin.cases import uploads
+    from fangpin.conf import ConfigError, env_str
+
+    address = env_str("FANGPIN_CLAMD")
+    try:
+        if address:
+            uploads.clamd_target(address)
+    except ConfigError as exc:
+        return [Error(str(exc), hint="例如 /run/clamav/clamd.ctl 或 127.0.0.1:3310", id="fangpin.E011")]
+    return []

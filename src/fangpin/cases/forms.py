@@ -8,33 +8,17 @@ from typing import Any
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from fangpin.cases import uploads
 from fangpin.cases.transitions import CATEGORIES, MAX_RISK_TYPES, RETURN_TARGETS, STATE_LABELS
 from fangpin.pipeline.policy import RISK_TYPES
-
-MAX_ATTACHMENT = 10 * 1024 * 1024
-# A scan or a phone photo of the signed 承诺授权书: recognised by its first bytes, not by its name.
-SIGNATURES = {
-    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
-    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
-    b"%PDF-": ("application/pdf", "pdf"),
-}
-
-
-def sniff(upload: UploadedFile[Any]) -> tuple[str, str] | None:
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    for magic, kind in SIGNATURES.items():
-        if head.startswith(magic):
-            return kind
-    return None
 
 
 class VersionForm(forms.Form):
     version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, actor: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.actor = actor  # who submits: an upload rejected as malware is audited in their name
         for field in self.fields.values():  # Tabler styling; numeric keypads on phones
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.HiddenInput):
@@ -94,15 +78,15 @@ class VisitForm(VersionForm):
             raise forms.ValidationError(f"风险类型最多 {MAX_RISK_TYPES} 项")
         return types
 
-    def clean_authorization(self) -> UploadedFile[Any] | None:
+    def clean_authorization(self) -> uploads.Accepted | None:
+        """The checked file (uploads.accept: type, size, malware, images re-encoded), not the upload."""
         upload: UploadedFile[Any] | None = self.cleaned_data.get("authorization")
         if upload is None:
             return None
-        if upload.size is not None and upload.size > MAX_ATTACHMENT:
-            raise forms.ValidationError("文件超过 10MB，请压缩或重新拍照")
-        if sniff(upload) is None:
-            raise forms.ValidationError("只接受 JPG、PNG 或 PDF 格式的扫描件/照片")
-        return upload
+        try:
+            return uploads.accept(upload, actor=self.actor)
+        except uploads.Rejected as exc:
+            raise forms.ValidationError(str(exc)) from exc
 
     def visit(self) -> dict[str, Any]:
         """The visit as stored on the case (JSON: numbers as floats, the file apart)."""

@@ -7,6 +7,7 @@ can re-enter through a new identification case.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -32,10 +33,22 @@ CATEGORY_CHOICES = [(k, label) for k, label in CATEGORIES.items()]
 LEVEL_CHOICES = [(k.value, label) for k, label in LEVEL_LABELS.items()]
 
 
+class AttachmentStorage(FileSystemStorage):
+    """Signed authorisations are personal data: kept under FANGPIN_HOME (no URL: served only by a
+    scoped view). The root is read on every use, not once at import: Django builds the field's storage
+    when the model loads, before a test (or a command) has set FANGPIN_MEDIA."""
+
+    @property
+    def base_location(self) -> str:
+        return str(getattr(settings, "FANGPIN_MEDIA", None) or Path(settings.FANGPIN_HOME) / "media")
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+
 def attachment_storage() -> FileSystemStorage:
-    """Signed authorisations are personal data: kept under FANGPIN_HOME, served only by a scoped view."""
-    root = getattr(settings, "FANGPIN_MEDIA", None) or Path(settings.FANGPIN_HOME) / "media"
-    return FileSystemStorage(location=str(root), base_url=None)
+    return AttachmentStorage(base_url=None)
 
 
 class Case(models.Model):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.contrib import messages
@@ -9,6 +10,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from fangpin.accounts import scope
@@ -181,7 +183,7 @@ def case_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     case = scope.get_or_404(user, Case, pk=pk)
     if action not in _actions():
         raise Http404("未知的操作")
-    form = form_class(action, case.kind)(request.POST, request.FILES)
+    form = form_class(action, case.kind)(request.POST, request.FILES, actor=user)
     if not form.is_valid():
         context = _detail_context(request, case, {action: form})
         context["error"] = "表单有误，请检查后重新提交"
@@ -311,7 +313,8 @@ def case_notice(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Can.VIEW_LEADS)
 @require_GET
 def case_authorization(request: HttpRequest, pk: int) -> HttpResponse:
-    """The household's signed authorisation (latest visit), for people who may see the case (audited)."""
+    """The household's signed authorisation (latest visit), for people who may see the case (audited).
+    Always a download (FILE-02): a browser never renders an uploaded file in the application's origin."""
     user = _user(request)
     case = scope.get_or_404(user, Case, pk=pk)
     step = case.steps.exclude(attachment="").exclude(attachment__isnull=True).order_by("-at", "-id").first()
@@ -321,10 +324,14 @@ def case_authorization(request: HttpRequest, pk: int) -> HttpResponse:
     record(
         "CASE_ATTACHMENT_VIEWED", actor=user, object_type="case", object_id=case.pk, data={"step": step.pk}
     )
-    with step.attachment.open("rb") as handle:  # at most 10 MB (forms.MAX_ATTACHMENT)
+    with step.attachment.open("rb") as handle:  # at most 10 MB (uploads.MAX_BYTES)
         content = handle.read()
     response = HttpResponse(content, content_type=step.attachment_type or "application/octet-stream")
-    response["Content-Disposition"] = "inline"
+    suffix = PurePosixPath(step.attachment.name or "").suffix
+    # a fixed name (RFC 5987 filename*): the uploader's own file name may carry a person's name
+    response["Content-Disposition"] = content_disposition_header(True, f"承诺授权书-案件{case.pk}{suffix}")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -373,7 +373,7 @@ def crafted(
         make(c, i)
         keys[rule] = i
     c.commit(lake)
-    return screen(lake, "2026-10", load_policy(), engine=eng).all_scored, keys
+    return screen(lake, "2026-10", load_policy(), engine=eng, include_all=True).all_scored, keys
 
 
 def test_every_shipped_rule_is_crafted() -> None:
@@ -531,8 +531,8 @@ def test_duckdb_and_spark_give_identical_warnings(
     sim_lake: Lake, engine: Engine, spark_engine: Engine
 ) -> None:
     policy = load_policy()
-    duck = screen(sim_lake, "2026-10", policy, engine=engine)
-    spark = screen(sim_lake, "2026-10", policy, engine=spark_engine)
+    duck = screen(sim_lake, "2026-10", policy, engine=engine, include_all=True)
+    spark = screen(sim_lake, "2026-10", policy, engine=spark_engine, include_all=True)
     assert duck.all_scored.num_rows > 100 and duck.warnings.num_rows > 5
     # same households, scores, grades, risk types, categories, reasons, prompts, ranks, pushed flags
     assert spark.all_scored.to_pylist() == duck.all_scored.to_pylist()
@@ -540,7 +540,9 @@ def test_duckdb_and_spark_give_identical_warnings(
     _close(*(t.sort_by("household_key") for t in (duck.portraits, spark.portraits)))
     # the incremental path on Spark: a monitored household (last month's portrait too)
     key = next(r["household_key"] for r in duck.all_scored.to_pylist() if r["monitor_status"] == "monitored")
-    one = screen(sim_lake, "2026-10", policy, engine=spark_engine, households=[key]).all_scored.to_pylist()
+    one = screen(
+        sim_lake, "2026-10", policy, engine=spark_engine, households=[key], include_all=True
+    ).all_scored.to_pylist()
     assert [_absolute(r) for r in one] == [
         _absolute(r) for r in duck.all_scored.to_pylist() if r["household_key"] == key
     ]
@@ -550,16 +552,34 @@ def test_incremental_rescore_equals_the_full_screen(sim_lake: Lake, engine: Engi
     policy = load_policy()
     full = {
         r["household_key"]: r
-        for r in screen(sim_lake, "2026-10", policy, engine=engine).all_scored.to_pylist()
+        for r in screen(sim_lake, "2026-10", policy, engine=engine, include_all=True).all_scored.to_pylist()
     }
     monitored = [k for k, r in full.items() if r["monitor_status"] == "monitored"][:2]
     warned = [k for k, r in full.items() if r["prompt"] == "verify"][:2]
     quiet = [k for k, r in full.items() if r["prompt"] == ""][:1]
     assert monitored and warned and quiet
     for key in sorted(set(monitored + warned + quiet)):
-        one = screen(sim_lake, "2026-10", policy, engine=engine, households=[key]).all_scored.to_pylist()
+        one = screen(
+            sim_lake, "2026-10", policy, engine=engine, households=[key], include_all=True
+        ).all_scored.to_pylist()
         assert len(one) == 1
         assert _absolute(one[0]) == _absolute(full[key])
+
+
+def test_reasons_are_formatted_for_the_pushed_rows_unless_all_are_asked_for(
+    sim_lake: Lake, engine: Engine
+) -> None:
+    policy = load_policy()
+    every = screen(sim_lake, "2026-10", policy, engine=engine, include_all=True).all_scored.to_pylist()
+    pushed_only = screen(sim_lake, "2026-10", policy, engine=engine).all_scored.to_pylist()
+    unpushed_with_reasons = [r for r in every if not r["pushed"] and r["reasons"]]
+    assert unpushed_with_reasons, "the county should have candidates beyond the village capacity"
+    for full, lean in zip(every, pushed_only, strict=True):
+        assert full["household_key"] == lean["household_key"]
+        assert lean["reasons"] == (full["reasons"] if full["pushed"] else "")
+        assert {k: v for k, v in lean.items() if k != "reasons"} == {
+            k: v for k, v in full.items() if k != "reasons"
+        }
 
 
 def _absolute(row: dict[str, Any]) -> dict[str, Any]:

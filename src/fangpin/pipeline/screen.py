@@ -74,7 +74,8 @@ class ScreenResult:
     policy_hash: str
     line: float
     warnings: pa.Table  # pushed verification warnings + prompts for monitored households
-    all_scored: pa.Table  # every household, ranked by score (descending)
+    all_scored: pa.Table  # every household, ranked by score (descending); reasons on pushed rows only
+    # unless screen(include_all=True)
     portraits: pa.Table
     model_version: str = ""  # the ranker's version; "" when the rule score ranked
     # seconds per stage (portraits, last_month, model, rules, explain): where a run's time went
@@ -163,10 +164,13 @@ def screen_sql(
     schema: pa.Schema,
     *,
     ranker: tuple[float, float] | None = None,
+    reasons: bool = True,
 ) -> str:
     """The whole screen as one statement over `portraits` and `prev_portraits` (see the module doc).
 
     `ranker` = (grade_high, grade_medium): `portraits` then carries `__prob` (rounded probability).
+    `reasons=False`: the reasons column is '' (formatting them is the statement's costliest part, and
+    every value in it is row-local: screen() formats them for the pushed rows in a second, small run).
     """
     rules = policy.rules
     types = sorted({r.risk_type for r in rules})
@@ -230,14 +234,14 @@ def screen_sql(
     rules_sql = (
         f"concat_ws(';', {', '.join(f'CASE WHEN __i{i} THEN {lit(r.id)} END' for i, r in enumerate(rules))})"
     )
-    reasons = ", ".join(
+    rule_reasons = ", ".join(
         f"CASE WHEN __i{i} THEN {_reason_sql(d, r.reason_zh, schema, params)} END"
         for i, r in enumerate(rules)
     )
     elim = f"concat({lit(ELIMINATION_REASON[0])}, {_fmt_sql(d, 'income_pc_12m', schema.field('income_pc_12m').type)}, {lit(ELIMINATION_REASON[1])})"
     reasons_sql = f"""CASE WHEN __prompt = 'consider_elimination' THEN {elim}
     WHEN {verify_model} THEN {lit(MODEL_ONLY_REASON)}
-    ELSE concat_ws('；', {reasons}) END"""
+    ELSE concat_ws('；', {rule_reasons}) END"""
     any_inc = _any([f"__i{i}" for i in range(len(rules))])
     # most households match nothing: their texts are '' without evaluating ~20 formatted CASEs each
     says = f"({any_inc} OR __prompt = 'consider_elimination' OR {verify_model})"
@@ -266,7 +270,7 @@ __y AS (SELECT household_key, household_no, village_code, household_type, monito
   CAST(__score AS DOUBLE) AS score, {grade} AS grade,
   CASE WHEN {says} THEN {types_sql} ELSE '' END AS risk_types, {category} AS category,
   CASE WHEN {any_inc} THEN {rules_sql} ELSE '' END AS rules,
-  CASE WHEN {says} THEN {reasons_sql} ELSE '' END AS reasons, __prompt AS prompt,
+  {f"CASE WHEN {says} THEN {reasons_sql} ELSE '' END" if reasons else "''"} AS reasons, __prompt AS prompt,
   FLOOR(CAST(net_income_pc_12m AS DOUBLE) * 1e2 + 0.5) / 1e2 AS net_income_pc_12m
   FROM __x),
 __rank AS (SELECT household_key AS __rkey, ROW_NUMBER() OVER (
@@ -300,6 +304,8 @@ def screen(
     candidates by score per village. `households`: screen only these household_keys (the incremental
     path: the lake is read for them only); village ranks and `pushed` are then relative to the screened
     households — the caller weighs them against the warnings a village already has this month.
+    `include_all`: reasons for every household in `all_scored` (`fangpin screen --all`), not only for
+    the pushed ones (formatting ~1 million households' reasons costs seconds at province scale).
     """
     check_period(as_of)
     eng = engine or lake.engine
@@ -346,24 +352,30 @@ def screen(
         scored_input = portraits.append_column("__prob", pa.array(probs, pa.float64()))
         grades = (float(ranker.grade_high), float(ranker.grade_medium))
         lap("model")
-    sql = screen_sql(eng.dialect, policy, params, prev_params, portraits.schema, ranker=grades)
+    sql = screen_sql(
+        eng.dialect, policy, params, prev_params, portraits.schema, ranker=grades, reasons=include_all
+    )
     out = eng.query(sql, {"portraits": scored_input, "prev_portraits": prev})
     all_scored = out.select(OUTPUT_SCHEMA.names).cast(OUTPUT_SCHEMA)
-    lap("rules")
     pushed = all_scored.column("pushed")
+    if not include_all and pc.any(pushed).as_py():
+        # the reasons of the pushed rows: the same statement over those households only (a rule's
+        # match, the prompt and the reason depend on the household's own row, not on the others)
+        idx = pc.indices_nonzero(pc.fill_null(pushed, False))
+        rows = pc.index_in(all_scored.column("household_key").take(idx), scored_input.column("household_key"))
+        sql = screen_sql(eng.dialect, policy, params, prev_params, portraits.schema, ranker=grades)
+        few = eng.query(sql, {"portraits": scored_input.take(rows), "prev_portraits": prev})
+        at = pc.index_in(all_scored.column("household_key").take(idx), few.column("household_key"))
+        all_scored = _set_pushed(all_scored, "reasons", few.column("reasons").take(at).cast(pa.string()))
+    lap("rules")
     if ranker is not None and pc.any(pushed).as_py():
         idx = pc.indices_nonzero(pc.fill_null(pushed, False))
         keys = all_scored.column("household_key").take(idx)
         rows = pc.index_in(keys, value_set=portraits.column("household_key"))
         texts = pa.array(ranker.explain(ranker_input.take(rows)), pa.string())
-        blank = pc.fill_null(pa.nulls(all_scored.num_rows, pa.string()), "")
-        mask = pc.fill_null(pushed, False).combine_chunks()
-        col = all_scored.schema.get_field_index("explanation")
-        # the texts in the pushed rows' order (indices_nonzero ascends, as the mask's true positions do)
-        all_scored = all_scored.set_column(col, "explanation", pc.replace_with_mask(blank, mask, texts))
+        all_scored = _set_pushed(all_scored, "explanation", texts)
         lap("explain")
     warnings = all_scored.filter(all_scored.column("pushed"))
-    del include_all  # both tables are always built; the CLI chooses which one to write
     version = ranker.version if ranker is not None else ""
     return ScreenResult(
         as_of,
@@ -375,6 +387,17 @@ def screen(
         portraits,
         version,
         timings,
+    )
+
+
+def _set_pushed(table: pa.Table, column: str, texts: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """`column` = the texts on the pushed rows (in their order: indices_nonzero ascends, as the mask's
+    true positions do), '' on every other row."""
+    blank = pc.fill_null(pa.nulls(table.num_rows, pa.string()), "")
+    mask = pc.fill_null(table.column("pushed"), False).combine_chunks()
+    values = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    return table.set_column(
+        table.schema.get_field_index(column), column, pc.replace_with_mask(blank, mask, values)
     )
 
 

@@ -380,3 +380,11 @@ def test_the_storage_is_not_served_directly(walk, client_for) -> None:
     name = _stored(case).attachment.name
     for url in (f"/media/{name}", f"/static/../media/{name}", f"/{name}"):
         assert client_for("zhang_township").get(url).status_code == 404
+
+
+def test_the_json_api_accepts_a_body_carrying_the_largest_scan_as_base64() -> None:
+    from django.conf import settings
+
+    from fangpin.cases.uploads import MAX_BYTES
+
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE >= MAX_BYTES * 4 // 3 + 64 * 1024

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,32 @@ def test_it_answers_the_health_check_and_static_files_from_real_gunicorn_workers
         web.terminate()
         _, err = web.communicate(timeout=15)
     assert err.count(b"Booting worker") >= 2
+
+
+@pytest.mark.django_db
+def test_each_worker_loads_the_policy_and_model_before_the_first_push(settings: Any, tmp_path: Path) -> None:
+    from fangpin.warnings import screening
+    from fangpin.web import gunicorn_conf
+
+    settings.FANGPIN_HOME = str(tmp_path)
+    screening._policy_cache.clear()
+    screening._ranker_cache.clear()
+    messages: list[str] = []
+
+    class Log:
+        def info(self, message: str, *args: object) -> None:
+            messages.append(message % args)
+
+        def exception(self, message: str, *args: object) -> None:
+            messages.append("FAILED " + message % args)
+
+    class Worker:
+        log = Log()
+
+    argv = server.gunicorn_argv("127.0.0.1", 8000)
+    assert argv[argv.index("--config") + 1] == "python:fangpin.web.gunicorn_conf"
+    gunicorn_conf.post_worker_init(Worker())
+    warming = next(t for t in threading.enumerate() if t.name == "fangpin-warm")
+    warming.join(timeout=60)
+    assert messages and messages[0].startswith("fangpin: screening policy and model loaded"), messages
+    assert screening._policy_cache and screening._ranker_cache  # the first push finds both loaded

@@ -127,6 +127,13 @@ def active_ranker() -> Ranker | None:
     return ranker
 
 
+def warm() -> None:
+    """Load what a pushed event's re-score needs, before the first push: the policy in force and the
+    active model with its explanation tables (the web workers call it when they start)."""
+    active_policy()
+    active_ranker()
+
+
 def screen_period(
     as_of: str,
     *,

@@ -39,6 +39,8 @@ def gunicorn_argv(host: str, port: int, workers: int | None = None, threads: int
         "-m",
         "gunicorn",
         "fangpin.wsgi:application",
+        "--config",
+        "python:fangpin.web.gunicorn_conf",  # each worker loads the policy and model at start
         "--bind",
         f"{host}:{port}",
         "--workers",

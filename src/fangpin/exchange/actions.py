@@ -4,6 +4,8 @@ delivery record, the registry updates, the review queue and the audit trail."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -11,6 +13,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
+from functools import reduce
+from operator import or_
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +22,35 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
-from fangpin.lib import idcard
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, catalog_from_bytes, load_catalog
 from fangpin.pipeline.ingest import IngestReport, ingest_file
 from fangpin.pipeline.lake import Lake
-from fangpin.pipeline.linkage import LinkModel, LinkResult, LinkSettings, link, train_model
+from fangpin.pipeline.linkage import (
+    LinkModel,
+    LinkResult,
+    LinkSettings,
+    blocking_keys,
+    exact_id_lookups,
+    link,
+    prepare,
+    train_model,
+)
 from fangpin.regions.models import Level, Region
 from fangpin.registry.actions import PersonRow, load_police_snapshot
 from fangpin.registry.models import Household, Membership
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "village_code")
+
+logger = logging.getLogger(__name__)
 
 
 class ExchangeError(ValueError):
@@ -94,8 +108,19 @@ def load_catalog_version(yaml_text: str, *, actor: Any = None, username: str = "
 # --- linking rows to the registry ----------------------------------------------------------------
 
 
-# a delivery this small (a push) first links against only the registry persons its ID numbers name
-SMALL_BATCH_ROWS = 500
+# A person file links against the registry persons its rows can meet (candidate_registry), not the whole
+# registry (10 million persons at province scale, ~50 s to read), unless it is this large: its residue
+# (1-2 % of the rows) then spreads over most villages of a county or more, so the candidates are a large
+# part of the registry anyway, gathered by thousands of indexed lookups instead of one sequential read.
+WHOLE_REGISTRY_ROWS = 200_000
+# ... or its candidates would be more than this share of the registry: beyond it the indexed lookups (random
+# reads, one chunk at a time) cost about what reading everything does, and the saving is gone.
+WHOLE_REGISTRY_SHARE = 0.25
+# ... or the names of the residue's villages (read to compare pinyin: two narrow columns, so more of them
+# than of whole rows) would be more than this share of the registry.
+VILLAGE_NAMES_SHARE = 0.5
+# values per indexed query: well within SQLite's and PostgreSQL's limits on query parameters
+_CHUNK = 500
 
 
 # the registry as read once for a batch of files (see registry_snapshot); None outside a batch
@@ -141,20 +166,33 @@ def registry_table(id_numbers: Sequence[str] | None = None) -> pa.Table:
 
 
 def _read_registry(id_numbers: Sequence[str] | None) -> pa.Table:
-    current = Membership.objects.filter(end_date__isnull=True)
-    if id_numbers is not None:
-        current = current.filter(person__id_number__in=sorted(set(id_numbers)))
-    rows = current.values_list(
-        "person_id",
-        "person__id_number",
-        "person__name",
-        "person__gender",
-        "person__birth_date",
-        "household_id",
-        "household__household_no",
-        "household__village_id",
+    if id_numbers is None:
+        return _registry_arrow(_current_rows(Q()))
+    wanted = sorted(set(id_numbers))
+    return _registry_arrow(
+        [row for chunk in _chunks(wanted) for row in _current_rows(Q(person__id_number__in=chunk))]
     )
-    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in range(8)]
+
+
+_REGISTRY_FIELDS = (
+    "person_id",
+    "person__id_number",
+    "person__name",
+    "person__gender",
+    "person__birth_date",
+    "household_id",
+    "household__household_no",
+    "household__village_id",
+)
+
+
+def _current_rows(where: Q) -> list[tuple[Any, ...]]:
+    """The current persons matching `where`, as (_REGISTRY_FIELDS) tuples."""
+    return list(Membership.objects.filter(end_date__isnull=True).filter(where).values_list(*_REGISTRY_FIELDS))
+
+
+def _registry_arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+    columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in _REGISTRY_FIELDS]
     return pa.table(
         {
             "person_key": pa.array(columns[0], pa.int64()),
@@ -169,10 +207,117 @@ def _read_registry(id_numbers: Sequence[str] | None) -> pa.Table:
     )
 
 
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _id14_range(prefix: str) -> Q:
+    """ID numbers starting with these 14 digits, as a range the unique index on id_number serves (LIKE
+    cannot use it on SQLite): [prefix, prefix + 1) holds exactly the 18-character IDs with that prefix."""
+    if set(prefix) == {"9"}:  # no province code is 99: kept correct anyway
+        return Q(person__id_number__startswith=prefix)
+    upper = str(int(prefix) + 1).zfill(len(prefix))
+    return Q(person__id_number__gte=prefix, person__id_number__lt=upper)
+
+
+def _iso_date(value: str) -> dt.date | None:
+    """The registry date a blocking key's birth_date (YYYY-MM-DD text) can equal; None: none can."""
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+    return day if day.isoformat() == value else None
+
+
+def candidate_registry(records: pa.Table, registry_size: int) -> pa.Table | None:
+    """The registry persons these rows can be linked to: those with a row's ID number (raw or normalised),
+    and for the rows that ID does not settle, everyone meeting one of them on a blocking rule (same first
+    14 ID digits; same name and birth date; same household; same village and birth year; same village and
+    name pinyin). Linked with LinkSettings(registry_size=...) they give the very result of the whole
+    registry (docs/linkage.md). None when they would be much of the registry: read it whole instead."""
+    by_id = registry_table(exact_id_lookups(records))
+    keys = blocking_keys(records, by_id)
+
+    def distinct(*columns: str) -> list[Any]:
+        present = keys.select(list(columns)).filter(
+            reduce(pc.and_, [pc.is_valid(keys.column(c)) for c in columns])
+        )
+        return sorted(set(zip(*(present.column(c).to_pylist() for c in columns), strict=True)))
+
+    # the pinyin of a name is not in the database: read the names of the villages concerned (two narrow
+    # columns, counted first) and keep the persons whose pinyin a residue row of their village has
+    by_pinyin = distinct("village_code", "name_py")
+    villages = sorted({village for village, _ in by_pinyin})
+    in_villages = sum(_current_count(Q(household__village_id__in=chunk)) for chunk in _chunks(villages))
+    if by_id.num_rows + in_villages > VILLAGE_NAMES_SHARE * registry_size:
+        return None
+    same_pinyin = _same_pinyin(villages, set(by_pinyin))
+    born = [(name, day) for name, text in distinct("name", "birth_date") if (day := _iso_date(text))]
+    years = [
+        (v, int(y)) for v, y in distinct("village_code", "birth_year") if y.isdigit() and 1 < int(y) < 9999
+    ]
+    lookups = [
+        *(reduce(or_, map(_id14_range, chunk)) for chunk in _chunks([p for (p,) in distinct("id14")], 100)),
+        *(
+            reduce(or_, (Q(person__name=n, person__birth_date=d) for n, d in chunk))
+            for chunk in _chunks(born, 100)
+        ),
+        *(
+            Q(household__household_no__in=[n for (n,) in chunk])
+            for chunk in _chunks(distinct("household_no"))
+        ),
+        *(reduce(or_, (_village_year(v, y) for v, y in chunk)) for chunk in _chunks(years, 100)),
+        *(Q(person_id__in=chunk) for chunk in _chunks(same_pinyin)),
+    ]
+    rows = [row for q in lookups for row in _current_rows(q)]
+    found = pa.concat_tables([by_id, _registry_arrow(rows)])
+    first = dict(zip(found.column("person_key").to_pylist(), range(found.num_rows), strict=False))
+    candidates = found.take(
+        pa.array(sorted(first.values()), pa.int64())
+    )  # a person matching several keys once
+    return None if candidates.num_rows > WHOLE_REGISTRY_SHARE * registry_size else candidates
+
+
+def _current_count(where: Q) -> int:
+    return Membership.objects.filter(end_date__isnull=True).filter(where).count()
+
+
+def _village_year(village: str, year: int) -> Q:
+    """Persons of the village born in the year (a date range: the year is not a column)."""
+    return Q(
+        household__village_id=village,
+        person__birth_date__gte=dt.date(year, 1, 1),
+        person__birth_date__lt=dt.date(year + 1, 1, 1),
+    )
+
+
+def _same_pinyin(villages: Sequence[str], wanted: set[tuple[str, str]]) -> list[int]:
+    """The persons of these villages whose (village, name pinyin), derived as the linker derives it, is
+    wanted."""
+    found: list[int] = []
+    for chunk in _chunks(villages):
+        current = Membership.objects.filter(end_date__isnull=True, household__village_id__in=chunk)
+        names = list(current.values_list("person_id", "person__name", "household__village_id"))
+        if not names:
+            continue
+        keys, named, village = (list(c) for c in zip(*names, strict=True))
+        features = prepare(
+            pa.table({"person_key": keys, "name": named, "village_code": village}), side="registry"
+        )
+        pairs = zip(village, features.column("name_py").to_pylist(), strict=True)
+        found += [key for key, pair in zip(keys, pairs, strict=True) if pair in wanted]
+    return found
+
+
+def _model_path() -> Path:
+    return Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
+
+
 def linkage_model(registry: pa.Table, *, retrain: bool = False) -> LinkModel:
     """The probabilistic linkage model, trained on the registry once and reused: it is retrained when the
     police snapshot has changed the registry, not for every file (training takes seconds to minutes)."""
-    path = Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
+    path = _model_path()
     if path.exists() and not retrain:
         return LinkModel.load(path)
     model = train_model(registry)
@@ -206,27 +351,27 @@ class _Linker:
     roster: dict[str, str] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=lambda: {"linked": 0, "review": 0, "unlinked": 0})
 
-    def _link_small(self, records: pa.Table, person_fields: list[str]) -> LinkResult | None:
-        """A small delivery (a push through the API) whose every row links by exact ID against the
-        persons those IDs name: the result, without loading the province's registry (10 million rows at
-        province scale). None when any row would need the probabilistic step, which needs everyone."""
-        if self.dataset == "ps_person" or records.num_rows > SMALL_BATCH_ROWS:
-            return None
-        model_path = Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
-        if not model_path.exists():
-            return None
-        raw = [v for v in records.column("id_number").to_pylist() if v]
-        wanted = {*raw, *(idcard.normalize(v) for v in raw)}
-        registry = registry_table(sorted(w for w in wanted if w))
-        result = link(
-            records,
-            registry,
-            dataset_fields=person_fields,
-            settings=LinkSettings(model=LinkModel.load(model_path)),
-        )
-        if result.links.num_rows != records.num_rows or result.review.num_rows or result.unlinked.num_rows:
-            return None
-        return result
+    def _link_persons(self, records: pa.Table, person_fields: list[str]) -> LinkResult:
+        """Against the candidate persons of the rows (candidate_registry) when a saved model exists; against
+        the whole registry for the police snapshot (it rebuilds the registry and retrains the model), a
+        very large file, or candidates that are much of the registry anyway."""
+        if self.dataset != "ps_person" and records.num_rows <= WHOLE_REGISTRY_ROWS and _model_path().exists():
+            registry_size = _registry_state()[0]  # current memberships: one per current person
+            candidates = candidate_registry(records, registry_size)
+            if candidates is not None:
+                logger.info(
+                    "%s: %d rows linked against %d candidates of %d registry persons",
+                    self.dataset,
+                    records.num_rows,
+                    candidates.num_rows,
+                    registry_size,
+                )
+                model = LinkModel.load(_model_path())
+                link_settings = LinkSettings(model=model, registry_size=registry_size)
+                return link(records, candidates, dataset_fields=person_fields, settings=link_settings)
+        registry = registry_table()
+        model = linkage_model(registry, retrain=self.dataset == "ps_person")
+        return link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
         names = set(accepted.column_names)
@@ -248,13 +393,7 @@ class _Linker:
                     **{f: pc.cast(accepted.column(f), pa.string()) for f in person_fields},
                 }
             )
-            self.result = self._link_small(records, person_fields)
-            if self.result is None:  # the whole registry: a bulk delivery, or a push the IDs don't settle
-                registry = registry_table()
-                model = linkage_model(registry, retrain=self.dataset == "ps_person")
-                self.result = link(
-                    records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model)
-                )
+            self.result = self._link_persons(records, person_fields)
             self.counts = {
                 "linked": self.result.links.num_rows,
                 "review": self.result.n_review_rows,

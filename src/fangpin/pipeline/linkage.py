@@ -30,10 +30,13 @@ import pyarrow.compute as pc
 from fangpin.lib import idcard
 
 __all__ = [
+    "BLOCKING_KEY_COLUMNS",
     "PERSON_FIELDS",
     "LinkModel",
     "LinkResult",
     "LinkSettings",
+    "blocking_keys",
+    "exact_id_lookups",
     "link",
     "prepare",
     "train_model",
@@ -90,6 +93,11 @@ class LinkSettings:
     ``model``: a trained :class:`LinkModel`; ``None`` trains one on the fly (u from the registry, m from
     the exact-ID matches of this call) — train once with :func:`train_model` and pass it instead.
     ``all_rows``: send every row to Splink (no exact step) — the benchmark baseline only.
+    ``registry_size``: the number of persons in the whole registry when ``registry`` is only a candidate
+    set (the persons the rows can meet: their exact IDs and everyone sharing a blocking key with the
+    residue, see :func:`blocking_keys`). The prior spreads over the N persons of the registry, and N is
+    the only registry-wide number the step uses, so with it the candidates link exactly as the whole
+    registry would. ``None``: N is the number of rows of ``registry``.
     """
 
     link_threshold: float = 0.99
@@ -100,6 +108,7 @@ class LinkSettings:
     min_candidate_probability: float = 0.01
     all_rows: bool = False
     threads: int | None = None
+    registry_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +279,11 @@ _BLOCKING_RULES = (
     "l.village_code = r.village_code AND l.birth_year = r.birth_year",
     "l.name_py = r.name_py AND l.village_code = r.village_code",
 )
+
+
+# The feature columns the blocking rules compare: a registry person is a candidate of a residue row only
+# when the row and the person agree on all columns of one rule.
+BLOCKING_KEY_COLUMNS = ("id14", "name", "birth_date", "household_no", "village_code", "birth_year", "name_py")
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -525,6 +539,27 @@ def prepare(table: pa.Table, *, side: str, label: bool = False) -> pa.Table:
 # ---------------------------------------------------------------------------------------------- link
 
 
+def exact_id_lookups(records: pa.Table) -> list[str]:
+    """The registry ID numbers step 1 can match for these rows: each row's ID as given and normalised."""
+    raw = [v for v in _column(records, "id_number").to_pylist() if v]
+    return sorted({*raw, *(idcard.normalize(v) for v in raw)} - {""})
+
+
+def blocking_keys(records: pa.Table, id_persons: pa.Table) -> pa.Table:
+    """The blocking-key values (:data:`BLOCKING_KEY_COLUMNS`, derived as :func:`prepare` derives them) of
+    the rows step 1 leaves over when ``id_persons`` (person_key, household_key, id_number: at least the
+    registry persons with an ID of :func:`exact_id_lookups`) stands for the registry. A registry person
+    with none of these values is never compared with any row, so a caller can read only the persons
+    matching them and link against those with :attr:`LinkSettings.registry_size`."""
+    residue = records
+    if "id_number" in records.column_names:
+        con = _connect()
+        _register(con, records, id_persons)
+        _, residue, _ = _exact_step(con, records)
+        con.close()
+    return prepare(residue, side="records").select(list(BLOCKING_KEY_COLUMNS))
+
+
 def _exec(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     con.execute(sql).fetchall()  # duckdb 2 refuses new work while a result is unfinished
 
@@ -556,9 +591,7 @@ def link(
     keep = ["_row", *[f for f in fields if f in records.column_names]]
     records = records.select(keep)
     con = _connect(settings.threads)
-    con.register("records_in", records)
-    con.register("registry_in", registry.select(["person_key", "household_key", "id_number"]))
-    _exec(con, "CREATE TEMP TABLE person AS SELECT person_key, household_key, id_number FROM registry_in")
+    _register(con, records, registry)
 
     # Step 1: exact ID, set-based (raw string first; the few misses are retried after normalize()).
     exact = _empty(_LINKS_SCHEMA)
@@ -585,6 +618,13 @@ def link(
         review=review,
         unlinked=unlinked,
     )
+
+
+def _register(con: duckdb.DuckDBPyConnection, records: pa.Table, registry: pa.Table) -> None:
+    """The tables the exact step joins: records_in (the rows) and person (the registry's IDs)."""
+    con.register("records_in", records)
+    con.register("registry_in", registry.select(["person_key", "household_key", "id_number"]))
+    _exec(con, "CREATE TEMP TABLE person AS SELECT person_key, household_key, id_number FROM registry_in")
 
 
 def _empty(schema: pa.Schema) -> pa.Table:
@@ -673,7 +713,7 @@ def _probabilistic(
     review = _empty(_REVIEW_SCHEMA)
     if feats.num_rows:
         reg = prepare(registry, side="registry")
-        n_reg = max(reg.num_rows, 1)
+        n_reg = max(reg.num_rows if settings.registry_size is None else settings.registry_size, 1)
         # Prior odds that a residue row is a given registry person rather than nobody we know:
         # (p / N) / (1 - p). Splink's pair probability then equals the closed-world posterior
         # of that candidate ignoring its competitors; competitors are added below.

@@ -77,6 +77,8 @@ class Person(models.Model):
     class Meta:
         verbose_name = "人员"
         ordering = ["id"]
+        # the linker looks up the persons sharing a defective row's name and birth date (exchange.actions)
+        indexes = [models.Index(fields=["name", "birth_date"], name="person_name_birth")]
 
     def __str__(self) -> str:
         return f"person #{self.pk}"

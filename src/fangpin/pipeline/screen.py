@@ -298,7 +298,7 @@ def screen(
 ) -> ScreenResult:
     """Screen every household as of `as_of` (point-in-time: only what the lake held by then).
 
-    `ranker`: the learned ranking replaces the rule score (its probability rounded to 4 decimals, its
+    `ranker`: the learned ranking replaces the rule score (its probability rounded to 6 decimals, its
     grade thresholds); a household is a verification candidate when a rule matched OR its rounded
     probability ≥ ranker.grade_medium (risk type 99, category by household type, then). Capacity ranks
     candidates by score per village. `households`: screen only these household_keys (the incremental

@@ -230,14 +230,19 @@ def _iso_date(value: str) -> dt.date | None:
     return day if day.isoformat() == value else None
 
 
-def candidate_registry(records: pa.Table, registry_size: int) -> pa.Table | None:
+def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]) -> pa.Table | None:
     """The registry persons these rows can be linked to: those with a row's ID number (raw or normalised),
     and for the rows that ID does not settle, everyone meeting one of them on a blocking rule (same first
     14 ID digits; same name and birth date; same household; same village and birth year; same village and
     name pinyin). Linked with LinkSettings(registry_size=...) they give the very result of the whole
-    registry (docs/linkage.md). None when they would be much of the registry: read it whole instead."""
+    registry (docs/linkage.md). None when they would be much of the registry: read it whole instead.
+    `registry_size` may be a function: it is called only when some row is not settled by its ID."""
     by_id = registry_table(exact_id_lookups(records))
     keys = blocking_keys(records, by_id)
+    if keys.num_rows == 0:  # every row links by its ID: nobody else can be compared with any of them
+        return by_id
+    if callable(registry_size):
+        registry_size = registry_size()
 
     def distinct(*columns: str) -> list[Any]:
         present = keys.select(list(columns)).filter(
@@ -356,18 +361,27 @@ class _Linker:
         the whole registry for the police snapshot (it rebuilds the registry and retrains the model), a
         very large file, or candidates that are much of the registry anyway."""
         if self.dataset != "ps_person" and records.num_rows <= WHOLE_REGISTRY_ROWS and _model_path().exists():
-            registry_size = _registry_state()[0]  # current memberships: one per current person
+            counted: list[int] = []
+
+            def registry_size() -> int:
+                # current memberships, one per current person: a count over the province (~0.2 s at
+                # 10 million), needed only by rows their ID does not settle, so a push of known IDs skips it
+                if not counted:
+                    counted.append(_registry_state()[0])
+                return counted[0]
+
             candidates = candidate_registry(records, registry_size)
             if candidates is not None:
                 logger.info(
-                    "%s: %d rows linked against %d candidates of %d registry persons",
+                    "%s: %d rows linked against %d candidates%s",
                     self.dataset,
                     records.num_rows,
                     candidates.num_rows,
-                    registry_size,
+                    f" of {counted[0]} registry persons" if counted else " (every row by its ID)",
                 )
                 model = LinkModel.load(_model_path())
-                link_settings = LinkSettings(model=model, registry_size=registry_size)
+                # with every row settled by its ID the prior is never used: no count needed
+                link_settings = LinkSettings(model=model, registry_size=counted[0] if counted else None)
                 return link(records, candidates, dataset_fields=person_fields, settings=link_settings)
         registry = registry_table()
         model = linkage_model(registry, retrain=self.dataset == "ps_person")

@@ -98,9 +98,9 @@ class IdFacts:
         return "男" if self.gender == "1" else "女"
 
 
-def facts(id_number: str) -> IdFacts:
-    """What a valid ID number says about its holder. Raises ValueError if invalid."""
-    found = problem(id_number)
+def facts(id_number: str, today: dt.date | None = None) -> IdFacts:
+    """What a valid ID number says about its holder. Raises ValueError if invalid (`today` as in problem)."""
+    found = problem(id_number, today)
     if found is not None:
         raise ValueError(PROBLEM_MESSAGES_ZH[found])
     value = normalize(id_number)

@@ -173,6 +173,7 @@ def load_police_snapshot(
     household numbers become moves/splits, deaths and moves out end memberships. Rows must be valid
     (the exchange validates and quarantines bad rows before this is called)."""
     rows = list(rows)
+    born_by = max(as_of, dt.datetime.now(dt.UTC).date())  # the bound ingest_file validated them with
     villages = set(
         Region.objects.filter(level=Level.VILLAGE, prefix__in={r.village_code for r in rows}).values_list(
             "prefix", flat=True
@@ -212,7 +213,9 @@ def load_police_snapshot(
     new_persons = []
     for row in rows:
         if row.id_number not in persons and row.household_no in households:
-            validate_id_number(row.id_number, row.birth_date, row.gender)
+            # bounded like the exchange's validation of the same rows: a child born later in the month
+            # of the snapshot is valid there, so it must be here (the import stopped on it before)
+            validate_id_number(row.id_number, row.birth_date, row.gender, today=born_by)
             person = Person(
                 id_number=row.id_number, name=row.name, gender=row.gender, birth_date=row.birth_date
             )

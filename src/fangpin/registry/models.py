@@ -95,11 +95,18 @@ class Person(models.Model):
         return self.age_on(today) < 14
 
 
-def validate_id_number(id_number: str, birth_date: dt.date | None = None, gender: str | None = None) -> None:
-    found = idcard.problem(id_number)
+def validate_id_number(
+    id_number: str,
+    birth_date: dt.date | None = None,
+    gender: str | None = None,
+    *,
+    today: dt.date | None = None,
+) -> None:
+    """`today` bounds the birth date inside the ID (default: today); a snapshot passes its own date."""
+    found = idcard.problem(id_number, today)
     if found is not None:
         raise ValidationError({"id_number": idcard.PROBLEM_MESSAGES_ZH[found]})
-    facts = idcard.facts(id_number)
+    facts = idcard.facts(id_number, today)
     if birth_date is not None and facts.birth_date != birth_date:
         raise ValidationError({"birth_date": "出生日期与身份号码不一致"})
     if gender and facts.gender != gender:

@@ -16,6 +16,7 @@ from fangpin.exchange.models import Delivery
 from fangpin.lib import idcard
 from fangpin.pipeline.linkage import LinkModel, LinkResult, LinkSettings, link
 from fangpin.registry.models import Membership, Person
+from linkage.test_linkage import _fields
 
 from .conftest import PERIODS
 
@@ -136,14 +137,7 @@ def defective_rows(registry: pa.Table) -> pa.Table:
     Excel's 000, blank, a valid ID nobody has), a homophone in the name, or the person moved elsewhere."""
     rows: list[dict[str, Any]] = []
     for i, person in enumerate(registry.take(list(range(0, registry.num_rows, 23))).to_pylist()):
-        row = {
-            "id_number": person["id_number"],
-            "name": person["name"],
-            "gender": person["gender"],
-            "birth_date": person["birth_date"].isoformat(),
-            "household_no": person["household_no"],
-            "village_code": person["village_code"],
-        }
+        row = _fields(person)
         kind = i % 6
         if kind == 0:
             row["id_number"] = idcard.with_wrong_check_char(person["id_number"])

@@ -220,3 +220,14 @@ def engine() -> Iterator[DuckDBEngine]:
 @pytest.fixture
 def lake(tmp_path: Path, catalog: Catalog, engine: DuckDBEngine) -> Lake:
     return Lake(tmp_path / "lake", catalog=catalog, engine=engine)
+
+
+def enrol_totp(username: str) -> str:
+    """Bind an authenticator to a persona as a confirmed enrolment would; returns its base32 secret."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from fangpin.accounts import second_factor
+    from fangpin.accounts.models import User
+
+    device = TOTPDevice.objects.create(user=User.objects.get(username=username), confirmed=True)
+    return second_factor.manual_key(device)

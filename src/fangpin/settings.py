@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "ninja",  # its docs pages then use the bundled Swagger assets, not a CDN
+    "django_otp",
+    "django_otp.plugins.otp_totp",  # the second factor's devices, drift and back-off (ADR 0020)
     "fangpin.web",
     "fangpin.regions",
     "fangpin.accounts",
@@ -127,6 +129,8 @@ FANGPIN_IDLE_TIMEOUT_MINUTES = env_int("FANGPIN_IDLE_TIMEOUT_MINUTES", 30, minim
 FANGPIN_SESSION_MAX_HOURS = env_int("FANGPIN_SESSION_MAX_HOURS", 12, minimum=1)
 FANGPIN_PASSWORD_MAX_AGE_DAYS = env_int("FANGPIN_PASSWORD_MAX_AGE_DAYS", 90, minimum=0)
 FANGPIN_REQUIRE_TOTP_FOR_ALL = env_bool("FANGPIN_REQUIRE_TOTP_FOR_ALL", False)
+OTP_TOTP_ISSUER = "fangpin 防贫监测"
+OTP_TOTP_THROTTLE_FACTOR = 1  # after n wrong codes on a device the next try waits 2^(n-1) s
 AUDIT_MIN_RETENTION_DAYS = env_int("FANGPIN_AUDIT_MIN_RETENTION_DAYS", 183)
 
 SESSION_COOKIE_AGE = FANGPIN_SESSION_MAX_HOURS * 3600

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import secrets
 import string
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pyotp
-from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from fangpin.accounts import second_factor
+from fangpin.accounts.lockout import count_failed_attempt, count_ip_failure, ip_throttled
 from fangpin.accounts.models import User
-from fangpin.accounts.roles import ROLE_LEVELS, Role
+from fangpin.accounts.roles import ADMIN_ROLES, ROLE_LEVELS, Can, Role
 from fangpin.audit.actions import record
 from fangpin.audit.context import current
-from fangpin.audit.models import Outcome
+from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.regions.models import Region
 
 # One message for unknown user, wrong password and locked account (SECURITY.md AUTH-03).
@@ -38,25 +36,6 @@ class LoginResult:
     user: User | None
     needs_totp: bool = False
     needs_totp_setup: bool = False
-
-
-def _ip_key(ip: str) -> str:
-    return f"login-failures:{ip}"
-
-
-def _ip_throttled(ip: str) -> bool:
-    return bool(ip) and int(cache.get(_ip_key(ip), 0)) >= settings.FANGPIN_IP_FAILURE_LIMIT
-
-
-def _count_ip_failure(ip: str) -> None:
-    if not ip:
-        return
-    key = _ip_key(ip)
-    cache.add(key, 0, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
 
 
 def _login_failed(username: str, user: User | None, reason: str, outcome: str = Outcome.FAILURE) -> None:
@@ -77,8 +56,7 @@ def check_password_login(username: str, password: str) -> LoginResult:
     lock is audited. Returns who passed and which second-factor step comes next."""
     ip = current.get().ip
     user = User.objects.select_for_update().filter(username=username).first()
-    now = timezone.now()
-    if _ip_throttled(ip):
+    if ip_throttled(ip):
         record(
             "LOGIN_THROTTLED",
             actor=None,
@@ -88,41 +66,25 @@ def check_password_login(username: str, password: str) -> LoginResult:
         )
         return LoginResult(None)
     if user is None:
-        _count_ip_failure(ip)
+        count_ip_failure(ip)
         _login_failed(username, None, "unknown_user")
         return LoginResult(None)
     if not user.is_active:
-        _count_ip_failure(ip)
+        count_ip_failure(ip)
         _login_failed(username, user, "inactive")
         return LoginResult(None)
     if user.is_locked():
         _login_failed(username, user, "locked", Outcome.DENIED)
         return LoginResult(None)
     if not user.check_password(password):
-        _count_ip_failure(ip)
-        window = timedelta(minutes=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES)
-        if user.first_failed_at is None or now - user.first_failed_at > window:
-            user.first_failed_at, user.failed_logins = now, 0
-        user.failed_logins += 1
-        fields = ["failed_logins", "first_failed_at"]
+        count_ip_failure(ip)
         _login_failed(username, user, "bad_password")
-        if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
-            user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
-            fields.append("locked_until")
-            record(
-                "ACCOUNT_LOCKED",
-                username=username,
-                outcome=Outcome.DENIED,
-                object_type="user",
-                object_id=user.pk,
-                data={"failures": user.failed_logins, "until": user.locked_until.isoformat()},
-            )
-        user.save(update_fields=fields)
+        count_failed_attempt(user)
         return LoginResult(None)
     if user.failed_logins or user.locked_until:
         user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
         user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
-    if user.totp_confirmed:
+    if second_factor.has_second_factor(user):
         return LoginResult(user, needs_totp=True)
     if user.needs_totp:
         return LoginResult(user, needs_totp_setup=True)
@@ -140,70 +102,6 @@ def record_login(user: User, factors: str) -> None:
 def record_logout(user: Any, reason: str = "logout") -> None:
     event = {"logout": "LOGOUT", "idle": "SESSION_TIMEOUT", "absolute": "SESSION_TIMEOUT"}[reason]
     record(event, actor=user, object_type="user", object_id=getattr(user, "pk", ""), reason=reason)
-
-
-# --- second factor (TOTP, RFC 6238) -------------------------------------------------------------
-
-
-def new_totp_secret() -> str:
-    return pyotp.random_base32()
-
-
-def totp_uri(user: User, secret: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="fangpin 防贫监测")
-
-
-def _matching_step(secret: str, code: str) -> int | None:
-    """The 30-second step a code belongs to (±1 step of clock drift), or None."""
-    code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
-        return None
-    totp = pyotp.TOTP(secret)
-    now_step = int(time.time()) // 30
-    for step in (now_step, now_step - 1, now_step + 1):
-        if secrets.compare_digest(totp.at(step * 30), code):
-            return step
-    return None
-
-
-@transaction.atomic
-def verify_totp(user_id: int, code: str) -> User | None:
-    """Second factor at login. A code is single use: a step at or before the last one used is refused."""
-    user = User.objects.select_for_update().get(pk=user_id)
-    step = _matching_step(user.totp_secret, code) if user.totp_confirmed else None
-    if step is None or step <= user.totp_last_step:
-        record(
-            "TOTP_FAILED",
-            username=user.username,
-            outcome=Outcome.FAILURE,
-            object_type="user",
-            object_id=user.pk,
-            reason="replayed" if step is not None else "wrong_code",
-        )
-        return None
-    user.totp_last_step = step
-    user.save(update_fields=["totp_last_step"])
-    return user
-
-
-@transaction.atomic
-def confirm_totp_setup(user_id: int, secret: str, code: str) -> User | None:
-    """Enrol a second factor: the first valid code proves the authenticator app has the secret."""
-    user = User.objects.select_for_update().get(pk=user_id)
-    step = _matching_step(secret, code)
-    if step is None:
-        record(
-            "TOTP_SETUP_FAILED",
-            username=user.username,
-            outcome=Outcome.FAILURE,
-            object_type="user",
-            object_id=user.pk,
-        )
-        return None
-    user.totp_secret, user.totp_confirmed, user.totp_last_step = secret, True, step
-    user.save(update_fields=["totp_secret", "totp_confirmed", "totp_last_step"])
-    record("TOTP_ENROLLED", actor=user, object_type="user", object_id=user.pk)
-    return user
 
 
 # --- passwords ------------------------------------------------------------------------------------
@@ -285,6 +183,11 @@ def create_user(
     if User.objects.filter(username__iexact=username).exists():
         raise AccountError(f"用户名已存在: {username}")
     _check_assignment(role, region, department)
+    if actor is not None and role in ADMIN_ROLES:
+        # whoever creates an account knows its initial password: an administrator made on the web would
+        # belong to the system admin. Administrators are made at installation (`fangpin users create`)
+        # or by the security admin from an account whose holder has set their own password.
+        raise AccountError("三员分立：管理员角色须由安全管理员分配给已由本人修改初始密码的账号")
     user = User(
         username=username, full_name=full_name.strip(), role=role, region=region, department=department
     )
@@ -315,6 +218,8 @@ def assign_role(
     if user.pk == actor.pk:
         raise AccountError("不能修改自己的角色")
     _check_assignment(role, region, department)
+    if role in ADMIN_ROLES and role != user.role and user.must_change_password:
+        raise AccountError("该账号尚未由本人修改初始密码，不能授予管理员角色（否则发放初始密码的人可冒用）")
     updated = User.objects.filter(pk=user.pk, version=version).update(
         role=role, region=region, department=department, version=version + 1
     )
@@ -335,48 +240,101 @@ def assign_role(
     return user
 
 
-@transaction.atomic
 def set_active(*, actor: User, user: User, active: bool) -> User:
-    if user.pk == actor.pk:
-        raise AccountError("不能停用自己的账号")
-    user.is_active = active
-    user.save(update_fields=["is_active"])
-    record(
-        "ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED",
-        actor=actor,
-        object_type="user",
-        object_id=user.pk,
-    )
-    if not active:
+    check_may_administer(actor, user, "activate" if active else "deactivate")
+    with transaction.atomic():
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        record(
+            "ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED",
+            actor=actor,
+            object_type="user",
+            object_id=user.pk,
+        )
+        if not active:
+            _end_sessions(user)
+    return user
+
+
+def unlock(*, actor: User, user: User) -> User:
+    check_may_administer(actor, user, "unlock")
+    with transaction.atomic():
+        user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
+        user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
+        second_factor.clear_throttle(user)
+        record("ACCOUNT_UNLOCKED", actor=actor, object_type="user", object_id=user.pk)
+    return user
+
+
+def reset_password(*, actor: User, user: User) -> str:
+    """A new random initial password; the second factor stays, so a reset never bypasses it."""
+    check_may_administer(actor, user, "reset_password")
+    with transaction.atomic():
+        initial = random_initial_password()
+        user.set_password(initial)
+        user.password_changed_at = timezone.now()
+        user.must_change_password = True
+        user.save(update_fields=["password", "password_changed_at", "must_change_password"])
+        record("PASSWORD_RESET", actor=actor, object_type="user", object_id=user.pk)
+        second_factor.tell_the_person(user, "PASSWORD_RESET", actor=actor)
+        _end_sessions(user)
+    return initial
+
+
+def reset_totp(*, actor: User, user: User) -> User:
+    """Unbind the authenticator (a lost phone): the user enrols a new one at next login."""
+    check_may_administer(actor, user, "reset_totp")
+    with transaction.atomic():
+        second_factor.remove_devices(user)
+        record("TOTP_RESET", actor=actor, object_type="user", object_id=user.pk)
+        second_factor.tell_the_person(user, "TOTP_RESET", actor=actor)
         _end_sessions(user)
     return user
 
 
-@transaction.atomic
-def unlock(*, actor: User, user: User) -> User:
-    user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
-    user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
-    record("ACCOUNT_UNLOCKED", actor=actor, object_type="user", object_id=user.pk)
-    return user
+# --- 三员分立: who may administer whom ------------------------------------------------------------------
+
+# Resetting both of these for one administrator is a takeover: one security administrator may do one.
+_CREDENTIAL_RESETS = {"reset_password": "PASSWORD_RESET", "reset_totp": "TOTP_RESET"}
+_TWO_PERSON_WINDOW = timedelta(days=30)
 
 
-@transaction.atomic
-def reset_password(*, actor: User, user: User) -> str:
-    """A new random initial password; the second factor stays, so a reset never bypasses it."""
-    initial = random_initial_password()
-    user.set_password(initial)
-    user.password_changed_at = timezone.now()
-    user.must_change_password = True
-    user.save(update_fields=["password", "password_changed_at", "must_change_password"])
-    record("PASSWORD_RESET", actor=actor, object_type="user", object_id=user.pk)
-    _end_sessions(user)
-    return initial
+def check_may_administer(actor: User, user: User, action: str) -> None:
+    """The one rule for account administration, checked before any change: the system admin manages
+    ordinary accounts, the security admin their second factor; an administrator's account is handled
+    only by a security admin, and never both credentials by the same one (no administrator can become
+    another). A refusal is audited and raises AccountError."""
+    problem = _administration_problem(actor, user, action)
+    if problem:
+        record(
+            "ADMIN_SEPARATION_DENIED",
+            actor=actor,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.pk,
+            reason=action,
+            data={"target_role": user.role},
+        )
+        raise AccountError(problem)
 
 
-@transaction.atomic
-def reset_totp(*, actor: User, user: User) -> User:
-    user.totp_secret, user.totp_confirmed, user.totp_last_step = "", False, 0
-    user.save(update_fields=["totp_secret", "totp_confirmed", "totp_last_step"])
-    record("TOTP_RESET", actor=actor, object_type="user", object_id=user.pk)
-    _end_sessions(user)
-    return user
+def _administration_problem(actor: User, user: User, action: str) -> str:
+    if user.pk == actor.pk:
+        return "不能对自己的账号执行此操作"
+    if not user.is_admin_role:
+        needed = Can.ASSIGN_ROLES if action == "reset_totp" else Can.MANAGE_ACCOUNTS
+        return "" if actor.can(needed) else "您的角色无权执行此操作"
+    if actor.role != Role.SECURITY_ADMIN:
+        return "三员分立：管理员账号的启停、解锁和重置只能由安全管理员办理"
+    other = {k: v for k, v in _CREDENTIAL_RESETS.items() if k != action}
+    if action in _CREDENTIAL_RESETS and _reset_recently(actor, user, next(iter(other.values()))):
+        return "同一安全管理员不能既重置某管理员的密码又重置其动态口令，请由另一名安全管理员办理"
+    return ""
+
+
+def _reset_recently(actor: User, user: User, event_type: str) -> bool:
+    """Did this actor reset the other credential since the user last signed in (within the window)?"""
+    since = max(filter(None, [user.last_login, timezone.now() - _TWO_PERSON_WINDOW]))
+    return AuditEvent.objects.filter(
+        event_type=event_type, actor_id=actor.pk, object_type="user", object_id=str(user.pk), at__gte=since
+    ).exists()

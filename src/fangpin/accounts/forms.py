@@ -25,6 +25,26 @@ class TotpForm(StyledForm):
     )
 
 
+class TotpSetupForm(TotpForm):
+    """The code of the app being enrolled; replacing a bound app also asks for its current code."""
+
+    current_code = forms.CharField(
+        label="当前动态口令（原验证器上的6位数字）",
+        max_length=8,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+
+    def __init__(self, *args: Any, needs_current_code: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if needs_current_code:
+            self.fields["current_code"].required = True
+            self.order_fields(["current_code", "code"])
+        else:
+            del self.fields["current_code"]
+        self.fields["code"].label = "新验证器显示的6位数字"
+
+
 class PasswordChangeForm(StyledForm):
     current_password = forms.CharField(label="当前密码", strip=False, widget=forms.PasswordInput)
     new_password = forms.CharField(

@@ -26,9 +26,6 @@ class User(AbstractUser):
     failed_logins = models.PositiveIntegerField(default=0)
     first_failed_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField("锁定至", null=True, blank=True)
-    totp_secret = models.CharField(max_length=64, blank=True)
-    totp_confirmed = models.BooleanField("已启用动态口令", default=False)
-    totp_last_step = models.BigIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)
 
     REQUIRED_FIELDS = []

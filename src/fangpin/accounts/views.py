@@ -11,9 +11,16 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fangpin.accounts import actions, scope
+from fangpin.accounts import actions, scope, second_factor
 from fangpin.accounts.decorators import requires
-from fangpin.accounts.forms import LoginForm, PasswordChangeForm, RoleAssignForm, TotpForm, UserCreateForm
+from fangpin.accounts.forms import (
+    LoginForm,
+    PasswordChangeForm,
+    RoleAssignForm,
+    TotpForm,
+    TotpSetupForm,
+    UserCreateForm,
+)
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.regions.models import Region
@@ -51,13 +58,27 @@ def login_view(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             request.session["pending_user_id"] = result.user.pk
             request.session["pending_at"] = time.time()
-            if result.needs_totp_setup:
-                request.session["totp_setup_secret"] = actions.new_totp_secret()
-                return redirect("accounts:totp_setup")
-            return redirect("accounts:totp")
+            # only a user with no authenticator yet may enrol one before the second step
+            request.session["pending_enrolment"] = result.needs_totp_setup
+            return redirect("accounts:totp_setup" if result.needs_totp_setup else "accounts:totp")
         else:
             return _finish_login(request, result.user, "password")
     return render(request, "accounts/login.html", {"form": form})
+
+
+def _abandon_login(request: HttpRequest, message: str) -> HttpResponse:
+    for key in ("pending_user_id", "pending_at", "pending_enrolment"):
+        request.session.pop(key, None)
+    messages.error(request, message)
+    return redirect("accounts:login")
+
+
+_CODE_MESSAGES = {
+    "throttled": "尝试过于频繁，请稍后再试",
+    "replayed": "该动态口令已使用过，请等待下一个",
+    "current_throttled": "尝试过于频繁，请稍后再试",
+    "current_replayed": "当前动态口令已使用过，请等待下一个",
+}
 
 
 @require_http_methods(["GET", "POST"])
@@ -68,41 +89,65 @@ def totp_view(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:login")
     form = TotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = actions.verify_totp(pending.pk, form.cleaned_data["code"])
-        if user is None:
-            form.add_error("code", "动态口令错误或已使用过")
+        checked = second_factor.verify_login_code(pending.pk, form.cleaned_data["code"])
+        if checked.locked:
+            return _abandon_login(request, actions.LOGIN_FAILED_MESSAGE)
+        if checked.user is None:
+            form.add_error("code", _CODE_MESSAGES.get(checked.reason, "动态口令错误"))
         else:
             request.session.pop("pending_user_id", None)
-            return _finish_login(request, user, "password+totp")
+            return _finish_login(request, checked.user, "password+totp")
     return render(request, "accounts/totp.html", {"form": form})
 
 
 @require_http_methods(["GET", "POST"])
 def totp_setup_view(request: HttpRequest) -> HttpResponse:
-    """Enrol the authenticator app: during login (administrators must) or later from the account page."""
-    user = request.user if request.user.is_authenticated else _pending_user(request)
+    """Enrol an authenticator app: at first login (administrators must) or later from the account page,
+    where replacing a bound one needs its current code. Half-way through login, only a user with no
+    authenticator may enrol (#14 item 1: the password alone never replaces a second factor)."""
+    signed_in = request.user.is_authenticated
+    user: User | None = request.user if signed_in else _pending_user(request)  # type: ignore[assignment]
     if user is None:
         return redirect("accounts:login")
-    secret = request.session.get("totp_setup_secret") or actions.new_totp_secret()
-    request.session["totp_setup_secret"] = secret
-    form = TotpForm(request.POST or None)
+    bound = second_factor.has_second_factor(user)
+    if not signed_in and (bound or not request.session.get("pending_enrolment")):
+        if bound:
+            second_factor.record_setup_denied(user)
+        return redirect("accounts:totp")
+    device = second_factor.enrolment_device(user)
+    form = TotpSetupForm(request.POST or None, needs_current_code=signed_in and bound)
     if request.method == "POST" and form.is_valid():
-        confirmed = actions.confirm_totp_setup(user.pk, secret, form.cleaned_data["code"])
-        if confirmed is None:
-            form.add_error("code", "动态口令不正确，请核对手机时间后重试")
-        else:
-            request.session.pop("totp_setup_secret", None)
-            if request.user.is_authenticated:
-                messages.success(request, "已启用动态口令。")
+        checked = second_factor.confirm_enrolment(
+            user.pk,
+            form.cleaned_data["code"],
+            current_code=form.cleaned_data.get("current_code"),
+            signed_in=signed_in,
+        )
+        if checked.locked:
+            if signed_in:
+                actions.record_logout(user)
+                logout(request)
+            return _abandon_login(request, actions.LOGIN_FAILED_MESSAGE)
+        if checked.user is not None:
+            if signed_in:
+                messages.success(request, "已绑定新的动态口令。" if bound else "已启用动态口令。")
                 return redirect("web:home")
             request.session.pop("pending_user_id", None)
-            return _finish_login(request, confirmed, "password+totp")
-    uri = actions.totp_uri(user, secret)
-    qr_svg = segno.make(uri, error="m").svg_inline(scale=4)
+            return _finish_login(request, checked.user, "password+totp")
+        if checked.reason.startswith("current_"):
+            form.add_error("current_code", _CODE_MESSAGES.get(checked.reason, "当前动态口令不正确"))
+        else:
+            form.add_error("code", _CODE_MESSAGES.get(checked.reason, "动态口令不正确，请核对手机时间后重试"))
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=4)
     return render(
         request,
         "accounts/totp_setup.html",
-        {"form": form, "qr_svg": mark_safe(qr_svg), "secret": secret},  # noqa: S308 - segno output, no user input
+        {
+            "form": form,
+            "qr_svg": mark_safe(qr_svg),  # noqa: S308 - segno output, no user input
+            "secret": second_factor.manual_key(device),
+            "needs_current_code": signed_in and bound,
+        },
     )
 
 
@@ -221,11 +266,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def user_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     actor: User = request.user  # type: ignore[assignment]
     target = scope.get_or_404(actor, User, pk=pk)
-    needed = Can.ASSIGN_ROLES if action == "reset_totp" else Can.MANAGE_ACCOUNTS
-    if not actor.can(needed):
-        messages.error(request, "您的角色无权执行此操作")
-        return redirect("accounts:user_detail", pk=pk)
-    try:
+    try:  # who may do what to whom: actions.check_may_administer
         if action == "deactivate":
             actions.set_active(actor=actor, user=target, active=False)
             messages.success(request, "账号已停用。")

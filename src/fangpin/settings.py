@@ -145,6 +145,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FANGPIN_BEHIND_PROXY", False) else None
 )
+# How many proxies of ours append to X-Forwarded-For; the client address is the entry that many from the
+# right (audit/middleware.client_ip). 0 ignores the header: the client writes it.
+FANGPIN_TRUSTED_PROXIES = env_int("FANGPIN_TRUSTED_PROXIES", 0, minimum=0)
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "zh-hans"

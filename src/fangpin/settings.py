@@ -217,6 +217,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"denials_without_traceback": {"()": "fangpin.web.logfilters.DenialsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # a 403 is one line (it is audited as ACCESS_DENIED); on the logger, so every handler gets it so
+    "loggers": {"django.request": {"filters": ["denials_without_traceback"]}},
     "root": {"handlers": ["console"], "level": env_str("FANGPIN_LOG_LEVEL", "WARNING")},
 }

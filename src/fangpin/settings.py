@@ -109,10 +109,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": env_int("FANGPIN_PASSWORD_MIN_LENGTH", 12, minimum=8)},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "fangpin.accounts.passwords.NormalisedCommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "fangpin.accounts.passwords.CharacterClassValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "fangpin.accounts.passwords.ContainsUsernameValidator"},
+    {
+        "NAME": "fangpin.accounts.passwords.PasswordHistoryValidator",
+        "OPTIONS": {"count": env_int("FANGPIN_PASSWORD_HISTORY", 5, minimum=0)},
+    },
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

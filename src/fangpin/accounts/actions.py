@@ -12,12 +12,14 @@ from typing import Any
 import pyotp
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from fangpin.accounts import devices
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import ROLE_LEVELS, Role
 from fangpin.audit.actions import record
@@ -49,17 +51,17 @@ def _ip_throttled(ip: str) -> bool:
 
 
 def _count_ip_failure(ip: str) -> None:
-    if not ip:
-        return
-    key = _ip_key(ip)
-    cache.add(key, 0, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, timeout=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
+    if ip:
+        devices.count_in_window(_ip_key(ip), settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
 
 
-def _login_failed(username: str, user: User | None, reason: str, outcome: str = Outcome.FAILURE) -> None:
+def _login_failed(
+    username: str,
+    user: User | None,
+    reason: str,
+    outcome: str = Outcome.FAILURE,
+    device: str | None = None,
+) -> None:
     """One audit row per failed attempt; the answer to the user is the same whatever the reason."""
     record(
         "LOGIN_FAILED",
@@ -68,17 +70,28 @@ def _login_failed(username: str, user: User | None, reason: str, outcome: str = 
         object_type="user" if user else "",
         object_id=user.pk if user else "",
         reason=reason,
+        data={"known_device": True} if device else None,
     )
 
 
-@transaction.atomic
-def check_password_login(username: str, password: str) -> LoginResult:
-    """First factor. Counts failures per account (lockout) and per IP (throttle); every failure and
-    lock is audited. Returns who passed and which second-factor step comes next."""
-    ip = current.get().ip
-    user = User.objects.select_for_update().filter(username=username).first()
-    now = timezone.now()
-    if _ip_throttled(ip):
+def _refusal(ip: str, user: User | None, device: str | None) -> str | None:
+    """Why this attempt is refused before its password is checked, or None. A known device is exempt
+    from the address throttle and the account lock, which anyone can trigger; it has its own lock."""
+    if device is None and _ip_throttled(ip):
+        return "throttled"
+    if user is None:
+        return "unknown_user"
+    if not user.is_active:
+        return "inactive"
+    if device is not None and devices.is_locked(device, user.pk):
+        return "device_locked"
+    if device is None and user.is_locked():
+        return "locked"
+    return None
+
+
+def _refuse(username: str, user: User | None, reason: str, ip: str) -> None:
+    if reason == "throttled":
         record(
             "LOGIN_THROTTLED",
             actor=None,
@@ -86,40 +99,76 @@ def check_password_login(username: str, password: str) -> LoginResult:
             outcome=Outcome.DENIED,
             reason="too_many_failures_from_ip",
         )
-        return LoginResult(None)
-    if user is None:
+    elif reason in ("locked", "device_locked"):
+        _login_failed(username, user, reason, Outcome.DENIED)
+    else:
         _count_ip_failure(ip)
-        _login_failed(username, None, "unknown_user")
-        return LoginResult(None)
-    if not user.is_active:
+        _login_failed(username, user, reason)
+
+
+def _lock_account(username: str, user: User) -> None:
+    """A wrong password from an unknown browser: counts against the account (SECURITY.md AUTH-03)."""
+    now = timezone.now()
+    window = timedelta(minutes=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES)
+    if user.first_failed_at is None or now - user.first_failed_at > window:
+        user.first_failed_at, user.failed_logins = now, 0
+    user.failed_logins += 1
+    fields = ["failed_logins", "first_failed_at"]
+    if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
+        user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
+        fields.append("locked_until")
+        record(
+            "ACCOUNT_LOCKED",
+            username=username,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.pk,
+            data={"failures": user.failed_logins, "until": user.locked_until.isoformat()},
+        )
+    user.save(update_fields=fields)
+
+
+def _wrong_password(username: str, user: User, device: str | None, ip: str) -> None:
+    _login_failed(username, user, "bad_password", device=device)
+    if device is None:
         _count_ip_failure(ip)
-        _login_failed(username, user, "inactive")
+        _lock_account(username, user)
+    elif devices.count_failure(device, user.pk):
+        record(
+            "DEVICE_LOCKED",
+            username=username,
+            outcome=Outcome.DENIED,
+            object_type="user",
+            object_id=user.pk,
+            data={
+                "failures": settings.FANGPIN_LOCKOUT_THRESHOLD,
+                "minutes": settings.FANGPIN_LOCKOUT_MINUTES,
+            },
+        )
+
+
+@transaction.atomic
+def check_password_login(username: str, password: str, device_cookie: str = "") -> LoginResult:
+    """First factor. Counts failures per account and per address, or per known device (its cookie);
+    every failure and lock is audited. Returns who passed and which second-factor step comes next.
+
+    Every answer runs the password hasher exactly once, so its time does not tell whether the account
+    exists, is inactive or is locked (issue #14, finding 6)."""
+    ip = current.get().ip
+    user = User.objects.select_for_update().filter(username=username).first()
+    device = devices.known_device(device_cookie, user.pk if user else None)
+    reason = _refusal(ip, user, device)
+    if reason is not None:
+        make_password(password)  # the cost of a check, as Django's ModelBackend does for unknown users
+        _refuse(username, user, reason, ip)
         return LoginResult(None)
-    if user.is_locked():
-        _login_failed(username, user, "locked", Outcome.DENIED)
-        return LoginResult(None)
+    assert user is not None  # _refusal refuses an unknown user
     if not user.check_password(password):
-        _count_ip_failure(ip)
-        window = timedelta(minutes=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES)
-        if user.first_failed_at is None or now - user.first_failed_at > window:
-            user.first_failed_at, user.failed_logins = now, 0
-        user.failed_logins += 1
-        fields = ["failed_logins", "first_failed_at"]
-        _login_failed(username, user, "bad_password")
-        if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
-            user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
-            fields.append("locked_until")
-            record(
-                "ACCOUNT_LOCKED",
-                username=username,
-                outcome=Outcome.DENIED,
-                object_type="user",
-                object_id=user.pk,
-                data={"failures": user.failed_logins, "until": user.locked_until.isoformat()},
-            )
-        user.save(update_fields=fields)
+        _wrong_password(username, user, device, ip)
         return LoginResult(None)
-    if user.failed_logins or user.locked_until:
+    if device is not None:
+        devices.forget_failures(device, user.pk)  # the account lock, set by unknown browsers, stays
+    elif user.failed_logins or user.locked_until:
         user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
         user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
     if user.totp_confirmed:

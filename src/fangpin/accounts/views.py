@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fangpin.accounts import actions, scope
+from fangpin.accounts import actions, devices, scope
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.forms import LoginForm, PasswordChangeForm, RoleAssignForm, TotpForm, UserCreateForm
 from fangpin.accounts.models import User
@@ -27,7 +27,9 @@ def _finish_login(request: HttpRequest, user: User, factors: str) -> HttpRespons
     request.session["login_at"] = now
     request.session["last_seen"] = now
     actions.record_login(user, factors)
-    return redirect("web:home")
+    response = redirect("web:home")
+    devices.remember(response, request.COOKIES.get(devices.DEVICE_COOKIE, ""), user.pk)
+    return response
 
 
 def _pending_user(request: HttpRequest) -> User | None:
@@ -44,7 +46,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return redirect("web:home")
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = actions.check_password_login(form.cleaned_data["username"], form.cleaned_data["password"])
+        result = actions.check_password_login(
+            form.cleaned_data["username"],
+            form.cleaned_data["password"],
+            device_cookie=request.COOKIES.get(devices.DEVICE_COOKIE, ""),
+        )
         if result.user is None:
             form.add_error(None, actions.LOGIN_FAILED_MESSAGE)
         elif result.needs_totp or result.needs_totp_setup:

@@ -6,7 +6,6 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pyotp
@@ -14,12 +13,12 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from fangpin.accounts import devices
+from fangpin.accounts.lockout import count_failed_attempt, count_ip_failure, ip_throttled
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import ROLE_LEVELS, Role
 from fangpin.audit.actions import record
@@ -40,19 +39,6 @@ class LoginResult:
     user: User | None
     needs_totp: bool = False
     needs_totp_setup: bool = False
-
-
-def _ip_key(ip: str) -> str:
-    return f"login-failures:{ip}"
-
-
-def _ip_throttled(ip: str) -> bool:
-    return bool(ip) and int(cache.get(_ip_key(ip), 0)) >= settings.FANGPIN_IP_FAILURE_LIMIT
-
-
-def _count_ip_failure(ip: str) -> None:
-    if ip:
-        devices.count_in_window(_ip_key(ip), settings.FANGPIN_LOCKOUT_WINDOW_MINUTES * 60)
 
 
 def _login_failed(
@@ -77,7 +63,7 @@ def _login_failed(
 def _refusal(ip: str, user: User | None, device: str | None) -> str | None:
     """Why this attempt is refused before its password is checked, or None. A known device is exempt
     from the address throttle and the account lock, which anyone can trigger; it has its own lock."""
-    if device is None and _ip_throttled(ip):
+    if device is None and ip_throttled(ip):
         return "throttled"
     if user is None:
         return "unknown_user"
@@ -102,37 +88,15 @@ def _refuse(username: str, user: User | None, reason: str, ip: str) -> None:
     elif reason in ("locked", "device_locked"):
         _login_failed(username, user, reason, Outcome.DENIED)
     else:
-        _count_ip_failure(ip)
+        count_ip_failure(ip)
         _login_failed(username, user, reason)
-
-
-def _lock_account(username: str, user: User) -> None:
-    """A wrong password from an unknown browser: counts against the account (SECURITY.md AUTH-03)."""
-    now = timezone.now()
-    window = timedelta(minutes=settings.FANGPIN_LOCKOUT_WINDOW_MINUTES)
-    if user.first_failed_at is None or now - user.first_failed_at > window:
-        user.first_failed_at, user.failed_logins = now, 0
-    user.failed_logins += 1
-    fields = ["failed_logins", "first_failed_at"]
-    if user.failed_logins >= settings.FANGPIN_LOCKOUT_THRESHOLD:
-        user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
-        fields.append("locked_until")
-        record(
-            "ACCOUNT_LOCKED",
-            username=username,
-            outcome=Outcome.DENIED,
-            object_type="user",
-            object_id=user.pk,
-            data={"failures": user.failed_logins, "until": user.locked_until.isoformat()},
-        )
-    user.save(update_fields=fields)
 
 
 def _wrong_password(username: str, user: User, device: str | None, ip: str) -> None:
     _login_failed(username, user, "bad_password", device=device)
-    if device is None:
-        _count_ip_failure(ip)
-        _lock_account(username, user)
+    if device is None:  # from an unknown browser: counts against the address and the account
+        count_ip_failure(ip)
+        count_failed_attempt(user)
     elif devices.count_failure(device, user.pk):
         record(
             "DEVICE_LOCKED",

@@ -111,10 +111,14 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": env_int("FANGPIN_PASSWORD_MIN_LENGTH", 12, minimum=8)},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "fangpin.accounts.passwords.NormalisedCommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "fangpin.accounts.passwords.CharacterClassValidator", "OPTIONS": {"min_classes": 3}},
     {"NAME": "fangpin.accounts.passwords.ContainsUsernameValidator"},
+    {
+        "NAME": "fangpin.accounts.passwords.PasswordHistoryValidator",
+        "OPTIONS": {"count": env_int("FANGPIN_PASSWORD_HISTORY", 5, minimum=0)},
+    },
 ]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -125,6 +129,8 @@ FANGPIN_LOCKOUT_THRESHOLD = env_int("FANGPIN_LOCKOUT_THRESHOLD", 5, minimum=1)
 FANGPIN_LOCKOUT_WINDOW_MINUTES = env_int("FANGPIN_LOCKOUT_WINDOW_MINUTES", 15, minimum=1)
 FANGPIN_LOCKOUT_MINUTES = env_int("FANGPIN_LOCKOUT_MINUTES", 30, minimum=1)
 FANGPIN_IP_FAILURE_LIMIT = env_int("FANGPIN_IP_FAILURE_LIMIT", 30, minimum=1)
+# A browser where a user signed in is a known device for that long (accounts/devices.py)
+FANGPIN_DEVICE_COOKIE_DAYS = env_int("FANGPIN_DEVICE_COOKIE_DAYS", 180, minimum=1)
 FANGPIN_IDLE_TIMEOUT_MINUTES = env_int("FANGPIN_IDLE_TIMEOUT_MINUTES", 30, minimum=1)
 FANGPIN_SESSION_MAX_HOURS = env_int("FANGPIN_SESSION_MAX_HOURS", 12, minimum=1)
 FANGPIN_PASSWORD_MAX_AGE_DAYS = env_int("FANGPIN_PASSWORD_MAX_AGE_DAYS", 90, minimum=0)
@@ -149,6 +155,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("FANGPIN_BEHIND_PROXY", False) else None
 )
+# How many proxies of ours append to X-Forwarded-For; the client address is the entry that many from the
+# right (audit/middleware.client_ip). 0 ignores the header: the client writes it.
+FANGPIN_TRUSTED_PROXIES = env_int("FANGPIN_TRUSTED_PROXIES", 0, minimum=0)
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "zh-hans"
@@ -218,6 +227,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"denials_without_traceback": {"()": "fangpin.web.logfilters.DenialsWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # a 403 is one line (it is audited as ACCESS_DENIED); on the logger, so every handler gets it so
+    "loggers": {"django.request": {"filters": ["denials_without_traceback"]}},
     "root": {"handlers": ["console"], "level": env_str("FANGPIN_LOG_LEVEL", "WARNING")},
 }

@@ -225,3 +225,19 @@ def test_wrong_codes_at_enrolment_are_limited_too(world) -> None:
     response = client.post("/account/totp/setup/", {"code": pyotp.TOTP(secret).now()})
     assert response.status_code == 302 and response["Location"] == "/login/"
     assert User.objects.get(username="wu_auditor").is_locked()
+
+
+def test_a_known_browser_passes_both_steps_while_a_stranger_has_locked_the_account(world) -> None:
+    """Device cookies (ADR 0021) reach the code step too: a stranger's wrong passwords lock the account
+    for unknown browsers only, and the administrator's own browser still signs in with password + code."""
+    secret = enrol_totp("wu_auditor")
+    owner = Client()
+    login(owner, "wu_auditor")
+    assert owner.post("/login/totp/", {"code": pyotp.TOTP(secret).now()}).status_code == 302
+    owner.post("/logout/")
+    for _ in range(5):
+        login(Client(), "wu_auditor", "Wrong-pass-1234")
+    assert User.objects.get(username="wu_auditor").is_locked()
+    assert login(owner, "wu_auditor") == "/login/totp/"
+    with freeze_time(timezone.now() + dt.timedelta(seconds=31)):  # the next code, not the used one
+        assert owner.post("/login/totp/", {"code": pyotp.TOTP(secret).now()}).status_code == 302

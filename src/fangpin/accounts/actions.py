@@ -9,13 +9,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from fangpin.accounts import second_factor
-from fangpin.accounts.lockout import count_failed_attempt, count_ip_failure, ip_throttled
+from fangpin.accounts import devices, second_factor
+from fangpin.accounts.lockout import (
+    count_device_failure,
+    count_failed_attempt,
+    count_ip_failure,
+    ip_throttled,
+)
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import ADMIN_ROLES, ROLE_LEVELS, Can, Role
 from fangpin.audit.actions import record
@@ -38,7 +44,13 @@ class LoginResult:
     needs_totp_setup: bool = False
 
 
-def _login_failed(username: str, user: User | None, reason: str, outcome: str = Outcome.FAILURE) -> None:
+def _login_failed(
+    username: str,
+    user: User | None,
+    reason: str,
+    outcome: str = Outcome.FAILURE,
+    device: str | None = None,
+) -> None:
     """One audit row per failed attempt; the answer to the user is the same whatever the reason."""
     record(
         "LOGIN_FAILED",
@@ -47,16 +59,28 @@ def _login_failed(username: str, user: User | None, reason: str, outcome: str = 
         object_type="user" if user else "",
         object_id=user.pk if user else "",
         reason=reason,
+        data={"known_device": True} if device else None,
     )
 
 
-@transaction.atomic
-def check_password_login(username: str, password: str) -> LoginResult:
-    """First factor. Counts failures per account (lockout) and per IP (throttle); every failure and
-    lock is audited. Returns who passed and which second-factor step comes next."""
-    ip = current.get().ip
-    user = User.objects.select_for_update().filter(username=username).first()
-    if ip_throttled(ip):
+def _refusal(ip: str, user: User | None, device: str | None) -> str | None:
+    """Why this attempt is refused before its password is checked, or None. A known device is exempt
+    from the address throttle and the account lock, which anyone can trigger; it has its own lock."""
+    if device is None and ip_throttled(ip):
+        return "throttled"
+    if user is None:
+        return "unknown_user"
+    if not user.is_active:
+        return "inactive"
+    if device is not None and devices.is_locked(device, user.pk):
+        return "device_locked"
+    if device is None and user.is_locked():
+        return "locked"
+    return None
+
+
+def _refuse(username: str, user: User | None, reason: str, ip: str) -> None:
+    if reason == "throttled":
         record(
             "LOGIN_THROTTLED",
             actor=None,
@@ -64,24 +88,44 @@ def check_password_login(username: str, password: str) -> LoginResult:
             outcome=Outcome.DENIED,
             reason="too_many_failures_from_ip",
         )
-        return LoginResult(None)
-    if user is None:
+    elif reason in ("locked", "device_locked"):
+        _login_failed(username, user, reason, Outcome.DENIED)
+    else:
         count_ip_failure(ip)
-        _login_failed(username, None, "unknown_user")
-        return LoginResult(None)
-    if not user.is_active:
+        _login_failed(username, user, reason)
+
+
+def _wrong_password(username: str, user: User, device: str | None, ip: str) -> None:
+    _login_failed(username, user, "bad_password", device=device)
+    if device is None:  # from an unknown browser: counts against the address and the account
         count_ip_failure(ip)
-        _login_failed(username, user, "inactive")
-        return LoginResult(None)
-    if user.is_locked():
-        _login_failed(username, user, "locked", Outcome.DENIED)
-        return LoginResult(None)
-    if not user.check_password(password):
-        count_ip_failure(ip)
-        _login_failed(username, user, "bad_password")
         count_failed_attempt(user)
+    else:
+        count_device_failure(device, user)
+
+
+@transaction.atomic
+def check_password_login(username: str, password: str, device_cookie: str = "") -> LoginResult:
+    """First factor. Counts failures per account and per address, or per known device (its cookie);
+    every failure and lock is audited. Returns who passed and which second-factor step comes next.
+
+    Every answer runs the password hasher exactly once, so its time does not tell whether the account
+    exists, is inactive or is locked (issue #14, finding 6)."""
+    ip = current.get().ip
+    user = User.objects.select_for_update().filter(username=username).first()
+    device = devices.known_device(device_cookie, user.pk if user else None)
+    reason = _refusal(ip, user, device)
+    if reason is not None:
+        make_password(password)  # the cost of a check, as Django's ModelBackend does for unknown users
+        _refuse(username, user, reason, ip)
         return LoginResult(None)
-    if user.failed_logins or user.locked_until:
+    assert user is not None  # _refusal refuses an unknown user
+    if not user.check_password(password):
+        _wrong_password(username, user, device, ip)
+        return LoginResult(None)
+    if device is not None:
+        devices.forget_failures(device, user.pk)  # the account lock, set by unknown browsers, stays
+    elif user.failed_logins or user.locked_until:
         user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
         user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
     if second_factor.has_second_factor(user):

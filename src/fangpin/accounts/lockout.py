@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from fangpin.accounts import devices
 from fangpin.accounts.models import User
 from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
@@ -35,6 +36,35 @@ def count_failed_attempt(user: User) -> bool:
         )
     user.save(update_fields=fields)
     return user.locked_until is not None and user.locked_until > now
+
+
+def count_device_failure(device: str, user: User) -> bool:
+    """A failure from a browser where the user signed in before counts against that device only
+    (ADR 0021); at the threshold the device is locked for this user (audited `DEVICE_LOCKED`)."""
+    if not devices.count_failure(device, user.pk):
+        return False
+    record(
+        "DEVICE_LOCKED",
+        username=user.username,
+        outcome=Outcome.DENIED,
+        object_type="user",
+        object_id=user.pk,
+        data={"failures": settings.FANGPIN_LOCKOUT_THRESHOLD, "minutes": settings.FANGPIN_LOCKOUT_MINUTES},
+    )
+    return True
+
+
+def is_locked_for(user: User, device: str | None) -> bool:
+    """Locked for this attempt: a known device has its own lock, any other browser the account's."""
+    return devices.is_locked(device, user.pk) if device else user.is_locked()
+
+
+def count_failure_for(user: User, device: str | None, ip: str) -> bool:
+    """Count one failed factor where it belongs; True when that locks this attempt's path."""
+    if device:
+        return count_device_failure(device, user)
+    count_ip_failure(ip)
+    return count_failed_attempt(user)
 
 
 # Per source address: many failures from one address throttle it (a guesser spraying accounts).

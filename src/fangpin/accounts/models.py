@@ -71,3 +71,18 @@ class User(AbstractUser):
         if not max_age or self.password_changed_at is None:
             return False
         return self.password_changed_at + timedelta(days=max_age) < timezone.now()
+
+
+class PasswordHistory(models.Model):
+    """The hashes of a user's recent passwords, the current one included (SECURITY.md AUTH-02: no
+    re-use). Written by `passwords.PasswordHistoryValidator.password_changed` whenever a password is saved."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)  # a hash in Django's format, like User.password
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"

@@ -17,7 +17,7 @@ from django.db import transaction
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from fangpin.accounts.lockout import count_failed_attempt, count_ip_failure, ip_throttled
+from fangpin.accounts.lockout import count_failure_for, ip_throttled, is_locked_for
 from fangpin.accounts.models import User
 from fangpin.accounts.signals import account_security_changed
 from fangpin.audit.actions import record
@@ -70,10 +70,11 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
     return bool(totp.token() == int(code))
 
 
-def _check_code(user: User, device: TOTPDevice, code: str) -> CodeCheck:
-    """One code against one device, with the account lockout and an audit row for each failure. The
+def _check_code(user: User, device: TOTPDevice, code: str, browser: str | None) -> CodeCheck:
+    """One code against one device, with the lockout and an audit row for each failure. `browser` is
+    the known-device id of the login (ADR 0021): its failures count against it, not the account. The
     caller holds the user's row lock."""
-    if user.is_locked():
+    if is_locked_for(user, browser):
         record(
             "TOTP_FAILED",
             username=user.username,
@@ -85,7 +86,7 @@ def _check_code(user: User, device: TOTPDevice, code: str) -> CodeCheck:
         return CodeCheck(None, "locked")
     code = code.strip().replace(" ", "")
     ip = current.get().ip
-    allowed = not ip_throttled(ip) and device.verify_is_allowed()[0]
+    allowed = (browser is not None or not ip_throttled(ip)) and device.verify_is_allowed()[0]
     if allowed and code.isdigit() and len(code) == device.digits and device.verify_token(code):
         return CodeCheck(user)
     if allowed and not (code.isdigit() and len(code) == device.digits):
@@ -99,24 +100,28 @@ def _check_code(user: User, device: TOTPDevice, code: str) -> CodeCheck:
         object_id=user.pk,
         reason=reason,
     )
-    count_ip_failure(ip)
-    locked = count_failed_attempt(user)
+    locked = count_failure_for(user, browser, ip)
     return CodeCheck(None, "locked" if locked else reason)
 
 
 @transaction.atomic
-def verify_login_code(user_id: int, code: str) -> CodeCheck:
+def verify_login_code(user_id: int, code: str, *, browser: str | None = None) -> CodeCheck:
     """The second step of a login."""
     user = User.objects.select_for_update().get(pk=user_id)
     device = confirmed_device(user)
     if device is None:
         return CodeCheck(None, "no_device")
-    return _check_code(user, device, code)
+    return _check_code(user, device, code, browser)
 
 
 @transaction.atomic
 def confirm_enrolment(
-    user_id: int, code: str, *, current_code: str | None = None, signed_in: bool
+    user_id: int,
+    code: str,
+    *,
+    current_code: str | None = None,
+    signed_in: bool,
+    browser: str | None = None,
 ) -> CodeCheck:
     """Bind the device being enrolled once a code from it proves the app holds the secret.
 
@@ -128,11 +133,11 @@ def confirm_enrolment(
         if not signed_in:
             record_setup_denied(user)
             return CodeCheck(None, "already_bound")
-        checked = _check_code(user, old, current_code or "")
+        checked = _check_code(user, old, current_code or "", browser)
         if checked.user is None:
             return CodeCheck(None, "current_" + checked.reason if not checked.locked else "locked")
     device = enrolment_device(user)
-    checked = _check_code(user, device, code)
+    checked = _check_code(user, device, code, browser)
     if checked.user is None:
         return checked
     TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()

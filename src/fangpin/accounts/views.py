@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from fangpin.accounts import actions, scope, second_factor
+from fangpin.accounts import actions, devices, scope, second_factor
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.forms import (
     LoginForm,
@@ -34,7 +34,9 @@ def _finish_login(request: HttpRequest, user: User, factors: str) -> HttpRespons
     request.session["login_at"] = now
     request.session["last_seen"] = now
     actions.record_login(user, factors)
-    return redirect("web:home")
+    response = redirect("web:home")
+    devices.remember(response, request.COOKIES.get(devices.DEVICE_COOKIE, ""), user.pk)
+    return response
 
 
 def _pending_user(request: HttpRequest) -> User | None:
@@ -51,7 +53,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
         return redirect("web:home")
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = actions.check_password_login(form.cleaned_data["username"], form.cleaned_data["password"])
+        result = actions.check_password_login(
+            form.cleaned_data["username"],
+            form.cleaned_data["password"],
+            device_cookie=request.COOKIES.get(devices.DEVICE_COOKIE, ""),
+        )
         if result.user is None:
             form.add_error(None, actions.LOGIN_FAILED_MESSAGE)
         elif result.needs_totp or result.needs_totp_setup:
@@ -64,6 +70,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
         else:
             return _finish_login(request, result.user, "password")
     return render(request, "accounts/login.html", {"form": form})
+
+
+def _known_browser(request: HttpRequest, user: User) -> str | None:
+    """The device id when this browser's device cookie vouches for the user (ADR 0021)."""
+    return devices.known_device(request.COOKIES.get(devices.DEVICE_COOKIE, ""), user.pk)
 
 
 def _abandon_login(request: HttpRequest, message: str) -> HttpResponse:
@@ -89,7 +100,9 @@ def totp_view(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:login")
     form = TotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        checked = second_factor.verify_login_code(pending.pk, form.cleaned_data["code"])
+        checked = second_factor.verify_login_code(
+            pending.pk, form.cleaned_data["code"], browser=_known_browser(request, pending)
+        )
         if checked.locked:
             return _abandon_login(request, actions.LOGIN_FAILED_MESSAGE)
         if checked.user is None:
@@ -122,6 +135,7 @@ def totp_setup_view(request: HttpRequest) -> HttpResponse:
             form.cleaned_data["code"],
             current_code=form.cleaned_data.get("current_code"),
             signed_in=signed_in,
+            browser=_known_browser(request, user),
         )
         if checked.locked:
             if signed_in:

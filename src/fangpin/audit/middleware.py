@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -13,11 +14,23 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9\-]{8,64}$")
 
 
 def client_ip(request: HttpRequest) -> str:
-    if settings.SECURE_PROXY_SSL_HEADER:  # only trust X-Forwarded-For behind our own proxy
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return str(forwarded).split(",")[0].strip()[:45]
-    return str(request.META.get("REMOTE_ADDR", ""))[:45]
+    """The one place an address is read (audit rows, login throttle, declaration rate limit).
+
+    X-Forwarded-For is written by the client first, then each proxy appends the address it received from:
+    only the last FANGPIN_TRUSTED_PROXIES entries were written by our own proxies, and the client is the
+    one that many from the right. 0 (the default) ignores the header entirely."""
+    peer = str(request.META.get("REMOTE_ADDR", ""))[:45]
+    proxies = settings.FANGPIN_TRUSTED_PROXIES
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    if proxies <= 0 or not forwarded:
+        return peer
+    entries = [entry.strip() for entry in forwarded.split(",")]
+    # fewer entries than proxies: the request skipped the outer ones; the first was still written by ours
+    candidate = entries[-proxies] if len(entries) >= proxies else entries[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
 
 
 class RequestContextMiddleware:

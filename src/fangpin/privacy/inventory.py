@@ -25,8 +25,14 @@ _PI_NAME = re.compile(
 )
 
 
-def pi_like(name: str) -> bool:
+def pi_like(name: str, internal_type: str = "", max_length: int | None = None) -> bool:
+    """By name, or by type: an 18-character text field is shaped like a resident ID number."""
+    if internal_type == "CharField" and max_length == ID_NUMBER_LENGTH:
+        return True
     return bool(_PI_NAME.search(name.lower()))
+
+
+ID_NUMBER_LENGTH = 18
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "fangpin.assistance",
     "fangpin.notifications",
     "fangpin.analytics",
+    "fangpin.privacy",
     "django_tasks",
     "django_tasks_db",
 ]
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "fangpin.accounts.middleware.SessionPolicyMiddleware",
+    "fangpin.accounts.networks.AdminNetworkMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
@@ -138,6 +140,20 @@ FANGPIN_REQUIRE_TOTP_FOR_ALL = env_bool("FANGPIN_REQUIRE_TOTP_FOR_ALL", False)
 OTP_TOTP_ISSUER = "fangpin 防贫监测"
 OTP_TOTP_THROTTLE_FACTOR = 1  # after n wrong codes on a device the next try waits 2^(n-1) s
 AUDIT_MIN_RETENTION_DAYS = env_int("FANGPIN_AUDIT_MIN_RETENTION_DAYS", 183)
+
+# Personal information (SECURITY.md PI-04/06, AC-07/08; docs/security.md, ADR 0024).
+FANGPIN_REVEAL_LIMIT_PER_HOUR = env_int("FANGPIN_REVEAL_LIMIT_PER_HOUR", 30, minimum=1)
+FANGPIN_EXPORT_APPROVAL_ROWS = env_int("FANGPIN_EXPORT_APPROVAL_ROWS", 1000, minimum=1)
+FANGPIN_EXPORT_APPROVAL_HOURS = env_int("FANGPIN_EXPORT_APPROVAL_HOURS", 24, minimum=1)
+# CIDRs the three administrators may work from; empty = anywhere (`manage check --deploy` warns)
+FANGPIN_ADMIN_NETWORKS = [n.strip() for n in env_str("FANGPIN_ADMIN_NETWORKS", "").split(",") if n.strip()]
+# days each category is kept after it ended (rejected, closed, written), then purged or anonymised
+FANGPIN_RETENTION_DAYS = {
+    "rejected_declarations": env_int("FANGPIN_RETAIN_REJECTED_DECLARATIONS_DAYS", 365, minimum=1),
+    "closed_leads": env_int("FANGPIN_RETAIN_CLOSED_LEADS_DAYS", 1095, minimum=1),
+    "quarantine_files": env_int("FANGPIN_RETAIN_QUARANTINE_DAYS", 90, minimum=1),
+    "export_files": env_int("FANGPIN_RETAIN_EXPORT_FILES_DAYS", 1, minimum=1),
+}
 
 SESSION_COOKIE_AGE = FANGPIN_SESSION_MAX_HOURS * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -14,5 +14,6 @@ urlpatterns = [
     path("", include("fangpin.assistance.urls")),
     path("", include("fangpin.notifications.urls")),
     path("", include("fangpin.analytics.urls")),
+    path("", include("fangpin.privacy.urls")),
     path("api/v1/", api.urls),
 ]

@@ -66,7 +66,9 @@ def test_small_cells_are_suppressed_in_the_publication_report_only(indicators: N
 
 
 def test_the_monthly_report_workbook_has_every_table(indicators: None, client_for, audit_rows) -> None:
-    response = client_for("wang_county").get("/analytics/region/360722/report.xlsx?month=2026-10")
+    response = client_for("wang_county").get(
+        "/analytics/region/360722/report.xlsx?month=2026-10&purpose=statistics"
+    )
     assert response.status_code == 200
     book = load_workbook(io.BytesIO(response.content))
     assert book.sheetnames == ["概况", "下级区划指标", "分组指标", "月度趋势", "说明"]
@@ -81,7 +83,7 @@ def test_the_household_list_is_masked_and_exported_in_the_background(indicators:
     client = client_for("zhang_township")
     page = client.get(f"/analytics/region/{A}/households/").content.decode()
     assert "测*0" in page and "测试0" not in page
-    response = client.post(f"/analytics/region/{A}/export/")
+    response = client.post(f"/analytics/region/{A}/export/", {"purpose": "statistics"})
     job = ExportJob.objects.get()
     assert response["Location"] == f"/analytics/exports/{job.pk}/"
     assert job.status == "done" and job.done == job.total == 6

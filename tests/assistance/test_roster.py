@@ -36,7 +36,7 @@ def export_as(django_capture_on_commit_callbacks):
 
 
 def _export(client, **data):
-    response = client.post("/assistance/roster/export/", data)
+    response = client.post("/assistance/roster/export/", {"purpose": "assistance", **data})
     assert response.status_code == 302
     export = RosterExport.objects.latest("id")
     assert response["Location"] == f"/assistance/roster/exports/{export.pk}/"
@@ -83,10 +83,12 @@ def test_the_roster_follows_the_national_fields_with_masked_ids_as_text(
 def test_full_ids_need_the_reveal_right_and_a_reason(world, client_for, plan, audit_rows, export_as) -> None:
     head = plan.household.memberships.get(relation="01").person
     client = client_for("zhang_township")
-    client.post("/assistance/roster/export/", {"reveal": "on", "reason": ""})
+    client.post("/assistance/roster/export/", {"purpose": "assistance", "reveal": "on", "reason": ""})
     assert not RosterExport.objects.exists()
     analyst = client_for("chen_analyst")  # may export the roster, may not reveal
-    analyst.post("/assistance/roster/export/", {"reveal": "on", "reason": "年度统计核对"})
+    analyst.post(
+        "/assistance/roster/export/", {"purpose": "statistics", "reveal": "on", "reason": "年度统计核对"}
+    )
     assert not RosterExport.objects.exists()
     export = export_as(client, reveal="on", reason="县级核查帮扶资金发放")
     sheet = _sheet(client.get(f"/assistance/roster/exports/{export.pk}/download/"))

@@ -14,7 +14,7 @@ def test_the_auditor_reads_the_log_and_the_read_is_audited(world, client_for, au
 
 
 def test_the_auditor_exports_csv_with_a_bom_and_the_export_is_audited(world, client_for, audit_rows) -> None:
-    response = client_for("wu_auditor").post("/audit/export/", {"event_type": ""})
+    response = client_for("wu_auditor").post("/audit/export/", {"event_type": "", "purpose": "supervision"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert response.content.startswith("\ufeff".encode())
     assert len(audit_rows("AUDIT_EXPORTED", actor_username="wu_auditor")) == 1

@@ -55,7 +55,9 @@ def test_the_excel_report_reconciles_and_masks_ids(world, client_for, audit_rows
         settlement_csv(valid, idcard.with_wrong_check_char(valid)),
     )
     delivery = Delivery.objects.get()
-    response = client_for("wang_county").get(f"/exchange/deliveries/{delivery.pk}/report.xlsx")
+    response = client_for("wang_county").get(
+        f"/exchange/deliveries/{delivery.pk}/report.xlsx", {"purpose": "review"}
+    )
     book = openpyxl.load_workbook(io.BytesIO(response.content))
     summary = {row[0]: row[1] for row in book["概况"].iter_rows(values_only=True)}
     assert summary["读取行数"] == 2 and summary["核对：读取 = 入库 + 拒收 + 重复"] == "一致"

@@ -76,19 +76,23 @@ def test_a_reviewer_reveals_an_id_number_with_a_reason_and_it_is_audited(
 ) -> None:
     person = world.persons["own"]
     response = client_for("zhang_township").post(
-        f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": "入户核实需核对身份"}
+        f"/persons/{person.pk}/reveal/",
+        {"field": "id_number", "purpose": "verification", "reason": "入户核实需核对身份"},
     )
     assert response.status_code == 200 and person.id_number in response.content.decode()
     rows = audit_rows("PI_REVEAL", actor_username="zhang_township")
     assert (
-        len(rows) == 1 and rows[0].reason == "入户核实需核对身份" and rows[0].data == {"field": "id_number"}
+        len(rows) == 1
+        and rows[0].reason == "入户核实需核对身份"
+        and rows[0].data
+        == {"field": "id_number", "purpose": "verification", "purpose_note": "入户核实需核对身份"}
     )
 
 
 def test_reveal_without_a_reason_is_refused(world, client_for, audit_rows) -> None:
     person = world.persons["own"]
     response = client_for("zhang_township").post(
-        f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": ""}
+        f"/persons/{person.pk}/reveal/", {"field": "id_number", "purpose": "verification", "reason": ""}
     )
     assert response.status_code == 400 and person.id_number not in response.content.decode()
     assert not audit_rows("PI_REVEAL")
@@ -98,7 +102,7 @@ def test_reveal_without_a_reason_is_refused(world, client_for, audit_rows) -> No
 def test_roles_without_the_right_cannot_reveal(world, client_for, persona: str) -> None:
     person = world.persons["own"]
     response = client_for(persona).post(
-        f"/persons/{person.pk}/reveal/", {"field": "id_number", "reason": "想看看而已"}
+        f"/persons/{person.pk}/reveal/", {"field": "id_number", "purpose": "other", "reason": "想看看而已"}
     )
     assert response.status_code == 403
 
@@ -106,7 +110,8 @@ def test_roles_without_the_right_cannot_reveal(world, client_for, persona: str) 
 def test_reveal_of_an_out_of_scope_person_is_not_found(world, client_for) -> None:
     person = world.persons["other"]
     response = client_for("wang_county").post(
-        f"/persons/{person.pk}/reveal/", {"field": "name", "reason": "核对身份信息"}
+        f"/persons/{person.pk}/reveal/",
+        {"field": "name", "purpose": "verification", "reason": "核对身份信息"},
     )
     assert response.status_code == 404
 

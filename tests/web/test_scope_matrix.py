@@ -48,7 +48,9 @@ SPECS: dict[str, Spec] = {
     "registry:household_search": Spec(method="POST", data={"q": "肖凤香"}),
     "registry:household_detail": Spec(kind="household"),
     "registry:person_reveal": Spec(
-        method="POST", kind="person", data={"field": "name", "reason": "矩阵测试核对"}
+        method="POST",
+        kind="person",
+        data={"field": "name", "purpose": "verification", "reason": "矩阵测试核对"},
     ),
     "assistance:plan_list": Spec(),
     "assistance:toolbox": Spec(),
@@ -120,6 +122,10 @@ SPECS: dict[str, Spec] = {
     "analytics:export_status": Spec(kind="export_job"),
     "analytics:export_download": Spec(kind="export_job"),
     "analytics:alerts": Spec(),
+    "privacy:export_requests": Spec(),
+    "privacy:export_request_detail": Spec(kind="export_request"),
+    "privacy:export_request_decide": Spec(method="POST", kind="export_request", data={"decision": "approve"}),
+    "privacy:export_request_use": Spec(method="POST", kind="export_request"),
     "analytics:alert_detail": Spec(kind="regional_alert"),
     # The public self-declaration form (a signed village token; tests/warnings/test_declare.py).
     "warnings:declare": Spec(public=True, extra={"token": "x"}),
@@ -274,6 +280,8 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
         return _assistance_targets(world, kind)
     if kind in ("export_job", "regional_alert"):
         return _analytics_targets(world, kind)
+    if kind == "export_request":
+        return _export_request_targets()
     if kind in ("case", "lead"):
         return {
             p: (_case_or_lead(world, p, kind), _in_region(h.village_id)) for p, h in world.households.items()
@@ -401,6 +409,26 @@ def _analytics_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[
             households=[],
         )
         made[place] = (alert, _in_region(village))
+    return made
+
+
+def _export_request_targets() -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """A bulk-export request is seen by its requester and by REVEAL_PI holders above its region."""
+    from fangpin.accounts.models import User
+    from fangpin.privacy.models import ExportRequest
+
+    made: dict[str, tuple[Any, Callable[[Any], bool]]] = {}
+    for place, username in (("own", "zhang_township"), ("other", "huang_county_c")):
+        user = User.objects.get(username=username)
+        request = ExportRequest.objects.create(
+            kind="roster", requested_by=user, region_id=user.region_id, rows=5000, purpose="assistance"
+        )
+        made[place] = (
+            request,
+            lambda u, name=username, region=user.region_id: (
+                u.username == name or (u.can("reveal_pi") and region.startswith(u.region_id))
+            ),
+        )
     return made
 
 

@@ -22,6 +22,7 @@ from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
 from fangpin.notifications.models import Notification, Webhook
+from fangpin.privacy.models import ExportRequest
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
 from fangpin.warnings.models import Lead
@@ -191,6 +192,18 @@ def webhooks(user: User) -> models.QuerySet[Webhook]:
     return Webhook.objects.filter(region__prefix__startswith=prefix)
 
 
+def export_requests(user: User) -> models.QuerySet[ExportRequest]:
+    """A bulk-export request is seen by its requester and by those who may approve it: holders of full
+    personal information (REVEAL_PI) whose region contains the request's."""
+    prefix = _prefix(user)
+    if prefix is None or not (user.can(Can.EXPORT_ROSTER) or user.can(Can.VIEW_ANALYTICS)):
+        return ExportRequest.objects.none()
+    mine = models.Q(requested_by=user)
+    if user.can(Can.REVEAL_PI):
+        return ExportRequest.objects.filter(mine | models.Q(region__prefix__startswith=prefix))
+    return ExportRequest.objects.filter(mine)
+
+
 SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Region: regions,
     Household: households,
@@ -211,6 +224,7 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Indicator: indicators,
     RegionalAlert: regional_alerts,
     ExportJob: export_jobs,
+    ExportRequest: export_requests,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl import Workbook
@@ -26,6 +27,9 @@ from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.actions import Purpose
+from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership, Relation
 
@@ -171,6 +175,47 @@ def export_dir() -> Path:
     path = Path(settings.FANGPIN_HOME) / "exports" / "analytics"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def start_household_export(
+    user: User, region: Region, purpose: Purpose, approval: ExportRequest | None = None
+) -> ExportJob | ExportRequest:
+    """Queue a household list for a stated purpose; above the approval threshold it becomes a request
+    another person approves (the requester then calls this again with the approval)."""
+    from fangpin.analytics.tasks import build_export
+
+    if approval is None:
+        rows = monitored_cases(user, region).count()
+        if privacy.needs_approval(rows):
+            return privacy.request_approval(
+                user,
+                kind=ExportKind.HOUSEHOLDS,
+                region_id=region.prefix,
+                rows=rows,
+                purpose=purpose,
+                params={},
+            )
+    with transaction.atomic():
+        if approval is not None:
+            privacy.use_approval(approval, actor=user, kind=ExportKind.HOUSEHOLDS)
+        job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
+        if approval is not None:
+            privacy.link_export(approval, job.pk)
+        record(
+            "ANALYTICS_EXPORT_REQUESTED",
+            actor=user,
+            object_type="region",
+            object_id=region.prefix,
+            reason=purpose.note,
+            data={
+                "table": "households",
+                "job": job.pk,
+                **purpose.audit_data(),
+                **({"approval": approval.pk} if approval else {}),
+            },
+        )
+    build_export.enqueue(job.pk)  # after the block: the job row and its audit row are committed
+    return job
 
 
 def run_export_job(job_id: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,6 +25,8 @@ from fangpin.analytics import dashboard, exports
 from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.audit.actions import record
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Region
 
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -134,7 +137,8 @@ def households(request: HttpRequest, prefix: str) -> HttpResponse:
             "rows": rows,
             "page": page,
             "header": exports.HOUSEHOLD_HEADER,
-            "large": page.paginator.count > exports.LARGE_EXPORT_ROWS,
+            "large": page.paginator.count > exports.LARGE_EXPORT_ROWS
+            or privacy.needs_approval(page.paginator.count),
         },
     )
 
@@ -171,19 +175,28 @@ def _download(data: bytes, name: str, content_type: str) -> HttpResponse:
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+def _refused(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "privacy/refused.html", {"message": message}, status=status)
+
+
 @requires(Can.VIEW_ANALYTICS)
 def report_xlsx(request: HttpRequest, prefix: str) -> HttpResponse:
     user = _user(request)
     region = _region(request, prefix)
     month, _ = _month(request, region)
     public = request.GET.get("public") == "1"
+    try:
+        purpose = privacy.purpose_from(request.GET)
+    except privacy.PrivacyError as exc:
+        return _refused(request, str(exc))
     data = exports.report_workbook(region, month, user, public)
     record(
         "ANALYTICS_EXPORTED",
         actor=user,
         object_type="region",
         object_id=region.prefix,
-        data={"table": "report", "month": month, "public": public},
+        reason=purpose.note,
+        data={"table": "report", "month": month, "public": public, **purpose.audit_data()},
     )
     return _download(data, f"monthly-report-{region.prefix}-{month}.xlsx", XLSX)
 
@@ -194,11 +207,18 @@ def table_export(request: HttpRequest, prefix: str, name: str, fmt: str) -> Http
     region = _region(request, prefix)
     if name not in exports.TABLES or fmt not in ("csv", "xlsx"):
         raise Http404("没有这个表格")
+    try:
+        purpose = privacy.purpose_from(request.GET)
+    except privacy.PrivacyError as exc:
+        return _refused(request, str(exc))
     if name == "households":
         if region.level not in ("township", "village"):
             raise Http404("户名单只在乡镇、村一级导出")
-        if exports.monitored_cases(user, region).count() > exports.LARGE_EXPORT_ROWS:
-            return redirect("analytics:households", prefix=region.prefix)  # large: the background job
+        rows_in_list = exports.monitored_cases(user, region).count()
+        if rows_in_list > exports.LARGE_EXPORT_ROWS or privacy.needs_approval(rows_in_list):
+            # large or needing approval: the background job (a POST), which asks for the approval
+            messages.info(request, "名单较大，请使用后台导出（超过审批门槛时须经他人审批）")
+            return redirect("analytics:households", prefix=region.prefix)
     month, _ = _month(request, region)
     header, rows = exports.table(name, region, month, user, request.GET.get("public") == "1")
     record(
@@ -206,7 +226,8 @@ def table_export(request: HttpRequest, prefix: str, name: str, fmt: str) -> Http
         actor=user,
         object_type="region",
         object_id=region.prefix,
-        data={"table": name, "month": month, "rows": len(rows), "format": fmt},
+        reason=purpose.note,
+        data={"table": name, "month": month, "rows": len(rows), "format": fmt, **purpose.audit_data()},
     )
     file_name = f"{name}-{region.prefix}-{month or 'all'}.{fmt}"
     if fmt == "csv":
@@ -217,15 +238,19 @@ def table_export(request: HttpRequest, prefix: str, name: str, fmt: str) -> Http
 @requires(Can.VIEW_ANALYTICS)
 @require_POST
 def export_start(request: HttpRequest, prefix: str) -> HttpResponse:
-    from fangpin.analytics.tasks import build_export
-
     user = _user(request)
     region = _region(request, prefix)
     if region.level not in ("township", "village", "county"):
         raise Http404("户名单导出只在县、乡镇、村一级")
-    job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
-    build_export.enqueue(job.pk)
-    return redirect("analytics:export_status", pk=job.pk)
+    try:
+        purpose = privacy.purpose_from(request.POST)
+    except privacy.PrivacyError as exc:
+        return _refused(request, str(exc))
+    started = exports.start_household_export(user, region, purpose)
+    if isinstance(started, ExportRequest):
+        messages.info(request, f"导出 {started.rows} 户超过审批门槛，已提交审批，批准后可生成并下载一次")
+        return redirect("privacy:export_request_detail", started.pk)
+    return redirect("analytics:export_status", pk=started.pk)
 
 
 @requires(Can.VIEW_ANALYTICS)
@@ -239,12 +264,17 @@ def export_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 @requires(Can.VIEW_ANALYTICS)
 def export_download(request: HttpRequest, pk: int) -> HttpResponse:
-    job = scope.get_or_404(_user(request), ExportJob, pk=pk)
+    user = _user(request)
+    job = scope.get_or_404(user, ExportJob, pk=pk)
     if job.status != ExportJob.Status.DONE or not job.file_name:
         raise Http404("导出尚未完成")
     path = exports.export_dir() / job.file_name
     if not path.exists():
         raise Http404("文件已清理，请重新导出")
+    try:
+        privacy.claim_download(ExportKind.HOUSEHOLDS, job.pk, actor=user)
+    except privacy.PrivacyError as exc:
+        return _refused(request, str(exc), status=403)
     # small files (a county's roster is a few MB): read whole, so the view keeps the HttpResponse contract
     return _download(path.read_bytes(), f"households-{job.region_id}.xlsx", XLSX)
 

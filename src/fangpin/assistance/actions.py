@@ -32,6 +32,9 @@ from fangpin.assistance.models import (
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.notifications.actions import notify
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.actions import Purpose
+from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Level, Region
 from fangpin.registry.models import Person
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus
@@ -484,9 +487,19 @@ def exports_dir() -> Path:
     return Path(settings.FANGPIN_INCOMING).parent / "exports"
 
 
-@transaction.atomic
-def request_roster_export(actor: User, *, reveal: bool = False, reason: str = "") -> RosterExport:
-    """Queue the roster of the actor's region; full ID numbers only with REVEAL_PI and a stated reason."""
+def request_roster_export(
+    actor: User,
+    *,
+    purpose: Purpose,
+    reveal: bool = False,
+    reason: str = "",
+    approval: ExportRequest | None = None,
+) -> RosterExport | ExportRequest:
+    """Queue the roster of the actor's region, for a stated purpose; full ID numbers only with REVEAL_PI
+    and a stated reason. Above the approval threshold it becomes a request another person approves
+    (then the requester calls this again with the approval)."""
+    from fangpin.accounts import scope
+    from fangpin.assistance.roster import roster_cases
     from fangpin.assistance.tasks import build_roster
 
     _require(actor, Can.EXPORT_ROSTER)
@@ -496,18 +509,39 @@ def request_roster_export(actor: User, *, reveal: bool = False, reason: str = ""
             raise AssistanceError("您的角色不能导出完整身份号码")
         if len(reason) < 4:
             raise AssistanceError("导出完整身份号码须填写理由（至少 4 个字）")
-    export = RosterExport.objects.create(
-        requested_by=actor, region_id=actor.region_id, reveal=reveal, reason=reason[:200]
-    )
-    record(
-        "ROSTER_EXPORT",
-        actor=actor,
-        object_type="roster_export",
-        object_id=export.pk,
-        reason=reason[:500],
-        data={"region": actor.region_id, "reveal": reveal},
-    )
-    transaction.on_commit(lambda: build_roster.enqueue(export.pk))
+    if approval is None:
+        rows = roster_cases(scope.cases(actor)).count()
+        if privacy.needs_approval(rows):
+            return privacy.request_approval(
+                actor,
+                kind=ExportKind.ROSTER,
+                region_id=actor.region_id,
+                rows=rows,
+                purpose=purpose,
+                params={"reveal": reveal, "reason": reason[:200]},
+            )
+    with transaction.atomic():
+        if approval is not None:
+            privacy.use_approval(approval, actor=actor, kind=ExportKind.ROSTER)
+        export = RosterExport.objects.create(
+            requested_by=actor, region_id=actor.region_id, reveal=reveal, reason=reason[:200]
+        )
+        if approval is not None:
+            privacy.link_export(approval, export.pk)
+        record(
+            "ROSTER_EXPORT",
+            actor=actor,
+            object_type="roster_export",
+            object_id=export.pk,
+            reason=reason[:500],
+            data={
+                "region": actor.region_id,
+                "reveal": reveal,
+                **purpose.audit_data(),
+                **({"approval": approval.pk} if approval else {}),
+            },
+        )
+        transaction.on_commit(lambda: build_roster.enqueue(export.pk))
     return export
 
 

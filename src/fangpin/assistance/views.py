@@ -37,6 +37,8 @@ from fangpin.assistance.models import (
 from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Level
 from fangpin.registry.models import Person
 from fangpin.warnings.models import Lead, LeadKind
@@ -416,12 +418,16 @@ def roster_export(request: HttpRequest) -> HttpResponse:
         _form_error(request, form)
         return redirect("assistance:roster")
     try:
+        purpose = privacy.purpose_from(request.POST)
         export = actions.request_roster_export(
-            user, reveal=form.cleaned_data["reveal"], reason=form.cleaned_data["reason"]
+            user, purpose=purpose, reveal=form.cleaned_data["reveal"], reason=form.cleaned_data["reason"]
         )
-    except actions.AssistanceError as exc:
+    except (actions.AssistanceError, privacy.PrivacyError) as exc:
         messages.error(request, str(exc))
         return redirect("assistance:roster")
+    if isinstance(export, ExportRequest):
+        messages.info(request, f"导出 {export.rows} 户超过审批门槛，已提交审批，批准后可生成并下载一次")
+        return redirect("privacy:export_request_detail", export.pk)
     return redirect("assistance:roster_export_detail", export.pk)
 
 
@@ -448,12 +454,17 @@ def roster_download(request: HttpRequest, pk: int) -> HttpResponse:
     if path is None:
         messages.error(request, "文件尚未生成或已清理")
         return redirect("assistance:roster_export_detail", export.pk)
+    try:
+        approval = privacy.claim_download(ExportKind.ROSTER, export.pk, actor=user)
+    except privacy.PrivacyError as exc:
+        messages.error(request, str(exc))
+        return redirect("assistance:roster_export_detail", export.pk)
     record(
         "ROSTER_DOWNLOADED",
         actor=user,
         object_type="roster_export",
         object_id=export.pk,
-        data={"reveal": export.reveal},
+        data={"reveal": export.reveal, **({"approval": approval.pk} if approval else {})},
     )
     stamp = export.created_at.strftime("%Y%m%d")
     response = HttpResponse(

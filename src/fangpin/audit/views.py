@@ -17,6 +17,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record, verify_chain
 from fangpin.audit.models import AuditEvent
+from fangpin.privacy import actions as privacy
 
 
 def _filtered(request: HttpRequest, params: dict[str, str]) -> QuerySet[AuditEvent]:
@@ -50,6 +51,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def audit_export(request: HttpRequest) -> HttpResponse:
     params = {k: request.POST.get(k, "") for k in ("event_type", "username", "since", "until")}
+    try:
+        purpose = privacy.purpose_from(request.POST)
+    except privacy.PrivacyError as exc:
+        return render(request, "privacy/refused.html", {"message": str(exc)}, status=400)
     events = _filtered(request, params)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
@@ -99,7 +104,8 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         "AUDIT_EXPORTED",
         actor=request.user,
         object_type="audit",
-        data={"rows": count, **{k: v for k, v in params.items() if v}},
+        reason=purpose.note,
+        data={"rows": count, **{k: v for k, v in params.items() if v}, **purpose.audit_data()},
     )
     return response
 

@@ -21,7 +21,10 @@ def quarantine_rows(delivery: Delivery, limit: int | None = SAMPLE_LIMIT) -> lis
     """The delivery's rejected rows with their reason; IDs and names masked (the lake keeps them as given)."""
     if not delivery.lake_delivery_id or not delivery.rejected:
         return []
-    table = actions.lake().quarantine(delivery.lake_delivery_id)
+    try:
+        table = actions.lake().quarantine(delivery.lake_delivery_id)
+    except FileNotFoundError:  # purged after its retention period (privacy/retention.py)
+        return []
     if limit is not None:
         table = table.slice(0, limit)
     rows: list[dict[str, Any]] = table.to_pylist()

@@ -17,6 +17,7 @@ from fangpin.audit.actions import record
 from fangpin.exchange import actions, quality, reports
 from fangpin.exchange.forms import DecisionForm, TokenForm, UploadForm
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview, Status
+from fangpin.privacy import actions as privacy
 from fangpin.registry.models import Person
 
 
@@ -80,13 +81,18 @@ def delivery_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The per-delivery report as an Excel workbook (IDs as text and masked)."""
     user: User = request.user  # type: ignore[assignment]
     delivery = scope.get_or_404(user, Delivery, pk=pk)
+    try:
+        purpose = privacy.purpose_from(request.GET)
+    except privacy.PrivacyError as exc:
+        return render(request, "privacy/refused.html", {"message": str(exc)}, status=400)
     content, rows = reports.delivery_workbook(delivery)
     record(
         "EXPORT",
         actor=user,
         object_type="delivery",
         object_id=delivery.pk,
-        data={"kind": "delivery_report", "rows": rows},
+        reason=purpose.note,
+        data={"kind": "delivery_report", "rows": rows, **purpose.audit_data()},
     )
     response = HttpResponse(
         content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -94,6 +94,14 @@ class Person(models.Model):
     def is_minor_under_14(self, today: dt.date) -> bool:
         return self.age_on(today) < 14
 
+    def sensitivity_label(self, today: dt.date) -> str:
+        """THE place a person's sensitive-PI label is decided (SECURITY.md PI-02): under 14 on `today`
+        (the display date), their information is sensitive personal information (PIPL Art. 28)."""
+        return MINOR_LABEL if self.is_minor_under_14(today) else ""
+
+
+MINOR_LABEL = "未成年人(不满14周岁)"
+
 
 def validate_id_number(
     id_number: str,

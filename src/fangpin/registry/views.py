@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -15,6 +16,8 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
 from fangpin.lib import idcard
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.forms import PURPOSES
 from fangpin.registry.forms import RevealForm, SearchForm
 from fangpin.registry.models import Household, Membership, Person
 
@@ -88,6 +91,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "past": past,
             "can_reveal": user.can(Can.REVEAL_PI),
             "reveal_fields": RevealForm.FIELDS,
+            "purposes": PURPOSES,
         },
     )
 
@@ -95,19 +99,33 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Can.REVEAL_PI)
 @require_POST
 def person_reveal(request: HttpRequest, pk: int) -> HttpResponse:
-    """Show one masked value in full, with a stated reason (SECURITY.md PI-03, 'breaking the glass')."""
+    """Show one masked value in full, with a purpose and a stated reason (SECURITY.md PI-03/PI-04,
+    'breaking the glass'); a minor under 14 is labelled in the answer and the audit row (PI-02)."""
     user: User = request.user  # type: ignore[assignment]
     person = scope.get_or_404(user, Person, pk=pk)
     form = RevealForm(request.POST)
     if not form.is_valid():
         return render(request, "registry/_reveal_error.html", {"form": form}, status=400)
+    try:
+        purpose = privacy.purpose_from(
+            {"purpose": request.POST.get("purpose", ""), "purpose_note": form.cleaned_data["reason"]}
+        )
+    except privacy.PrivacyError as exc:
+        return render(request, "registry/_reveal_error.html", {"message": str(exc)}, status=400)
+    if not privacy.reveal_allowed(user):
+        message = (
+            f"一小时内查看完整个人信息已达 {settings.FANGPIN_REVEAL_LIMIT_PER_HOUR} 次上限，"
+            "已暂停并通知安全管理员；如确有工作需要，请联系安全管理员。"
+        )
+        return render(request, "registry/_reveal_error.html", {"message": message}, status=429)
     field = form.cleaned_data["field"]
+    label = person.sensitivity_label(timezone.localdate())
     record(
         "PI_REVEAL",
         actor=user,
         object_type="person",
         object_id=person.pk,
         reason=form.cleaned_data["reason"],
-        data={"field": field},
+        data={"field": field, **purpose.audit_data(), **({"label": label} if label else {})},
     )
-    return render(request, "registry/_revealed.html", {"value": getattr(person, field)})
+    return render(request, "registry/_revealed.html", {"value": getattr(person, field), "label": label})

@@ -20,6 +20,7 @@ NAVIGATION: list[tuple[str, str, tuple[Can, ...]]] = [
     ("帮扶措施", "assistance:plan_list", (Can.VIEW_LEADS,)),
     ("监测台账", "assistance:roster", (Can.EXPORT_ROSTER,)),
     ("监测分析", "analytics:home", (Can.VIEW_ANALYTICS,)),
+    ("导出审批", "privacy:export_requests", (Can.EXPORT_ROSTER, Can.VIEW_ANALYTICS)),
     ("区划与网格", "regions:region_home", (Can.VIEW_REGIONS,)),
     ("数据交换", "exchange:catalog", (Can.VIEW_EXCHANGE,)),
     ("预警反馈", "warnings:feedback", (Can.VIEW_EXCHANGE,)),

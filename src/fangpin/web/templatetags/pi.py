@@ -3,7 +3,10 @@ small helpers for tables (dictionary lookup, percentages)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
+from django.utils import timezone
 
 from fangpin.lib import masking
 
@@ -18,6 +21,12 @@ def mask_id(value: str | None) -> str:
 @register.filter
 def mask_name(value: str | None) -> str:
     return masking.mask_name(value)
+
+
+@register.filter
+def pi_label(person: Any) -> str:
+    """'未成年人(不满14周岁)' for a person under 14 today, else '' (Person.sensitivity_label decides)."""
+    return str(person.sensitivity_label(timezone.localdate())) if person is not None else ""
 
 
 @register.filter

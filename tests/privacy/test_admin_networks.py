@@ -9,8 +9,7 @@ import pytest
 from django.core.checks import run_checks
 from django.test import Client
 
-from conftest import PASSWORD
-from fangpin.accounts.models import User
+from conftest import PASSWORD, enrol_totp
 from fangpin.audit.models import AuditEvent
 
 INSIDE, OUTSIDE = "10.20.3.4", "203.0.113.9"
@@ -19,12 +18,6 @@ INSIDE, OUTSIDE = "10.20.3.4", "203.0.113.9"
 @pytest.fixture
 def allowlist(settings) -> None:
     settings.FANGPIN_ADMIN_NETWORKS = ["10.20.0.0/16", "2001:db8::/32"]
-
-
-def _enrolled(username: str) -> str:
-    secret = pyotp.random_base32()
-    User.objects.filter(username=username).update(totp_secret=secret, totp_confirmed=True)
-    return secret
 
 
 def _login(client: Client, username: str, secret: str):
@@ -37,7 +30,7 @@ def _refusals() -> list[AuditEvent]:
 
 
 def test_an_administrator_logging_in_from_outside_is_refused_and_audited(world, allowlist) -> None:
-    secret = _enrolled("wu_auditor")
+    secret = enrol_totp("wu_auditor")
     client = Client(REMOTE_ADDR=OUTSIDE)
     response = _login(client, "wu_auditor", secret)
     assert response.status_code == 403 and "管理网络" in response.content.decode()
@@ -47,7 +40,7 @@ def test_an_administrator_logging_in_from_outside_is_refused_and_audited(world, 
 
 
 def test_an_administrator_inside_the_networks_works_as_before(world, allowlist) -> None:
-    secret = _enrolled("wu_auditor")
+    secret = enrol_totp("wu_auditor")
     client = Client(REMOTE_ADDR=INSIDE)
     assert _login(client, "wu_auditor", secret).status_code == 302
     assert client.get("/audit/").status_code == 200

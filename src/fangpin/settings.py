@@ -168,6 +168,8 @@ FANGPIN_LAKE = env_str("FANGPIN_LAKE", str(FANGPIN_HOME / "lake"))
 FANGPIN_INCOMING = FANGPIN_HOME / "incoming"  # uploaded files waiting for their import job
 FANGPIN_DELIVERY_DUE_DAY = env_int("FANGPIN_DELIVERY_DUE_DAY", 10, minimum=1)  # day of the following month
 FANGPIN_UPLOAD_MAX_MB = env_int("FANGPIN_UPLOAD_MAX_MB", 200, minimum=1)
+# an import on another machine that has not reported a stage for this long is taken as interrupted
+FANGPIN_IMPORT_STALE_HOURS = env_int("FANGPIN_IMPORT_STALE_HOURS", 6, minimum=1)
 # a JSON request (the case API) may carry a 10 MB scan as base64 (4/3 of its size) plus its fields
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from fangpin.conf import env_bool, env_int, env_str, fangpin_home, secret_key
 
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     "fangpin.analytics",
     "django_tasks",
     "django_tasks_db",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -60,8 +62,24 @@ MIDDLEWARE = [
     "fangpin.accounts.middleware.SessionPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
 ]
+
+# Everything is served from this server: no CDN, no third-party script (government intranets, PI-05).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],  # htmx injects its indicator style
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    }
+}
 
 ROOT_URLCONF = "fangpin.urls"
 WSGI_APPLICATION = "fangpin.wsgi.application"

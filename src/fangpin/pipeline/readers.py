@@ -130,6 +130,9 @@ def _within(result: ReadResult, limits: ReadLimits) -> ReadResult:
         col = table.column(name)
         if name == ROW or not pa.types.is_string(col.type) or len(col) == 0:
             continue
+        # bytes first (read off the offsets): characters are never more than bytes
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= limits.max_cell_chars:
+            continue
         longest = pc.max(pc.utf8_length(col)).as_py() or 0
         if longest > limits.max_cell_chars:
             raise _too_large(f"单元格长度（字段 {name}）", limits.max_cell_chars, f"{longest} chars")

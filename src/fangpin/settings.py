@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from fangpin.conf import env_bool, env_int, env_str, fangpin_home, secret_key
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "fangpin.privacy",
     "django_tasks",
     "django_tasks_db",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -64,8 +66,24 @@ MIDDLEWARE = [
     "fangpin.accounts.networks.AdminNetworkMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
 ]
+
+# Everything is served from this server: no CDN, no third-party script (government intranets, PI-05).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],  # htmx injects its indicator style
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+    }
+}
 
 ROOT_URLCONF = "fangpin.urls"
 WSGI_APPLICATION = "fangpin.wsgi.application"
@@ -197,6 +215,8 @@ FANGPIN_LAKE = env_str("FANGPIN_LAKE", str(FANGPIN_HOME / "lake"))
 FANGPIN_INCOMING = FANGPIN_HOME / "incoming"  # uploaded files waiting for their import job
 FANGPIN_DELIVERY_DUE_DAY = env_int("FANGPIN_DELIVERY_DUE_DAY", 10, minimum=1)  # day of the following month
 FANGPIN_UPLOAD_MAX_MB = env_int("FANGPIN_UPLOAD_MAX_MB", 200, minimum=1)
+# an import on another machine that has not reported a stage for this long is taken as interrupted
+FANGPIN_IMPORT_STALE_HOURS = env_int("FANGPIN_IMPORT_STALE_HOURS", 6, minimum=1)
 # a JSON request (the case API) may carry a 10 MB scan as base64 (4/3 of its size) plus its fields
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024

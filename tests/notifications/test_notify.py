@@ -204,7 +204,7 @@ def test_a_refusing_robot_is_retried_with_backoff_then_given_up(
             assert actions.retry_due(now=dispatch.next_attempt_at) == 1
             dispatch.refresh_from_db()
     assert dispatch.status == "failed" and dispatch.attempts == len(actions.BACKOFF) + 1
-    assert "93000" in dispatch.last_error
+    assert "机器人拒收" in dispatch.last_error and "93000" not in dispatch.last_error  # no body
     assert len(refusing.posts) == len(actions.BACKOFF) + 1
     assert delays == sorted(delays) and delays[0] >= actions.BACKOFF[0]  # backoff grows
     assert audit_rows("NOTIFICATION_FAILED")[-1].data["final"] is True

@@ -80,6 +80,8 @@ SPECS: dict[str, Spec] = {
     "notifications:read_all": Spec(method="POST"),
     "notifications:webhook_list": Spec(),
     "notifications:webhook_action": Spec(method="POST", kind="webhook", data={"action": "disable"}),
+    "notifications:robot_hosts": Spec(),
+    "notifications:robot_host_remove": Spec(method="POST", kind="robot_host"),
     "audit:audit_list": Spec(),
     "audit:audit_export": Spec(method="POST"),
     "audit:audit_verify": Spec(method="POST"),
@@ -266,6 +268,10 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
             )
             for p, v in (("own", VILLAGE_A), ("sibling", VILLAGE_B), ("other", VILLAGE_C))
         }
+    if kind == "robot_host":  # one list for the whole system, kept by the security administrator
+        from fangpin.notifications.models import RobotHost
+
+        return {"own": (RobotHost.objects.create(host=f"h{uuid.uuid4().hex[:8]}.example"), lambda user: True)}
     if kind == "notification":  # a message is seen by its recipient only
         from fangpin.notifications.models import Notification
 
@@ -503,5 +509,6 @@ def test_state_changing_urls_refuse_get(world, client_for, name: str) -> None:
         "exchange:token_revoke": "zhou_secadmin",
         "assistance:toolbox_seed": "wang_county",
         "notifications:webhook_action": "sun_sysadmin",
+        "notifications:robot_host_remove": "zhou_secadmin",
     }.get(name, "zhang_township")
     assert client_for(persona).get(_url(name, spec, obj)).status_code == 405

@@ -35,3 +35,21 @@ def test_the_audit_retention_check_refuses_less_than_six_months(settings) -> Non
     assert [e.id for e in audit_retention(None)] == ["fangpin.E001"]
     settings.AUDIT_MIN_RETENTION_DAYS = 183
     assert audit_retention(None) == []
+
+
+def test_the_policy_from_django_csp_is_the_one_written_by_hand_before(db: None) -> None:
+    """django-csp builds the header now (issue #14 asked for the field's library); the policy is unchanged:
+    nothing but this server, no inline script, no framing."""
+    response = Client().get("/login/")
+    directives = dict(d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
+    assert directives == {
+        "default-src": "'self'",
+        "script-src": "'self'",
+        "style-src": "'self' 'unsafe-inline'",
+        "img-src": "'self' data:",
+        "font-src": "'self' data:",
+        "connect-src": "'self'",
+        "frame-ancestors": "'none'",
+        "form-action": "'self'",
+        "base-uri": "'self'",
+    }

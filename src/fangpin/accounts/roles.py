@@ -35,6 +35,7 @@ class Can(StrEnum):
     UPLOAD_DATA = "upload_data"  # deliver a dataset file (部门数据专员)
     REVIEW_LINKS = "review_links"  # decide uncertain record links
     MANAGE_TOKENS = "manage_tokens"  # push-API credentials of the departments (安全管理员)
+    MANAGE_ROBOT_HOSTS = "manage_robot_hosts"  # the hosts group robots may call (安全管理员, SSRF)
     # monitoring and assistance (issues #5-#7)
     VIEW_LEADS = "view_leads"  # warnings, leads and cases of the region
     REPORT_LEAD = "report_lead"  # enter a lead found in the field (干部排查) or on a farmer's behalf
@@ -114,7 +115,9 @@ CAPABILITIES: dict[str, frozenset[Can]] = {
     ),
     Role.DATA_OFFICER: frozenset({Can.VIEW_REGIONS, Can.VIEW_EXCHANGE, Can.UPLOAD_DATA}),
     Role.SYSTEM_ADMIN: frozenset({Can.MANAGE_ACCOUNTS, Can.VIEW_REGIONS}),
-    Role.SECURITY_ADMIN: frozenset({Can.ASSIGN_ROLES, Can.VIEW_REGIONS, Can.MANAGE_TOKENS}),
+    Role.SECURITY_ADMIN: frozenset(
+        {Can.ASSIGN_ROLES, Can.VIEW_REGIONS, Can.MANAGE_TOKENS, Can.MANAGE_ROBOT_HOSTS}
+    ),
     Role.AUDIT_ADMIN: frozenset({Can.VIEW_AUDIT}),
 }
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from functools import reduce
 from operator import or_
@@ -20,6 +22,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
@@ -456,12 +459,18 @@ STAGE_PERCENT = {"read": 10, "validate": 35, "link": 60, "commit": 85, "done": 1
 
 def _progress(delivery_id: int) -> Callable[[str, str], None]:
     """The pipeline reports stages; the delivery row shows them as a percentage (its own small UPDATE,
-    outside the import, so a page polling the delivery sees it move)."""
+    outside the import, so a page polling the delivery sees it move) and that its worker is alive."""
 
     def update(_dataset: str, stage: str) -> None:
-        Delivery.objects.filter(pk=delivery_id).update(progress=STAGE_PERCENT.get(stage, 0))
+        Delivery.objects.filter(pk=delivery_id).update(
+            progress=STAGE_PERCENT.get(stage, 0), heartbeat_at=timezone.now()
+        )
 
     return update
+
+
+def _this_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:80]
 
 
 def import_file(
@@ -491,10 +500,15 @@ def import_file(
             status=Status.PROCESSING,
             catalog_version=catalog.version,
             operator=operator,
+            worker=_this_worker(),
+            heartbeat_at=timezone.now(),
         )
     else:
         Delivery.objects.filter(pk=delivery.pk).update(
-            status=Status.PROCESSING, catalog_version=catalog.version
+            status=Status.PROCESSING,
+            catalog_version=catalog.version,
+            worker=_this_worker(),
+            heartbeat_at=timezone.now(),
         )
     store = lake()
     store.recover()
@@ -513,7 +527,25 @@ def import_file(
     except Exception as exc:
         _fail(delivery, exc, actor=actor, username=operator)
         raise
+    if report.status == "duplicate" and report.delivery_id and not _recorded(report.delivery_id):
+        report = _adopt(store, report, linker)
     return _finish(delivery, report, linker, actor=actor, username=operator)
+
+
+def _recorded(lake_delivery_id: str) -> bool:
+    return Delivery.objects.filter(lake_delivery_id=lake_delivery_id, status=Status.ACCEPTED).exists()
+
+
+def _adopt(store: Lake, report: IngestReport, linker: _Linker) -> IngestReport:
+    """The lake holds this file but no delivery record says so: an earlier import was killed between the
+    lake commit and its final record. Finish it now from the committed rows: the registry changes are
+    applied again (a snapshot applied twice changes nothing) and the roster types set, so re-running an
+    interrupted import always ends where a clean run would."""
+    assert report.delivery_id is not None
+    rows = pq.read_table(store.data_path(report.dataset, report.period, report.delivery_id))
+    linker(rows.drop_columns([c for c in ("person_key", "household_key") if c in rows.column_names]))
+    note = f"补全此前中断的导入（{report.delivery_id}）：已接收{report.accepted}行"
+    return replace(report, status="accepted", message_zh=note)
 
 
 @transaction.atomic
@@ -609,6 +641,52 @@ def _apply_roster(roster: dict[str, str]) -> None:
         Household.objects.filter(household_no__in=numbers).exclude(household_type=kind).update(
             household_type=kind
         )
+
+
+INTERRUPTED = "导入中断：处理进程在完成前终止（如服务器重启或进程被结束）。请重新导入同一文件：已入库的部分会被识别并补全，不会重复。"
+
+
+def _worker_gone(worker: str) -> bool:
+    """The importing process is known to be dead: it ran on this machine and its pid is gone."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
+
+
+def recover_interrupted(now: dt.datetime | None = None) -> list[int]:
+    """Deliveries left "processing" by an import that died (SIGKILL, power loss, a restarted worker) are
+    marked failed with the reason 导入中断 and audited; importing the file again then completes it. Run
+    when `fangpin serve` starts and on every tick of the clock. An import whose process still runs is
+    left alone; one on another machine counts as dead after FANGPIN_IMPORT_STALE_HOURS without a stage."""
+    now = now or timezone.now()
+    stale_before = now - dt.timedelta(hours=settings.FANGPIN_IMPORT_STALE_HOURS)
+    recovered = []
+    for delivery in Delivery.objects.filter(status=Status.PROCESSING):
+        last = delivery.heartbeat_at or delivery.received_at
+        if not _worker_gone(delivery.worker) and last >= stale_before:
+            continue
+        with transaction.atomic():
+            changed = Delivery.objects.filter(pk=delivery.pk, status=Status.PROCESSING).update(
+                status=Status.FAILED, message=INTERRUPTED, finished_at=now
+            )
+            if changed:
+                record(
+                    "DELIVERY_INTERRUPTED",
+                    outcome=Outcome.FAILURE,
+                    object_type="delivery",
+                    object_id=delivery.pk,
+                    reason="导入中断",
+                    data={"dataset": delivery.dataset, "period": delivery.period, "worker": delivery.worker},
+                )
+                recovered.append(delivery.pk)
+    return recovered
 
 
 def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> None:

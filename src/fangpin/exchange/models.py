@@ -74,6 +74,10 @@ class Delivery(models.Model):
     operator = models.CharField("操作人", max_length=150, blank=True)
     received_at = models.DateTimeField("接收时间", auto_now_add=True)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # who is importing it ("host:pid") and when it last reported a stage: an import killed mid-way is
+    # found by these and marked failed (exchange.actions.recover_interrupted)
+    worker = models.CharField(max_length=80, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "数据交付"

@@ -70,6 +70,25 @@ class Webhook(models.Model):
         return f"{self.name}（{self.get_kind_display()}）"
 
 
+class RobotHost(models.Model):
+    """A host that group robots may be pointed at, allowed by a security administrator. The server posts to
+    robot URLs, so without this list anyone who may configure a robot could make it call an internal
+    address (SSRF, issue #14). Addresses inside the network are refused unless `allow_private` says so."""
+
+    host = models.CharField("主机名", max_length=253, unique=True)  # lower case, no port
+    allow_private = models.BooleanField("允许内网地址", default=False)
+    note = models.CharField("说明", max_length=200, blank=True)
+    added_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "群机器人允许主机"
+        ordering = ["host"]
+
+    def __str__(self) -> str:
+        return self.host
+
+
 class Channel(models.TextChoices):
     WEBHOOK = "webhook", "群机器人"
     EMAIL = "email", "邮件"

@@ -6,17 +6,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
+import logging
+import socket
+import ssl
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from fangpin.notifications.models import WebhookKind
+from fangpin.notifications.models import RobotHost, WebhookKind
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(RuntimeError):
@@ -52,33 +58,112 @@ def signed_url(url: str, secret: str, timestamp_ms: int | None = None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
-def post_webhook(kind: str, url: str, secret: str, title: str, text: str) -> None:
-    if kind == WebhookKind.DINGTALK:
-        payload, target = dingtalk_payload(title, text), signed_url(url, secret)
-    else:
-        payload, target = wecom_payload(title, text), url
-    if not target.startswith(("https://", "http://")):
-        raise DeliveryError("地址须以 http:// 或 https:// 开头")
-    request = urllib.request.Request(  # noqa: S310 — scheme checked above
-        target,
-        data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-        headers={"Content-Type": "application/json; charset=utf-8"},
-        method="POST",
-    )
+@dataclass(frozen=True)
+class Target:
+    """A robot URL checked against the allowlist, with the one address it may be reached at."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # path and query, as sent in the request line
+    address: str  # the IP that was checked: the connection goes there, not to a second DNS answer
+
+
+def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> bool:
+    """Link-local (169.254.169.254 is the cloud metadata service), multicast, unspecified and reserved
+    addresses never; loopback and private ones only for a host allowed with allow_private."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
+        return True
+    return not address.is_global and not allow_private
+
+
+def check_target(url: str) -> Target:
+    """The URL's host must be on the security administrator's list, and every address it resolves to
+    must be allowed for it (all of them: a name answering one public and one internal address is
+    refused). Raises DeliveryError with the reason."""
     try:
-        with urllib.request.urlopen(request, timeout=settings.FANGPIN_NOTIFY_TIMEOUT) as response:  # noqa: S310
-            raw = response.read(65536)
-    except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryError(f"连接失败：{getattr(exc, 'reason', exc)}") from exc
+        parts = urllib.parse.urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise DeliveryError("地址格式不正确") from exc
+    if parts.scheme not in ("http", "https"):
+        raise DeliveryError("地址须以 http:// 或 https:// 开头")
+    if parts.username or parts.password:
+        raise DeliveryError("地址中不能含用户名或密码")
+    host = (parts.hostname or "").rstrip(".")
+    entry = RobotHost.objects.filter(host=host).first()
+    if entry is None:
+        raise DeliveryError(f"主机 {host or '（空）'} 不在安全管理员允许的群机器人主机名单中")
+    port = port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise DeliveryError(f"无法解析主机 {host}") from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found]
+    if not addresses or any(_forbidden(a, entry.allow_private) for a in addresses):
+        raise DeliveryError(f"主机 {host} 解析到内网、本机或保留地址，已拒绝")
+    path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    return Target(parts.scheme, host, port, path, str(addresses[0]))
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the checked address; the Host header still names the host."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout)
+        self._address = target.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """TLS to the checked address, with the certificate verified for the host name (SNI)."""
+
+    def __init__(self, target: Target, timeout: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        self._address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def post_webhook(kind: str, url: str, secret: str, title: str, text: str) -> None:
+    """One POST, never a redirect (a 3xx is a failure), and nothing of the answer's body in the error:
+    the reason says success or failure and the HTTP status only (issue #14)."""
+    if kind == WebhookKind.DINGTALK:
+        payload, address = dingtalk_payload(title, text), signed_url(url, secret)
+    else:
+        payload, address = wecom_payload(title, text), url
+    target = check_target(address)
+    pinned = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
+    connection = pinned(target, timeout=settings.FANGPIN_NOTIFY_TIMEOUT)
+    try:
+        connection.request(
+            "POST",
+            target.path,
+            body=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        response = connection.getresponse()
+        status, raw = response.status, response.read(65536)
+    except (OSError, http.client.HTTPException) as exc:
+        log.warning("robot %s: connection failed: %s", target.host, exc)
+        raise DeliveryError("连接失败") from exc
+    finally:
+        connection.close()
+    if not 200 <= status < 300:
+        raise DeliveryError(f"HTTP {status}")
     # Both robots answer 200 with {"errcode": 0, "errmsg": "ok"}; anything else is a refusal.
     try:
         answer = json.loads(raw or b"{}")
     except ValueError:
         return
     if isinstance(answer, dict) and answer.get("errcode", 0) != 0:
-        raise DeliveryError(f"机器人拒收：{answer.get('errcode')} {str(answer.get('errmsg', ''))[:200]}")
+        raise DeliveryError(f"机器人拒收（HTTP {status}，返回码非0）")
 
 
 def send_email(to: str, title: str, text: str) -> None:

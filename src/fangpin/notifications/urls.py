@@ -10,4 +10,6 @@ urlpatterns = [
     path("inbox/read-all/", views.read_all, name="read_all"),
     path("inbox/robots/", views.webhook_list, name="webhook_list"),
     path("inbox/robots/<int:pk>/", views.webhook_action, name="webhook_action"),
+    path("inbox/robot-hosts/", views.robot_hosts, name="robot_hosts"),
+    path("inbox/robot-hosts/<int:pk>/remove/", views.robot_host_remove, name="robot_host_remove"),
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages as django_messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -12,8 +12,8 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.notifications import actions
-from fangpin.notifications.forms import WebhookForm
-from fangpin.notifications.models import Notification, Webhook
+from fangpin.notifications.forms import RobotHostForm, WebhookForm
+from fangpin.notifications.models import Notification, RobotHost, Webhook
 
 
 @requires()
@@ -98,3 +98,33 @@ def webhook_action(request: HttpRequest, pk: int) -> HttpResponse:
     elif action in ("enable", "disable"):
         actions.set_webhook_active(hook, action == "enable", actor=user)
     return redirect("notifications:webhook_list")
+
+
+@requires(Can.MANAGE_ROBOT_HOSTS)
+@require_http_methods(["GET", "POST"])
+def robot_hosts(request: HttpRequest) -> HttpResponse:
+    """The hosts group robots may be pointed at (the whole system's list); POST adds one."""
+    user: User = request.user  # type: ignore[assignment]
+    form = RobotHostForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                actions.add_robot_host(actor=user, **form.cleaned_data)
+            except actions.WebhookError as exc:
+                form.add_error("host", str(exc))
+            else:
+                django_messages.success(request, "已加入名单")
+                return redirect("notifications:robot_hosts")
+        status = 400
+    context = {"hosts": RobotHost.objects.all(), "form": form}
+    return render(request, "notifications/robot_hosts.html", context, status=status)
+
+
+@requires(Can.MANAGE_ROBOT_HOSTS)
+@require_POST
+def robot_host_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(RobotHost, pk=pk)
+    actions.remove_robot_host(entry, actor=request.user)  # type: ignore[arg-type]
+    django_messages.success(request, f"已从名单移除 {entry.host}")
+    return redirect("notifications:robot_hosts")

@@ -3,6 +3,10 @@
 Every value stays text here (as given, so a rejected row can be shown to the department exactly as it was
 sent); typing is the validator's job. A file that cannot be read as a whole (encoding, header) raises
 DeliveryRejected with a Chinese message for the department.
+
+Every file is read within ReadLimits (rows, columns, cells, one cell's length; for XLSX the zip's entries,
+unpacked size and compression ratio, checked before anything is unpacked): a decompression bomb is refused
+in well under a second instead of holding the import worker for minutes (docs/security.md, FILE-03).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import codecs
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from fangpin.conf import env_int
 from fangpin.pipeline.catalog import Dataset, Field
 
 ROW = "_row"
@@ -45,6 +51,38 @@ class DeliveryRejected(Exception):
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """Caps on what one delivery file may hold. The defaults fit a county's police snapshot (~700,000
+    persons, 9 columns, a few hundred MB of sheet XML); a province raises them with the variables."""
+
+    max_rows: int = 1_000_000
+    max_columns: int = 200
+    max_cells: int = 50_000_000
+    max_cell_chars: int = 4_000
+    max_zip_entries: int = 1_000
+    max_unpacked_mb: int = 1_024
+    max_ratio: int = 100  # uncompressed / compressed size of one zip entry; real sheets are ~5-15
+
+    @classmethod
+    def from_env(cls) -> ReadLimits:
+        return cls(
+            max_rows=env_int("FANGPIN_IMPORT_MAX_ROWS", cls.max_rows, minimum=1),
+            max_columns=env_int("FANGPIN_IMPORT_MAX_COLUMNS", cls.max_columns, minimum=1),
+            max_cells=env_int("FANGPIN_IMPORT_MAX_CELLS", cls.max_cells, minimum=1),
+            max_cell_chars=env_int("FANGPIN_IMPORT_MAX_CELL_CHARS", cls.max_cell_chars, minimum=1),
+            max_zip_entries=env_int("FANGPIN_XLSX_MAX_ENTRIES", cls.max_zip_entries, minimum=1),
+            max_unpacked_mb=env_int("FANGPIN_XLSX_MAX_UNPACKED_MB", cls.max_unpacked_mb, minimum=1),
+            max_ratio=env_int("FANGPIN_XLSX_MAX_RATIO", cls.max_ratio, minimum=1),
+        )
+
+
+def _too_large(what: str, limit: int, detail: str = "") -> DeliveryRejected:
+    return DeliveryRejected(
+        "too_large", f"文件超出导入上限：{what}超过 {limit:,}（如确需导入，请联系管理员调整上限）", detail
+    )
+
+
+@dataclass(frozen=True)
 class ReadResult:
     table: pa.Table
     encoding: str
@@ -62,22 +100,52 @@ class _Header:
     missing_optional: tuple[str, ...]
 
 
-def read_file(path: Path, dataset: Dataset, *, typed: bool = False) -> ReadResult:
+def read_file(
+    path: Path, dataset: Dataset, *, typed: bool = False, limits: ReadLimits | None = None
+) -> ReadResult:
     """The file as text columns; `typed=True` keeps Parquet columns of non-text fields as stored.
 
     The validator takes those typed columns (date32, numbers, bool) without a text round trip when
     their Arrow type already gives the field's value, and turns the others into text with `parquet_text`.
+    `limits`: ReadLimits.from_env() unless given.
     """
+    limits = limits or ReadLimits.from_env()
     fmt = path.suffix.lower().lstrip(".")
     if fmt == "csv":
-        return _read_csv(path, dataset)
+        return _within(_read_csv(path, dataset, limits), limits)
     if fmt == "xlsx":
-        return _read_xlsx(path, dataset)
+        return _within(_read_xlsx(path, dataset, limits), limits)
     if fmt == "parquet":
-        return _read_parquet(path, dataset, typed=typed)
+        return _within(_read_parquet(path, dataset, limits, typed=typed), limits)
     raise DeliveryRejected(
         "format", f"不支持的文件格式：{path.suffix or '无扩展名'}（应为 csv、xlsx 或 parquet）"
     )
+
+
+def _within(result: ReadResult, limits: ReadLimits) -> ReadResult:
+    """The caps every format shares, on the table as read (XLSX also checks them while streaming)."""
+    table = result.table
+    _check_columns(table.num_columns - 1, table.num_rows, limits)
+    for name in table.column_names:
+        col = table.column(name)
+        if name == ROW or not pa.types.is_string(col.type) or len(col) == 0:
+            continue
+        # bytes first (read off the offsets): characters are never more than bytes
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= limits.max_cell_chars:
+            continue
+        longest = pc.max(pc.utf8_length(col)).as_py() or 0
+        if longest > limits.max_cell_chars:
+            raise _too_large(f"单元格长度（字段 {name}）", limits.max_cell_chars, f"{longest} chars")
+    return result
+
+
+def _check_columns(count: int, rows: int, limits: ReadLimits) -> None:
+    if count > limits.max_columns:
+        raise _too_large("列数", limits.max_columns, f"{count} columns")
+    if rows > limits.max_rows:
+        raise _too_large("行数", limits.max_rows, f"{rows} rows")
+    if count * rows > limits.max_cells:
+        raise _too_large("单元格数", limits.max_cells, f"{count} x {rows}")
 
 
 def resolve_header(labels: list[str], dataset: Dataset) -> _Header:
@@ -121,7 +189,7 @@ def _assemble(columns: dict[str, pa.Array], header: _Header, dataset: Dataset, n
 # --- CSV -------------------------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, dataset: Dataset) -> ReadResult:
+def _read_csv(path: Path, dataset: Dataset, limits: ReadLimits) -> ReadResult:
     with path.open("rb") as fh:
         head = fh.read(1 << 20)
     if not head.strip():
@@ -135,7 +203,7 @@ def _read_csv(path: Path, dataset: Dataset) -> ReadResult:
         encoding = "gb18030"
     if encoding != "gb18030":
         try:
-            return _parse_csv(path, dataset, encoding, _decode(first_line, encoding))
+            return _parse_csv(path, dataset, encoding, _decode(first_line, encoding), limits)
         except pa.ArrowInvalid as exc:
             if encoding == "utf-8-sig":
                 raise DeliveryRejected("encoding", "文件以UTF-8标记开头，但内容不是有效的UTF-8编码") from exc
@@ -148,7 +216,8 @@ def _read_csv(path: Path, dataset: Dataset) -> ReadResult:
         ) from exc
     data = text.encode("utf-8")
     del text
-    return _parse_csv(io.BytesIO(data), dataset, "gb18030", _decode(data.split(b"\n", 1)[0], "utf-8"))
+    labels = _decode(data.split(b"\n", 1)[0], "utf-8")
+    return _parse_csv(io.BytesIO(data), dataset, "gb18030", labels, limits)
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -168,7 +237,10 @@ def _malformed(exc: Exception) -> DeliveryRejected:
     return DeliveryRejected("malformed", "CSV格式错误：某行的字段数与表头不一致或引号不匹配", str(exc)[:300])
 
 
-def _parse_csv(source: Path | io.BytesIO, dataset: Dataset, encoding: str, labels: list[str]) -> ReadResult:
+def _parse_csv(
+    source: Path | io.BytesIO, dataset: Dataset, encoding: str, labels: list[str], limits: ReadLimits
+) -> ReadResult:
+    _check_columns(len(labels), 0, limits)
     header = resolve_header(labels, dataset)
     names = [f"c{i}" for i in range(len(labels))]
     try:
@@ -193,11 +265,14 @@ def _parse_csv(source: Path | io.BytesIO, dataset: Dataset, encoding: str, label
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, dataset: Dataset, *, typed: bool) -> ReadResult:
+def _read_parquet(path: Path, dataset: Dataset, limits: ReadLimits, *, typed: bool) -> ReadResult:
     try:
+        meta = pq.read_metadata(path)
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DeliveryRejected("malformed", "Parquet文件无法读取", str(exc)[:300]) from exc
+    # the footer says how many rows the (compressed) file expands to: refuse before reading any
+    _check_columns(meta.num_columns, meta.num_rows, limits)
     header = resolve_header(list(schema.names), dataset)
     table = pq.read_table(path, columns=[schema.names[i] for i in header.positions.values()])
     columns: dict[str, pa.Array] = {}
@@ -234,40 +309,124 @@ def parquet_text(col: pa.Array, f: Field) -> pa.Array:
 # --- XLSX ------------------------------------------------------------------------------------------------
 
 
-def _read_xlsx(path: Path, dataset: Dataset) -> ReadResult:
+def _read_xlsx(path: Path, dataset: Dataset, limits: ReadLimits) -> ReadResult:
     from openpyxl import load_workbook
 
+    _check_zip(path, limits)
+    _stop_dimension_scan_at_the_data()
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken zip/xml
-        raise DeliveryRejected(
-            "malformed", "Excel文件无法打开（文件损坏或不是xlsx格式）", str(exc)[:300]
-        ) from exc
+        raise _xlsx_error(exc) from exc
     try:
         ws = wb.worksheets[0]
+        # the sheet's own <dimension> is a claim, not a fact: refuse a claim over the caps at once, then
+        # ignore it (openpyxl would pad every row to its width: 16,384 empty cells a row for A1:XFD…)
+        _check_columns(ws.max_column or 0, ws.max_row or 0, limits)
+        ws.reset_dimensions()
         rows: Iterable[tuple[Any, ...]] = ws.iter_rows(values_only=True)
-        it = iter(rows)
-        first = next(it, None)
-        if first is None:
-            raise DeliveryRejected("schema", "文件为空（没有表头）")
-        header = resolve_header([_header_text(v) for v in first], dataset)
-        fields = [(dataset.field(name), i) for name, i in header.positions.items()]
-        values: list[list[str | None]] = [[] for _ in fields]
-        numbers: list[int] = []
-        # openpyxl yields Python objects row by row; spreadsheets stay small (one per bureau and month)
-        for sheet_row, row in enumerate(it, start=1):
-            if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
-                continue
-            numbers.append(sheet_row)
-            for out, (f, i) in zip(values, fields, strict=True):
-                out.append(_cell_text(row[i] if i < len(row) else None, f))
+        numbers, header, values = _stream_rows(iter(rows), dataset, limits)
+    except DeliveryRejected:
+        raise
+    except Exception as exc:  # the sheet XML is parsed while iterating: a bad or unsafe one fails here
+        raise _xlsx_error(exc) from exc
     finally:
         wb.close()
+    fields = [(dataset.field(name), i) for name, i in header.positions.items()]
     columns = {f.name: pa.array(col, pa.string()) for (f, _), col in zip(fields, values, strict=True)}
     table = _assemble(columns, header, dataset, len(numbers))
     # _row is the data row as Excel counts it minus the header, so row k is sheet line k+1
     table = table.set_column(table.schema.get_field_index(ROW), ROW, pa.array(numbers, pa.int64()))
     return ReadResult(table, "binary", header.style, "xlsx", header.extra, header.missing_optional)
+
+
+def _stream_rows(
+    it: Iterator[tuple[Any, ...]], dataset: Dataset, limits: ReadLimits
+) -> tuple[list[int], _Header, list[list[str | None]]]:
+    """The data rows of the sheet, counted against the caps as they stream (blank rows count too: a
+    million empty rows is the cheapest bomb there is)."""
+    first = next(it, None)
+    if first is None:
+        raise DeliveryRejected("schema", "文件为空（没有表头）")
+    _check_columns(len(first), 0, limits)
+    header = resolve_header([_header_text(v) for v in first], dataset)
+    fields = [(dataset.field(name), i) for name, i in header.positions.items()]
+    values: list[list[str | None]] = [[] for _ in fields]
+    numbers: list[int] = []
+    cells = len(first)
+    for sheet_row, row in enumerate(it, start=1):
+        cells += len(row)
+        if sheet_row > limits.max_rows or len(row) > limits.max_columns or cells > limits.max_cells:
+            _check_columns(len(row), sheet_row, limits)
+            raise _too_large("单元格数", limits.max_cells)
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        numbers.append(sheet_row)
+        for out, (f, i) in zip(values, fields, strict=True):
+            value = row[i] if i < len(row) else None
+            if isinstance(value, str) and len(value) > limits.max_cell_chars:
+                raise _too_large(f"单元格长度（第{sheet_row + 1}行）", limits.max_cell_chars)
+            out.append(_cell_text(value, f))
+    return numbers, header, values
+
+
+def _stop_dimension_scan_at_the_data() -> None:
+    """openpyxl's read-only sheet looks for <dimension> at load time by parsing until the END of
+    <sheetData> when there is none: the whole sheet, before a single row can be counted (that is where
+    a bomb without a dimension spent its minutes). Stop at the START of <sheetData> instead."""
+    from openpyxl.worksheet._reader import DATA_TAG, DIMENSION_TAG, WorkSheetParser
+    from openpyxl.worksheet.dimensions import SheetDimension
+    from openpyxl.xml.functions import iterparse
+
+    def parse_dimensions(self: WorkSheetParser) -> tuple[int, int, int, int] | None:
+        for _event, element in iterparse(self.source, events=("start",)):
+            if element.tag == DIMENSION_TAG:
+                boundaries: tuple[int, int, int, int] = SheetDimension.from_tree(element).boundaries
+                return boundaries
+            if element.tag == DATA_TAG:
+                return None
+        return None
+
+    WorkSheetParser.parse_dimensions = parse_dimensions
+
+
+def _check_zip(path: Path, limits: ReadLimits) -> None:
+    """An XLSX is a zip: count its entries and add up their declared sizes from the central directory,
+    unpacking nothing. A bomb shows as a huge total or an implausible compression ratio."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DeliveryRejected(
+            "malformed", "Excel文件无法打开（文件损坏或不是xlsx格式）", str(exc)[:300]
+        ) from exc
+    if len(entries) > limits.max_zip_entries:
+        raise _too_large("压缩包内文件数", limits.max_zip_entries, f"{len(entries)} entries")
+    unpacked = sum(e.file_size for e in entries)
+    if unpacked > limits.max_unpacked_mb << 20:
+        raise _too_large("解压后大小（MB）", limits.max_unpacked_mb, f"{unpacked >> 20} MB")
+    for e in entries:
+        # tiny entries (rels, a one-line sheet) compress oddly but cannot amount to anything
+        if e.file_size > 1 << 20 and e.file_size > limits.max_ratio * max(e.compress_size, 1):
+            raise DeliveryRejected(
+                "too_large",
+                f"Excel文件的压缩比异常（{e.file_size // max(e.compress_size, 1)}倍，上限{limits.max_ratio}倍），"
+                "疑似压缩炸弹，已拒收",
+                e.filename,
+            )
+
+
+def _xlsx_error(exc: Exception) -> DeliveryRejected:
+    from defusedxml import DefusedXmlException
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, DefusedXmlException):
+        cause = cause.__cause__ or cause.__context__  # openpyxl wraps what the parser raised
+    if cause is not None:
+        return DeliveryRejected(
+            "unsafe", "Excel文件含有不安全的XML内容（实体或外部引用定义），已拒收", type(cause).__name__
+        )
+    return DeliveryRejected("malformed", "Excel文件无法打开（文件损坏或不是xlsx格式）", str(exc)[:300])
 
 
 def _header_text(value: object) -> str:

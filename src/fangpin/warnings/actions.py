@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -707,6 +708,16 @@ def _reason_zh(code: str) -> str:
     return f"{code}{RISK_TYPES.get(code, '')}"
 
 
+def new_receipt() -> str:
+    """ZS-12345-67890: ten random digits (10^10 numbers), read out over the phone in two groups of five.
+    The old ZS000123 was the lead's primary key: anyone could count the declarations of the county."""
+    while True:
+        digits = f"{secrets.randbelow(10**10):010d}"
+        receipt = f"ZS-{digits[:5]}-{digits[5:]}"
+        if not Declaration.objects.filter(receipt=receipt).exists():
+            return receipt
+
+
 @transaction.atomic
 def declare(
     *,
@@ -774,6 +785,7 @@ def declare(
         consent_version=CONSENT_VERSION,
         consent_at=now,
         client_key=client_key,
+        receipt=new_receipt(),
     )
     record(
         "LEAD_DECLARED",

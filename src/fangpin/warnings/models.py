@@ -169,6 +169,8 @@ class Declaration(models.Model):
     consent_version = models.CharField("授权书版本", max_length=20)
     consent_at = models.DateTimeField("授权时间")
     client_key = models.CharField("来源标识", max_length=64)  # salted hash of the IP (rate limiting)
+    # given to the declarant: random, so it says nothing about how many declarations there are
+    receipt = models.CharField("受理编号", max_length=16, unique=True, null=True, blank=True)
     created_at = models.DateTimeField("申报时间", auto_now_add=True)
 
     class Meta:

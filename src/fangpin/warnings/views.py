@@ -335,7 +335,7 @@ def declare(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "warnings/declare_done.html",
-        {"village": village, "number": f"ZS{lead.pk:06d}", "deadline": lead.accept_deadline},
+        {"village": village, "number": lead.declaration.receipt, "deadline": lead.accept_deadline},
     )
 
 

@@ -29,6 +29,7 @@ NAVIGATION: list[tuple[str, str, tuple[Can, ...]]] = [
     ("账号管理", "accounts:user_list", (Can.MANAGE_ACCOUNTS, Can.ASSIGN_ROLES)),
     ("群机器人", "notifications:webhook_list", (Can.MANAGE_ACCOUNTS,)),
     ("接口令牌", "exchange:token_list", (Can.MANAGE_TOKENS,)),
+    ("机器人主机", "notifications:robot_hosts", (Can.MANAGE_ROBOT_HOSTS,)),
     ("安全审计", "audit:audit_list", (Can.VIEW_AUDIT,)),
 ]
 

@@ -4,20 +4,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-# Everything is served from this server: no CDN, no third-party script (government intranets, PI-05).
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",  # htmx injects its indicator style
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
-        "base-uri 'self'",
-    ]
-)
+# The Content-Security-Policy is django-csp's (settings.CONTENT_SECURITY_POLICY).
 
 
 class SecurityHeadersMiddleware:
@@ -26,6 +13,5 @@ class SecurityHeadersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.setdefault("Permissions-Policy", "geolocation=(), camera=(), microphone=()")
         return response

@@ -89,6 +89,10 @@ def serve(host: str, port: int, *, workers: int | None = None, dev: bool = False
             "gunicorn 不可用，改用开发服务器 / gunicorn unavailable, using the development server\n"
         )
         dev = True
+    from fangpin.exchange.actions import recover_interrupted
+
+    # an import the previous worker was running when it died stays "processing" forever otherwise
+    recover_interrupted()
     helpers: list[subprocess.Popen[bytes]] = []
     # Same interpreter, same settings and FANGPIN_HOME (inherited environment).
     if settings.TASKS["default"]["BACKEND"].startswith("django_tasks_db"):

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 # (management command, what it does) — run in this order on every tick
 JOBS: list[tuple[str, str]] = [
+    ("exchange_recover", "中断的导入标记为失败 interrupted imports"),
     ("cases_escalate", "案件到期/超期提醒 deadline escalation"),
     ("notifications_retry", "消息重发 webhook/email retries"),
 ]

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 from django.contrib import messages
@@ -17,6 +16,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record, verify_chain
 from fangpin.audit.models import AuditEvent
+from fangpin.lib.spreadsheet import csv_writer
 
 
 def _filtered(request: HttpRequest, params: dict[str, str]) -> QuerySet[AuditEvent]:
@@ -55,7 +55,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow(
         [
             "id",

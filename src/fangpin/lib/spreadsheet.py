@@ -20,6 +20,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
+
 class Writable(Protocol):
     """A text file, a StringIO or an HttpResponse."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import dj_database_url
 
-from fangpin.conf import env_bool, env_int, env_str, fangpin_home, secret_key
+from fangpin.conf import audit_key, env_bool, env_int, env_str, fangpin_home, secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FANGPIN_HOME = fangpin_home()
@@ -128,6 +128,9 @@ FANGPIN_SESSION_MAX_HOURS = env_int("FANGPIN_SESSION_MAX_HOURS", 12, minimum=1)
 FANGPIN_PASSWORD_MAX_AGE_DAYS = env_int("FANGPIN_PASSWORD_MAX_AGE_DAYS", 90, minimum=0)
 FANGPIN_REQUIRE_TOTP_FOR_ALL = env_bool("FANGPIN_REQUIRE_TOTP_FOR_ALL", False)
 AUDIT_MIN_RETENTION_DAYS = env_int("FANGPIN_AUDIT_MIN_RETENTION_DAYS", 183)
+# The audit chain's HMAC key and its anchor file live outside the database (ADR 0022).
+AUDIT_KEY = audit_key(FANGPIN_HOME)
+AUDIT_ANCHOR_FILE = Path(env_str("FANGPIN_AUDIT_ANCHORS", str(FANGPIN_HOME / "audit-anchors.log")))
 
 SESSION_COOKIE_AGE = FANGPIN_SESSION_MAX_HOURS * 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

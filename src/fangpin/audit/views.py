@@ -14,7 +14,7 @@ from fangpin.accounts import scope
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
-from fangpin.audit.actions import record, verify_chain
+from fangpin.audit.actions import chain_head, record, verify_chain
 from fangpin.audit.models import AuditEvent
 from fangpin.lib.spreadsheet import csv_writer
 
@@ -71,7 +71,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             "对象ID",
             "事由",
             "详情",
-            "哈希",
+            "MAC",
         ]
     )
     count = 0
@@ -95,6 +95,10 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             ]
         )
         count += 1
+    head = chain_head()  # the chain head when exported: compare it with the anchor file (ADR 0022)
+    if head is not None:
+        writer.writerow(["链头", head.pk, timezone.localtime(head.at).isoformat(), *[""] * 10, head.hash])
+        response["X-Audit-Chain-Head"] = f"{head.pk} {head.hash}"
     record(
         "AUDIT_EXPORTED",
         actor=request.user,

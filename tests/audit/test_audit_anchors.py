@@ -116,6 +116,17 @@ def test_a_truncated_tail_is_found_by_the_anchor(db: None, capsys: pytest.Captur
     anchored = AuditEvent.objects.latest("id").pk
     delete_rows("id > %s", [rows[1].pk])
     assert "尾部被截断" in fails_naming(anchored, capsys)
+    assert cli.main(["audit", "anchor"]) == 1  # the clock does not anchor the shortened log either
+    assert f"row {anchored}:" in capsys.readouterr().err and len(anchor_lines()) == 1
+
+
+def test_anchoring_walks_only_the_rows_since_the_last_anchor(db: None) -> None:
+    events(5)
+    call_command("anchor_audit")
+    events(2)
+    call_command("anchor_audit")
+    first, second = AuditEvent.objects.filter(event_type="AUDIT_ANCHORED").order_by("id")
+    assert (first.data["checked"], second.data["checked"]) == (5, 2)  # then only the 2 after the anchor
 
 
 def test_an_edited_or_removed_anchor_line_is_found(db: None, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from fangpin.audit.context import current
@@ -120,13 +120,28 @@ def _row_problem(event: AuditEvent, expected_prev: str, legacy_ok: bool, anchore
     return ""
 
 
-def _walk(anchors: list[Anchor], upgrading: bool) -> tuple[int, int | None]:
+def _start(anchors: list[Anchor], incremental: bool) -> tuple[QuerySet[AuditEvent], str, bool]:
+    """The rows to walk, the MAC the first must link to, and whether a keyed row came before."""
+    rows = AuditEvent.objects.order_by("id")
+    if not (incremental and anchors):
+        return rows, GENESIS, False
+    last = anchors[-1]  # an AUDIT_ANCHORED row, keyed
+    if not AuditEvent.objects.filter(pk=last.seq, hash=last.mac).exists():
+        raise ChainBroken(
+            last.seq, "最近锚定的记录不存在或被修改：尾部被截断 (anchored row missing: tail truncated)"
+        )
+    return rows.filter(id__gt=last.seq), last.mac, True
+
+
+def _walk(anchors: list[Anchor], upgrading: bool, incremental: bool) -> tuple[int, int | None]:
     """Stream the rows in id order (never all in memory); raise ChainBroken at the first bad one.
-    `upgrading`: old unkeyed rows need no anchor yet (the anchor about to be written is theirs)."""
-    anchored = {a.seq: a.mac for a in anchors}
+    `upgrading`: old unkeyed rows need no anchor yet (the anchor about to be written is theirs);
+    `incremental`: only the rows after the last anchor (what anchoring needs; verify checks all)."""
+    rows, expected_prev, keyed = _start(anchors, incremental)
+    anchored = {} if incremental else {a.seq: a.mac for a in anchors}
     legacy_until = anchors[0].legacy_until if anchors else None
-    expected_prev, checked, head, keyed = GENESIS, 0, None, False
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+    checked, head = 0, None
+    for event in rows.iterator(chunk_size=2000):
         legacy_ok = not keyed and (legacy_until is None or event.pk <= legacy_until)
         problem = _row_problem(event, expected_prev, legacy_ok, anchored.pop(event.pk, None))
         if problem:
@@ -146,11 +161,11 @@ def _walk(anchors: list[Anchor], upgrading: bool) -> tuple[int, int | None]:
     return checked, head
 
 
-def verify_chain(*, upgrading: bool = False) -> ChainReport:
+def verify_chain(*, upgrading: bool = False, incremental: bool = False) -> ChainReport:
     """Every row's MAC and link, and every anchor of the anchor file; the first problem is reported."""
     try:
         anchors = anchor_file.read(_anchor_path(), settings.AUDIT_KEY)
-        checked, head = _walk(anchors, upgrading)
+        checked, head = _walk(anchors, upgrading, incremental)
     except AnchorFileError as exc:
         return ChainReport(0, None, str(exc))
     except ChainBroken as exc:
@@ -163,14 +178,15 @@ def chain_head() -> AuditEvent | None:
 
 
 def anchor_head(*, actor: Any = None, daily: bool = False) -> Anchor | None:
-    """Write the chain head to the anchor file after verifying the chain (recorded as AUDIT_ANCHORED);
+    """Write the chain head to the anchor file after verifying the rows since the last anchor (recorded
+    as AUDIT_ANCHORED; a row before it that was changed still fails `verify`, an anchor cannot bless it);
     `daily`: only when today has no anchor yet (the clock calls it every tick)."""
     path, key = _anchor_path(), settings.AUDIT_KEY
     existing = anchor_file.read(path, key)
     today = timezone.localdate().isoformat()
     if daily and existing and existing[-1].at.startswith(today):
         return None
-    report = verify_chain(upgrading=True)
+    report = verify_chain(upgrading=True, incremental=True)
     if not report.ok:
         raise ChainBroken(report.broken_at, report.problem, report.checked)
     legacy = AuditEvent.objects.filter(chain=SHA256_CHAIN).aggregate(last=Max("id"))["last"] or 0

@@ -14,7 +14,7 @@ class Command(BaseCommand):
         report = verify_chain()
         if report.ok:
             self.stdout.write(
-                f"审计日志完整 / audit chain intact: {report.checked} rows, head #{report.head}, "
+                f"审计日志完整 / audit chain intact: {report.checked} rows, head #{report.head or '—'}, "
                 f"{report.anchors} anchors"
             )
             return

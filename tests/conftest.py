@@ -89,10 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(autouse=True)
 def _private_lake(settings: object, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Each test gets its own data lake and upload folder, never the developer's ./var."""
+    """Each test gets its own data lake, upload folder and audit anchor file, never the developer's ./var."""
     root = tmp_path_factory.mktemp("home")
     settings.FANGPIN_LAKE = str(root / "lake")  # type: ignore[attr-defined]
     settings.FANGPIN_INCOMING = root / "incoming"  # type: ignore[attr-defined]
+    settings.AUDIT_ANCHOR_FILE = root / "audit-anchors.log"  # type: ignore[attr-defined]
 
 
 @pytest.fixture(autouse=True)

@@ -77,6 +77,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return _call("verify_audit")
 
 
+def _audit_anchor(args: argparse.Namespace) -> int:
+    return _call("anchor_audit")
+
+
 def _exchange_import(args: argparse.Namespace) -> int:
     return _call("exchange_import", args.path, period=args.period, dataset=args.dataset)
 
@@ -163,9 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="安全审计 / audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = audit_sub.add_parser(
-        "verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered"
+        "verify",
+        help="校验审计日志 MAC 链与锚点，被篡改时返回非零 / verify the chain and anchors; non-zero if tampered",
     )
     verify.set_defaults(func=_audit_verify)
+    anchor = audit_sub.add_parser(
+        "anchor",
+        help="校验后把链头写入锚点文件（时钟每天自动写）/ verify, then write the chain head to the anchor file",
+    )
+    anchor.set_defaults(func=_audit_anchor)
 
     exchange = sub.add_parser("exchange", help="部门数据交换 / department data exchange")
     exchange_sub = exchange.add_subparsers(dest="exchange_command", metavar="ACTION", required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -48,16 +49,30 @@ def fangpin_home() -> Path:
     return Path(os.getenv("FANGPIN_HOME", "var")).expanduser().resolve()
 
 
+def _key_file(path: Path, make: Callable[[], str]) -> str:
+    """The key stored in `path`, created once (mode 0600 from the first byte, never a constant)."""
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = make()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
 def secret_key(home: Path) -> str:
     """FANGPIN_SECRET_KEY, else a random key created once under FANGPIN_HOME (never a constant)."""
-    configured = env_str("FANGPIN_SECRET_KEY")
-    if configured:
-        return configured
-    key_file = home / "secret_key"
-    if key_file.exists():
-        return key_file.read_text(encoding="utf-8").strip()
-    home.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(50)
-    key_file.write_text(key, encoding="utf-8")
-    key_file.chmod(0o600)
-    return key
+    return env_str("FANGPIN_SECRET_KEY") or _key_file(home / "secret_key", lambda: secrets.token_urlsafe(50))
+
+
+def audit_key(home: Path) -> bytes:
+    """The audit chain's HMAC key: FANGPIN_AUDIT_KEY (or _FILE), else FANGPIN_HOME/audit_key. It lives
+    outside the database, so write access to the database alone cannot recompute the chain."""
+    key = env_str("FANGPIN_AUDIT_KEY") or _key_file(home / "audit_key", lambda: secrets.token_hex(32))
+    if len(key) < 32:
+        raise ConfigError("FANGPIN_AUDIT_KEY: at least 32 characters (e.g. `openssl rand -hex 32`)")
+    return key.encode("utf-8")

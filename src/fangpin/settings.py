@@ -12,7 +12,7 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from fangpin.conf import env_bool, env_int, env_str, fangpin_home, secret_key
+from fangpin.conf import audit_key, env_bool, env_int, env_str, fangpin_home, secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FANGPIN_HOME = fangpin_home()
@@ -158,6 +158,9 @@ FANGPIN_REQUIRE_TOTP_FOR_ALL = env_bool("FANGPIN_REQUIRE_TOTP_FOR_ALL", False)
 OTP_TOTP_ISSUER = "fangpin 防贫监测"
 OTP_TOTP_THROTTLE_FACTOR = 1  # after n wrong codes on a device the next try waits 2^(n-1) s
 AUDIT_MIN_RETENTION_DAYS = env_int("FANGPIN_AUDIT_MIN_RETENTION_DAYS", 183)
+# The audit chain's HMAC key and its anchor file live outside the database (ADR 0022).
+AUDIT_KEY = audit_key(FANGPIN_HOME)
+AUDIT_ANCHOR_FILE = Path(env_str("FANGPIN_AUDIT_ANCHORS", str(FANGPIN_HOME / "audit-anchors.log")))
 
 # Personal information (SECURITY.md PI-04/06, AC-07/08; docs/security.md, ADR 0024).
 FANGPIN_REVEAL_LIMIT_PER_HOUR = env_int("FANGPIN_REVEAL_LIMIT_PER_HOUR", 30, minimum=1)

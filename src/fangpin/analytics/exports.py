@@ -6,7 +6,6 @@ suppression apply alike; the household list is masked (names, IDs) and built in 
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.utils import timezone
-from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from fangpin.accounts import scope
@@ -27,6 +25,7 @@ from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
+from fangpin.lib.spreadsheet import Workbook, csv_writer
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.actions import Purpose
 from fangpin.privacy.models import ExportKind, ExportRequest
@@ -157,9 +156,9 @@ def report_workbook(region: Region, month: str, user: User, public: bool = False
 
 def csv_bytes(header: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv_writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
-    writer.writerows(["" if v is None else v for v in row] for row in rows)
+    writer.writerows(rows)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 CSV correctly
 
 

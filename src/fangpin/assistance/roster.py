@@ -11,7 +11,6 @@ from typing import Any
 from django.db import models
 from django.db.models import Prefetch
 from django.utils import timezone
-from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
@@ -20,6 +19,7 @@ from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import CATEGORIES, Kind, State
 from fangpin.lib.masking import mask_id_number, mask_name
+from fangpin.lib.spreadsheet import Workbook
 from fangpin.registry.models import HouseholdType, Membership, Relation
 
 MAX_RISK_COLUMNS = 5

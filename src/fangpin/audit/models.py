@@ -1,13 +1,16 @@
-"""The append-only, hash-chained audit log (SECURITY.md AUD-01..AUD-03).
+"""The append-only, keyed hash chain of audit rows (SECURITY.md AUD-01..AUD-03, ADR 0003 and 0022).
 
-Each row's hash covers its content and the previous row's hash, so editing or deleting a row breaks
-the chain from that row on; `fangpin audit verify` reports the first broken row. The application
-never updates or deletes rows (the model refuses, and database triggers refuse raw SQL too).
+Each row's MAC (HMAC-SHA256 with a key kept outside the database) covers its content and the previous
+row's MAC, so editing or deleting a row breaks the chain from that row on, and without the key nobody can
+recompute it; the anchor file (lib/anchors.py) catches a truncated tail. `fangpin audit verify` reports
+the first broken row. The application never updates or deletes rows (the model refuses, and database
+triggers refuse raw SQL too).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC
 from typing import Any, NoReturn
@@ -17,6 +20,12 @@ from django.db import models
 
 class AuditLogIsAppendOnly(Exception):
     pass
+
+
+# `chain`: how a row's `hash` was made. Rows written before ADR 0022 keep their unkeyed SHA-256; they are
+# trusted only up to the first anchor's `legacy_until` (written by the owner at the upgrade).
+SHA256_CHAIN = 1
+HMAC_CHAIN = 2
 
 
 class Outcome(models.TextChoices):
@@ -50,6 +59,7 @@ class AuditEvent(models.Model):
     data = models.JSONField("详情", default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    chain = models.PositiveSmallIntegerField("链版本", default=SHA256_CHAIN)
 
     objects = AuditQuerySet.as_manager()
 
@@ -88,5 +98,8 @@ class AuditEvent(models.Model):
         }
         return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
-    def compute_hash(self) -> str:
-        return hashlib.sha256((self.prev_hash + self.canonical()).encode("utf-8")).hexdigest()
+    def compute_hash(self, key: bytes) -> str:
+        message = (self.prev_hash + self.canonical()).encode("utf-8")
+        if self.chain == SHA256_CHAIN:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()

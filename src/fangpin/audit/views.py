@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import datetime as dt
 
 from django.contrib import messages
@@ -15,8 +14,9 @@ from fangpin.accounts import scope
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
-from fangpin.audit.actions import record, verify_chain
+from fangpin.audit.actions import chain_head, record, verify_chain
 from fangpin.audit.models import AuditEvent
+from fangpin.lib.spreadsheet import csv_writer
 from fangpin.privacy import actions as privacy
 
 
@@ -60,7 +60,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     response.write("\ufeff")  # Excel opens UTF-8 CSV correctly only with a BOM
-    writer = csv.writer(response)
+    writer = csv_writer(response)
     writer.writerow(
         [
             "id",
@@ -76,7 +76,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             "对象ID",
             "事由",
             "详情",
-            "哈希",
+            "MAC",
         ]
     )
     count = 0
@@ -100,6 +100,10 @@ def audit_export(request: HttpRequest) -> HttpResponse:
             ]
         )
         count += 1
+    head = chain_head()  # the chain head when exported: compare it with the anchor file (ADR 0022)
+    if head is not None:
+        writer.writerow(["链头", head.pk, timezone.localtime(head.at).isoformat(), *[""] * 10, head.hash])
+        response["X-Audit-Chain-Head"] = f"{head.pk} {head.hash}"
     record(
         "AUDIT_EXPORTED",
         actor=request.user,

@@ -6,12 +6,12 @@ import io
 from typing import Any
 
 from django.utils import timezone
-from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 
 from fangpin.exchange import actions
 from fangpin.exchange.models import Delivery
 from fangpin.lib.masking import mask_id_number, mask_name
+from fangpin.lib.spreadsheet import Workbook
 
 SAMPLE_LIMIT = 100
 MASKED_FIELDS = {"id_number": mask_id_number, "name": mask_name}

@@ -9,13 +9,13 @@ versions are files under $FANGPIN_HOME/policies/ (content-hash named, `active` n
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fangpin.lib.spreadsheet import dict_writer
 from fangpin.pipeline.lake import Lake, check_period
 from fangpin.pipeline.policy import (
     DEFAULT_POLICY,
@@ -106,7 +106,7 @@ def _screen(args: argparse.Namespace) -> int:
     rows = table.select(list(CSV_COLUMNS)).to_pylist()
     out = open(args.out, "w", encoding="utf-8-sig", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
-        writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
+        writer = dict_writer(out, list(CSV_COLUMNS))
         writer.writeheader()
         writer.writerows(rows)
     finally:

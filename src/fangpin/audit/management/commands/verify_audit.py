@@ -8,12 +8,16 @@ from fangpin.audit.actions import verify_chain
 
 
 class Command(BaseCommand):
-    help = "校验审计日志哈希链 / verify the audit hash chain (exit 1 when a row was edited or deleted)"
+    help = "校验审计日志 MAC 链与锚点 / verify the audit chain and its anchors (exit 1 when tampered)"
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
         if report.ok:
-            self.stdout.write(f"审计日志完整 / audit chain intact: {report.checked} rows")
+            self.stdout.write(
+                f"审计日志完整 / audit chain intact: {report.checked} rows, head #{report.head or '—'}, "
+                f"{report.anchors} anchors"
+            )
             return
-        self.stderr.write(f"审计日志被篡改 / audit chain BROKEN at row {report.broken_at}: {report.problem}")
+        where = f"row {report.broken_at}" if report.broken_at is not None else "anchor file"
+        self.stderr.write(f"审计日志被篡改 / audit chain BROKEN at {where}: {report.problem}")
         raise SystemExit(1)

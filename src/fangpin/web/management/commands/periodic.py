@@ -16,16 +16,19 @@ from django.core.management.base import BaseCommand, CommandParser
 
 log = logging.getLogger(__name__)
 
-# (management command, what it does) — run in this order on every tick
+# (management command and its options, what it does) — run in this order on every tick
 JOBS: list[tuple[str, str]] = [
     ("exchange_recover", "中断的导入标记为失败 interrupted imports"),
     ("cases_escalate", "案件到期/超期提醒 deadline escalation"),
     ("notifications_retry", "消息重发 webhook/email retries"),
+    ("anchor_audit --daily", "审计链每日锚定 daily audit-chain anchor"),
 ]
 
 
 class Command(BaseCommand):
-    help = "定时任务（到期提醒、消息重发）/ run the periodic jobs every --interval seconds, or --once"
+    help = (
+        "定时任务（到期提醒、消息重发、审计锚定）/ run the periodic jobs every --interval seconds, or --once"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--interval", type=int, default=900, help="秒 seconds between runs (default 900)")
@@ -36,8 +39,10 @@ class Command(BaseCommand):
         while True:
             for command, label in JOBS:
                 try:
-                    call_command(command, stdout=self.stdout)
-                except Exception:  # one failing job must not stop the clock (it is logged and retried)
+                    call_command(*command.split(), stdout=self.stdout, stderr=self.stderr)
+                # one failing job must not stop the clock (it is logged and retried); commands signal
+                # failure with SystemExit too (a broken audit chain refuses to be anchored)
+                except (Exception, SystemExit):
                     log.exception("periodic job %s (%s) failed", command, label)
                     self.stderr.write(f"{label}: 失败，见日志 / failed, see the log")
             if options["once"]:

@@ -186,21 +186,29 @@ def test_formulas_in_names_are_inert_in_every_table_export(indicators: None, cli
     Person.objects.filter(name="测试0").update(name=HOSTILE)  # masked in the list: still starts with "="
     report = load_workbook(
         io.BytesIO(
-            client_for("wang_county").get("/analytics/region/360722/report.xlsx?month=2026-10").content
+            client_for("wang_county")
+            .get("/analytics/region/360722/report.xlsx?month=2026-10&purpose=statistics")
+            .content
         )
     )
     town = next(r for r in report["下级区划指标"].iter_rows(min_row=2) if r[0].value == "360722100")
     assert _inert(town[1]) and town[2].value == 6 and town[2].data_type == "n"
     client = client_for("zhang_township")
     listed = load_workbook(
-        io.BytesIO(client.get(f"/analytics/region/{A}/table/households.xlsx?month=2026-10").content)
+        io.BytesIO(
+            client.get(
+                f"/analytics/region/{A}/table/households.xlsx?month=2026-10&purpose=statistics"
+            ).content
+        )
     )
     first = next(listed.active.iter_rows(min_row=2))
     assert _inert(first[1]) and _inert(first[2])
-    text = client.get(f"/analytics/region/{A}/table/households.csv?month=2026-10").content.decode("utf-8-sig")
+    text = client.get(
+        f"/analytics/region/{A}/table/households.csv?month=2026-10&purpose=statistics"
+    ).content.decode("utf-8-sig")
     row = list(csv.reader(io.StringIO(text)))[1]
     assert row[1] == "'" + HOSTILE and row[2].startswith("'=")
-    client.post(f"/analytics/region/{A}/export/")
+    client.post(f"/analytics/region/{A}/export/", {"purpose": "statistics"})
     job = ExportJob.objects.get()
     background = load_workbook(io.BytesIO(client.get(f"/analytics/exports/{job.pk}/download/").content))
     assert all(_inert(r[1]) and _inert(r[2]) for r in background.active.iter_rows(min_row=2))

@@ -190,7 +190,7 @@ def test_the_audit_key_is_created_once_with_mode_0600(
 
 def test_the_audit_export_carries_the_chain_head(world, client_for) -> None:
     events(2)
-    response = client_for("wu_auditor").post("/audit/export/", {"event_type": ""})
+    response = client_for("wu_auditor").post("/audit/export/", {"event_type": "", "purpose": "supervision"})
     last_line = response.content.decode("utf-8-sig").strip().splitlines()[-1].split(",")
     head = AuditEvent.objects.order_by("-id")[1]  # the export's own AUDIT_EXPORTED row comes after it
     assert last_line[0] == "链头" and last_line[1] == str(head.pk) and last_line[-1] == head.hash

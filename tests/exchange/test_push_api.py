@@ -139,7 +139,9 @@ def test_a_pushed_formula_reaches_the_delivery_report_as_inert_text(world, medic
     rows = [event(person, 1) | {"settle_date": hostile}, event(person, 2) | {"settle_date": "-5"}]
     push(medical_token, "ms_settlement", {"period": "2026-10", "rows": rows})
     delivery = Delivery.objects.get()
-    response = client_for("wang_county").get(f"/exchange/deliveries/{delivery.pk}/report.xlsx")
+    response = client_for("wang_county").get(
+        f"/exchange/deliveries/{delivery.pk}/report.xlsx", {"purpose": "review"}
+    )
     detail = list(openpyxl.load_workbook(io.BytesIO(response.content))["拒收明细"].iter_rows(min_row=2))
     hostile_cell, number_cell = (r[4] for r in detail)
     assert hostile_cell.data_type != "f" and hostile_cell.value == "'" + hostile

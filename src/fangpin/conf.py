@@ -48,6 +48,14 @@ def fangpin_home() -> Path:
     return Path(os.getenv("FANGPIN_HOME", "var")).expanduser().resolve()
 
 
+def field_cipher() -> str:
+    """FANGPIN_FIELD_CIPHER: the cipher of new field-encryption keys (ADR 0023)."""
+    value = env_str("FANGPIN_FIELD_CIPHER", "aes-256-gcm").strip().lower()
+    if value not in ("aes-256-gcm", "sm4-gcm"):
+        raise ConfigError(f"FANGPIN_FIELD_CIPHER={value!r}: use aes-256-gcm or sm4-gcm")
+    return value
+
+
 def secret_key(home: Path) -> str:
     """FANGPIN_SECRET_KEY, else a random key created once under FANGPIN_HOME (never a constant)."""
     configured = env_str("FANGPIN_SECRET_KEY")

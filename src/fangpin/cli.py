@@ -77,6 +77,10 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return _call("verify_audit")
 
 
+def _keys(args: argparse.Namespace) -> int:
+    return _call("field_keys", args.action)
+
+
 def _exchange_import(args: argparse.Namespace) -> int:
     return _call("exchange_import", args.path, period=args.period, dataset=args.dataset)
 
@@ -163,9 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="安全审计 / audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = audit_sub.add_parser(
-        "verify", help="校验审计日志哈希链，被篡改时返回非零 / verify the hash chain; non-zero if tampered"
+        "verify",
+        help="校验审计日志哈希链和办理记录签章，被篡改时返回非零 / verify the hash chain and case decisions",
     )
     verify.set_defaults(func=_audit_verify)
+
+    keys = sub.add_parser("keys", help="字段加密密钥 / field-encryption keys (CRY-02)")
+    keys.add_argument(
+        "action",
+        choices=["rotate", "reencrypt"],
+        help="rotate：新建数据密钥并重新加密全部加密字段 / reencrypt：用当前密钥重新加密",
+    )
+    keys.set_defaults(func=_keys)
 
     exchange = sub.add_parser("exchange", help="部门数据交换 / department data exchange")
     exchange_sub = exchange.add_subparsers(dest="exchange_command", metavar="ACTION", required=True)

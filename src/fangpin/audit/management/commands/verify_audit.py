@@ -5,15 +5,28 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from fangpin.audit.actions import verify_chain
+from fangpin.cases import integrity
 
 
 class Command(BaseCommand):
-    help = "校验审计日志哈希链 / verify the audit hash chain (exit 1 when a row was edited or deleted)"
+    help = (
+        "校验审计日志哈希链和办理记录签章 / verify the audit hash chain and the case decisions' MACs "
+        "(exit 1 when a row was edited or deleted)"
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
         if report.ok:
             self.stdout.write(f"审计日志完整 / audit chain intact: {report.checked} rows")
-            return
-        self.stderr.write(f"审计日志被篡改 / audit chain BROKEN at row {report.broken_at}: {report.problem}")
-        raise SystemExit(1)
+        else:
+            self.stderr.write(
+                f"审计日志被篡改 / audit chain BROKEN at row {report.broken_at}: {report.problem}"
+            )
+        altered = 0
+        for step in integrity.broken_steps():  # CRY-03
+            altered += 1
+            self.stderr.write(integrity.describe(step))
+        if not altered:
+            self.stdout.write("办理记录签章完整 / case decisions intact")
+        if altered or not report.ok:
+            raise SystemExit(1)

@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from fangpin.cases.models import CaseStep
+from fangpin.web.fields import RecordMacField
 
 _CHUNK = 2000
 
 
 def is_intact(step: CaseStep) -> bool:
-    return CaseStep._meta.get_field("seal").matches(step)  # type: ignore[union-attr, no-any-return]
+    field = CaseStep._meta.get_field("seal")
+    assert isinstance(field, RecordMacField)
+    return field.matches(step)
 
 
 def broken(steps: Iterable[CaseStep]) -> set[int]:

@@ -85,7 +85,9 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
         return name, path, args, kwargs
 
     def context(self) -> str:
-        return f"{self.model._meta.db_table}.{self.column}"
+        if not hasattr(self, "_context"):  # the model is known only after contribute_to_class
+            self._context = f"{self.model._meta.db_table}.{self.column}"
+        return self._context
 
     def from_db_value(
         self, value: str | None, expression: Any, connection: BaseDatabaseWrapper
@@ -113,6 +115,7 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, of: str, prefix: int | None = None, **kwargs: Any) -> None:
         self.of, self.prefix = of, prefix
+        self._purpose = of if prefix is None else f"{of}[:{prefix}]"
         kwargs.setdefault("max_length", 2 * fieldcrypto.INDEX_BYTES)
         kwargs.setdefault("editable", False)
         super().__init__(*args, **kwargs)
@@ -127,12 +130,9 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]
         kwargs.pop("editable", None)
         return name, path, args, kwargs
 
-    def purpose(self) -> str:
-        return self.of if self.prefix is None else f"{self.of}[:{self.prefix}]"
-
     def index_of(self, plaintext: str) -> str:
         """The index of a plaintext (of the whole value: `prefix` is the caller's to cut)."""
-        return fieldcrypto.blind_index(keyring(), plaintext, self.purpose())
+        return fieldcrypto.blind_index(keyring(), plaintext, self._purpose)
 
     def pre_save(self, model_instance: models.Model, add: bool) -> str | None:
         plain = getattr(model_instance, self.of)
@@ -148,7 +148,9 @@ class _OnIndex:
         if not isinstance(lhs, Col) or hasattr(rhs, "resolve_expression"):
             raise FieldError("加密字段只能与具体的值比较")
         field = lhs.target
+        assert isinstance(field, EncryptedTextField)
         index = field.model._meta.get_field(field.index)
+        assert isinstance(index, BlindIndexField)
         super().__init__(index.get_col(lhs.alias), self.hashed(index, rhs))  # type: ignore[call-arg]
 
     def hashed(self, index: BlindIndexField, rhs: Any) -> Any:

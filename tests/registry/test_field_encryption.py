@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 from django.core.exceptions import FieldError
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from conftest import VILLAGE_A, make_id
+from fangpin import cli
 from fangpin.lib import fieldcrypto
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership, Person
@@ -115,6 +117,8 @@ def test_a_writer_bypassing_the_orm_encrypts_with_one_call(world) -> None:
             [cipher, full, id14],
         )
     assert Person.objects.get(id_number=number).id_number == number
+    stored = raw("SELECT id_number FROM registry_person WHERE id_number_index = %s", full)[0][0]
+    assert fields.decrypt_column(Person, "id_number", [stored, None]) == [number, None]
 
 
 def test_two_declarations_of_the_same_id_share_the_index_not_the_ciphertext(world) -> None:
@@ -172,9 +176,14 @@ def test_rotation_is_refused_when_the_keys_come_from_the_environment(
     private_keys, world, monkeypatch
 ) -> None:
     monkeypatch.setenv("FANGPIN_FIELD_KEYS", fields.keyring().to_json())
-    with pytest.raises(Exception, match="FANGPIN_FIELD_KEYS"):
+    with pytest.raises(CommandError, match="FANGPIN_FIELD_KEYS"):
         call_command("field_keys", "rotate")
-    assert raw("SELECT id_number FROM registry_person")[0][0].startswith("1:")
+    before = raw("SELECT id_number FROM registry_person ORDER BY id")
+    # the operator installed the keyring; the command line re-encrypts under its current key
+    assert cli.main(["keys", "reencrypt"]) == 0
+    after = raw("SELECT id_number FROM registry_person ORDER BY id")
+    assert all(a[0].startswith("1:") and a != b for a, b in zip(after, before, strict=True))
+    assert Person.objects.get(pk=world.persons["own"].pk).id_number == world.persons["own"].id_number
 
 
 def test_with_sm4_configured_new_keys_are_sm4_and_values_round_trip(private_keys, settings, db) -> None:

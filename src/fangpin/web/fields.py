@@ -9,7 +9,7 @@ The column holds `key id:ciphertext`; `filter(id_number=x)` and `filter(id_numbe
 index column (the keyed hash of x); any other lookup on the encrypted column (startswith, gte, …) is
 refused, since it would silently compare ciphertext. Writers through the ORM (save, create,
 bulk_create, bulk_update, update) encrypt and index by themselves; a writer that bypasses the ORM calls
-`encrypt_column` and `index_column`.
+`encrypt_column` and `index_column`, a reader that bypasses it `decrypt_column`.
 """
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ def encrypt_column(
 ) -> list[str | None]:
     """The stored form of a column of plaintexts, for bulk writers that bypass the ORM."""
     return fieldcrypto.encrypt_many(keyring(), values, context_of(model, field_name))
+
+
+def decrypt_column(
+    model: type[models.Model], field_name: str, stored: Iterable[str | None]
+) -> list[str | None]:
+    """The plaintexts of a column read without the ORM (raw SQL, COPY TO, a DuckDB scan of the table)."""
+    context = context_of(model, field_name)
+    return [None if v is None else decrypt(v, context) for v in stored]
 
 
 def index_column(

@@ -194,3 +194,17 @@ def test_with_sm4_configured_new_keys_are_sm4_and_values_round_trip(private_keys
     created = person(number)
     assert Person.objects.get(id_number=number).pk == created.pk
     assert number not in raw("SELECT id_number FROM registry_person")[0][0]
+
+
+def test_a_keyring_or_lake_open_to_other_users_is_a_startup_warning(private_keys, settings) -> None:
+    from django.core.checks import run_checks
+
+    lake = private_keys / "lake"
+    lake.mkdir(mode=0o755)
+    lake.chmod(0o755)
+    settings.FANGPIN_LAKE = str(lake)
+    (private_keys / fieldcrypto.KEY_FILE).chmod(0o644)
+    assert {"fangpin.W020", "fangpin.W021"} <= {m.id for m in run_checks()}
+    lake.chmod(0o700)
+    (private_keys / fieldcrypto.KEY_FILE).chmod(0o600)
+    assert not {"fangpin.W020", "fangpin.W021"} & {m.id for m in run_checks()}

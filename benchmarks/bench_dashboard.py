@@ -318,7 +318,7 @@ def _fill_registry(connection: Any, persons: int) -> None:
     surname = rng.integers(0, len(SURNAMES), persons)
     given = rng.integers(0, len(GIVEN), (persons, 2))
     for start in range(0, persons, chunk):
-        people, members = [], []
+        people, members, numbers = [], [], []
         for i in range(start, min(persons, start + chunk)):
             h = int(household_of[i])
             county = villages[village_of[h]][:6]
@@ -329,12 +329,14 @@ def _fill_registry(connection: Any, persons: int) -> None:
             name = SURNAMES[surname[i]] + GIVEN[given[i, 0]] + (GIVEN[given[i, 1]] if i % 3 else "")
             gender = "1" if seq % 2 else "2"
             people.append(f"{i + 1}\t{id_number}\t{name}\t{gender}\t{born}\tordinary\tnormal\t\\N\t1\n")
+            numbers.append(id_number)
             relation = "01" if i == first_person[h] else ("02" if i == first_person[h] + 1 else "03")
             members.append(f"{i + 1}\t{i + 1}\t{h + 1}\t{relation}\t2020-01-01\tregistered\t\\N\t\n")
         copy(
             "registry_person",
-            "id, id_number, name, gender, birth_date, labour_capacity, status, status_date, version",
-            people,
+            "id, id_number, name, gender, birth_date, labour_capacity, status, status_date, version, "
+            "id_number_index, id14_index",
+            encrypted_people(people, numbers),
         )
         copy(
             "registry_membership",
@@ -374,6 +376,21 @@ def _fill_registry(connection: Any, persons: int) -> None:
     )
     finish_registry(connection, persons)
     print(f"roster cases: {case_id:,}", file=sys.stderr, flush=True)
+
+
+def encrypted_people(lines: list[str], numbers: list[str]) -> list[str]:
+    """The person lines with the ID number encrypted and its two blind indexes appended (CRY-02): COPY
+    bypasses the model field that would do it."""
+    from fangpin.registry.models import Person
+    from fangpin.web.fields import encrypt_column, index_column
+
+    stored = encrypt_column(Person, "id_number", numbers)
+    full = index_column(Person, "id_number_index", numbers)
+    id14 = index_column(Person, "id14_index", [n[:14] for n in numbers])
+    return [
+        line.replace(number, cipher or "", 1).removesuffix("\n") + f"\t{a}\t{b}\n"
+        for line, number, cipher, a, b in zip(lines, numbers, stored, full, id14, strict=True)
+    ]
 
 
 # --- COPY loading, shared with bench_push (which loads its registry from a bench lake) ------------------

@@ -223,6 +223,8 @@ def _fill_registry_from_lake(connection: Any, lake: Any, what: str) -> None:
     options = pcsv.WriteOptions(include_header=False, quoting_style="all_valid")
     for table, sql in queries.items():
         rows = engine.query(sql, tables)
+        if table == "registry_person":
+            rows = _encrypted_ids(rows)
         for start in range(0, rows.num_rows, 500_000):
             buffer = io.BytesIO()
             pcsv.write_csv(rows.slice(start, 500_000), buffer, options)
@@ -230,6 +232,21 @@ def _fill_registry_from_lake(connection: Any, lake: Any, what: str) -> None:
         print(f"{table}: {rows.num_rows:,}", file=sys.stderr, flush=True)
         loaded = rows.num_rows
     finish_registry(connection, loaded, what)  # the persons (and memberships: one each)
+
+
+def _encrypted_ids(rows: Any) -> Any:
+    """The ID column encrypted and its blind indexes added (CRY-02): COPY bypasses the model field."""
+    from fangpin.registry.models import Person
+    from fangpin.web.fields import encrypt_column, index_column
+
+    numbers = rows.column("id_number").to_pylist()
+    at = rows.column_names.index("id_number")
+    rows = rows.set_column(
+        at, "id_number", pa.array(encrypt_column(Person, "id_number", numbers), pa.string())
+    )
+    rows = rows.append_column("id_number_index", pa.array(index_column(Person, "id_number_index", numbers)))
+    id14 = index_column(Person, "id14_index", [n[:14] for n in numbers])
+    return rows.append_column("id14_index", pa.array(id14, pa.string()))
 
 
 # --- the pushes (parent, against the server) ----------------------------------------------------------

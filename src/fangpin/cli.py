@@ -81,6 +81,10 @@ def _audit_anchor(args: argparse.Namespace) -> int:
     return _call("anchor_audit")
 
 
+def _keys(args: argparse.Namespace) -> int:
+    return _call("field_keys", args.action)
+
+
 def _exchange_import(args: argparse.Namespace) -> int:
     return _call("exchange_import", args.path, period=args.period, dataset=args.dataset)
 
@@ -168,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     verify = audit_sub.add_parser(
         "verify",
-        help="校验审计日志 MAC 链与锚点，被篡改时返回非零 / verify the chain and anchors; non-zero if tampered",
+        help="校验审计日志 MAC 链、锚点与办理记录签章，被篡改时返回非零 / verify the chain, anchors and case decisions",
     )
     verify.set_defaults(func=_audit_verify)
     anchor = audit_sub.add_parser(
@@ -176,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="校验后把链头写入锚点文件（时钟每天自动写）/ verify, then write the chain head to the anchor file",
     )
     anchor.set_defaults(func=_audit_anchor)
+
+    keys = sub.add_parser("keys", help="字段加密密钥 / field-encryption keys (CRY-02)")
+    keys.add_argument(
+        "action",
+        choices=["rotate", "reencrypt"],
+        help="rotate：新建数据密钥并重新加密全部加密字段 / reencrypt：用当前密钥重新加密",
+    )
+    keys.set_defaults(func=_keys)
 
     exchange = sub.add_parser("exchange", help="部门数据交换 / department data exchange")
     exchange_sub = exchange.add_subparsers(dest="exchange_command", metavar="ACTION", required=True)

@@ -64,6 +64,14 @@ def _key_file(path: Path, make: Callable[[], str]) -> str:
     return key
 
 
+def field_cipher() -> str:
+    """FANGPIN_FIELD_CIPHER: the cipher of new field-encryption keys (ADR 0023)."""
+    value = env_str("FANGPIN_FIELD_CIPHER", "aes-256-gcm").strip().lower()
+    if value not in ("aes-256-gcm", "sm4-gcm"):
+        raise ConfigError(f"FANGPIN_FIELD_CIPHER={value!r}: use aes-256-gcm or sm4-gcm")
+    return value
+
+
 def secret_key(home: Path) -> str:
     """FANGPIN_SECRET_KEY, else a random key created once under FANGPIN_HOME (never a constant)."""
     return env_str("FANGPIN_SECRET_KEY") or _key_file(home / "secret_key", lambda: secrets.token_urlsafe(50))

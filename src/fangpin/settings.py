@@ -12,12 +12,14 @@ from typing import Any
 import dj_database_url
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from fangpin.conf import audit_key, env_bool, env_int, env_str, fangpin_home, secret_key
+from fangpin.conf import audit_key, env_bool, env_int, env_str, fangpin_home, field_cipher, secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 FANGPIN_HOME = fangpin_home()
 
 SECRET_KEY = secret_key(FANGPIN_HOME)
+# field-level encryption (CRY-02/03): keys in FANGPIN_FIELD_KEYS or FANGPIN_HOME/field_keys.json (web/fields.py)
+FIELD_CIPHER = field_cipher()
 DEBUG = env_bool("FANGPIN_DEBUG", False)
 ALLOWED_HOSTS = [
     h for h in env_str("FANGPIN_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h

@@ -300,3 +300,10 @@ def test_the_engine_scanning_the_files_sees_what_read_returns(sim: Path, lake: L
             expected = lake.read(name, "2026-10", households=some)
             assert _rows(seen.cast(expected.schema)) == _rows(expected), name
             assert set(seen.column("household_key").to_pylist()) <= set(some), name
+
+
+def test_a_new_lake_is_readable_by_its_owner_only(tmp_path: Path, catalog) -> None:  # type: ignore[no-untyped-def]
+    import stat
+
+    lake = Lake(tmp_path / "new" / "lake", catalog=catalog)  # it will hold ID numbers in clear (ADR 0023)
+    assert stat.S_IMODE(lake.root.stat().st_mode) == 0o700

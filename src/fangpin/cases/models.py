@@ -26,6 +26,7 @@ from fangpin.cases.transitions import (
 )
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
+from fangpin.web.fields import RecordMacField
 
 KIND_CHOICES = [(k.value, label) for k, label in KIND_LABELS.items()]
 STATE_CHOICES = [(str(s), label) for s, label in STATE_LABELS.items()]
@@ -129,6 +130,22 @@ class Case(models.Model):
         return [t for t in self.risk_types.split(";") if t]
 
 
+# what a decision is: who moved which case from which state to which, when, with what form and file
+SEALED_FIELDS = (
+    "case_id",
+    "action",
+    "from_state",
+    "to_state",
+    "level",
+    "actor_id",
+    "at",
+    "note",
+    "data",
+    "attachment",
+    "attachment_type",
+)
+
+
 class CaseStep(models.Model):
     """One action taken on a case: the trail the procedure leaves (also objections and reassignments)."""
 
@@ -147,6 +164,8 @@ class CaseStep(models.Model):
         "附件", storage=attachment_storage, upload_to="cases/%Y/%m/", null=True, blank=True
     )
     attachment_type = models.CharField(max_length=40, blank=True)
+    # CRY-03: an HMAC over the decision, keyed outside the database; cases/integrity.py verifies it
+    seal = RecordMacField(over=SEALED_FIELDS)
 
     class Meta:
         verbose_name = "办理记录"

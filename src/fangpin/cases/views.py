@@ -18,7 +18,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
-from fangpin.cases import actions, deadlines
+from fangpin.cases import actions, deadlines, integrity
 from fangpin.cases.forms import DeadlineRuleForm, OpenCaseForm, form_class
 from fangpin.cases.models import Case, DeadlineRule
 from fangpin.cases.transitions import (
@@ -134,12 +134,14 @@ def _detail_context(request: HttpRequest, case: Case, forms: dict[str, Any] | No
     )
     publicity_end = publicity_ends_at(case.publicity_started_at) if case.publicity_started_at else None
     rule = deadlines.rule_for(str(case.village_id))
+    case_steps = list(case.steps.select_related("actor").all())
     return {
         "case": case,
+        "unsealed": integrity.broken(case_steps),  # CRY-03: a decision altered in the database
         "clock": deadlines.clock(case, now),
         "rule": rule,
         "provisional": deadlines.provisional_notice(deadlines.case_provisional_years(case, rule)),
-        "steps": case.steps.select_related("actor").all(),
+        "steps": case_steps,
         "action_forms": action_forms,
         "members": members,
         "state_label": STATE_LABELS[case.state],

@@ -48,7 +48,8 @@ from fangpin.pipeline.linkage import (
 )
 from fangpin.regions.models import Level, Region
 from fangpin.registry.actions import PersonRow, load_police_snapshot
-from fangpin.registry.models import Household, Membership
+from fangpin.registry.models import Household, Membership, Person
+from fangpin.web.fields import index_column
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "village_code")
@@ -215,13 +216,10 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]
         yield values[start : start + size]
 
 
-def _id14_range(prefix: str) -> Q:
-    """ID numbers starting with these 14 digits, as a range the unique index on id_number serves (LIKE
-    cannot use it on SQLite): [prefix, prefix + 1) holds exactly the 18-character IDs with that prefix."""
-    if set(prefix) == {"9"}:  # no province code is 99: kept correct anyway
-        return Q(person__id_number__startswith=prefix)
-    upper = str(int(prefix) + 1).zfill(len(prefix))
-    return Q(person__id_number__gte=prefix, person__id_number__lt=upper)
+def _id14_in(prefixes: Sequence[str]) -> Q:
+    """ID numbers starting with these 14 digits: the ID is encrypted (CRY-02), so through the blind
+    index of its first 14 digits (registry.Person.id14_index)."""
+    return Q(person__id14_index__in=index_column(Person, "id14_index", prefixes))
 
 
 def _iso_date(value: str) -> dt.date | None:
@@ -266,7 +264,7 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         (v, int(y)) for v, y in distinct("village_code", "birth_year") if y.isdigit() and 1 < int(y) < 9999
     ]
     lookups = [
-        *(reduce(or_, map(_id14_range, chunk)) for chunk in _chunks([p for (p,) in distinct("id14")], 100)),
+        *(_id14_in(chunk) for chunk in _chunks([p for (p,) in distinct("id14")])),
         *(
             reduce(or_, (Q(person__name=n, person__birth_date=d) for n, d in chunk))
             for chunk in _chunks(born, 100)

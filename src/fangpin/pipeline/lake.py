@@ -85,6 +85,8 @@ class Lake:
         self.catalog = catalog or load_catalog()
         self._engine = engine
         self._markers: dict[str, DeliveryRecord] = {}
+        if not self.root.exists():  # it holds ID numbers in clear: the service account only (ADR 0023)
+            self.root.mkdir(parents=True, mode=0o700)
         for sub in ("_deliveries", "_staging", "_quarantine"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 

@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from fangpin.lib import idcard
 from fangpin.regions.models import Region
+from fangpin.web.fields import BlindIndexField, EncryptedTextField
 
 
 class HouseholdType(models.TextChoices):
@@ -63,7 +64,11 @@ class PersonStatus(models.TextChoices):
 
 
 class Person(models.Model):
-    id_number = models.CharField("公民身份号码", max_length=18, unique=True)
+    # encrypted at rest (CRY-02); equality lookups go to the blind index, the linker's "same first 14
+    # digits" (area + birth date) blocking rule to id14_index
+    id_number = EncryptedTextField("公民身份号码", index="id_number_index")
+    id_number_index = BlindIndexField(of="id_number", unique=True)
+    id14_index = BlindIndexField(of="id_number", prefix=14, db_index=True)
     name = models.CharField("姓名", max_length=50)
     gender = models.CharField("性别", max_length=1, choices=Gender.choices)
     birth_date = models.DateField("出生日期")

@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
+from fangpin.web.fields import BlindIndexField, EncryptedTextField
 
 
 class Channel(models.TextChoices):
@@ -162,8 +163,9 @@ class Declaration(models.Model):
 
     lead = models.OneToOneField(Lead, on_delete=models.PROTECT, related_name="declaration")
     name = models.CharField("申报人姓名", max_length=50)
-    id_number = models.CharField("公民身份号码", max_length=18)
-    phone = models.CharField("联系电话", max_length=20)
+    id_number = EncryptedTextField("公民身份号码", index="id_number_index")  # encrypted at rest (CRY-02)
+    id_number_index = BlindIndexField(of="id_number")
+    phone = EncryptedTextField("联系电话")
     reason_category = models.CharField("申报原因", max_length=4)  # a risk type code
     reason_text = models.TextField("情况说明", blank=True)
     consent_version = models.CharField("授权书版本", max_length=20)
@@ -176,7 +178,7 @@ class Declaration(models.Model):
     class Meta:
         verbose_name = "自主申报"
         indexes = [
-            models.Index(fields=["id_number", "created_at"], name="declaration_id_time"),
+            models.Index(fields=["id_number_index", "created_at"], name="declaration_id_time"),
             models.Index(fields=["client_key", "created_at"], name="declaration_client_time"),
         ]
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from fangpin.audit.actions import record
 from fangpin.warnings.models import Declaration, Lead, LeadStatus
+from fangpin.web.fields import with_indexes
 
 CATEGORY_NAMES = {
     "rejected_declarations": "不予受理的自主申报（申报人姓名、身份号码、电话、说明）",
@@ -69,7 +70,8 @@ def _quarantine_folders() -> list[Path]:
 
 
 def _anonymise_declarations(found: models.QuerySet[Declaration]) -> int:
-    return found.update(name="", id_number="", phone="", reason_text="", client_key="")
+    cleared = {"name": "", "id_number": "", "phone": "", "reason_text": "", "client_key": ""}
+    return found.update(**with_indexes(Declaration, cleared))
 
 
 def _anonymise_leads(found: models.QuerySet[Lead]) -> int:

@@ -149,6 +149,19 @@ class BlindIndexField(models.CharField):  # type: ignore[type-arg]
         return value
 
 
+def with_indexes(model: type[models.Model], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` for QuerySet.update() plus the blind index of each encrypted field in it: update()
+    bypasses pre_save, so without this an index would keep finding the old value."""
+    out = dict(values)
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if isinstance(field, EncryptedTextField) and field.index:
+            index = model._meta.get_field(field.index)
+            assert isinstance(index, BlindIndexField)
+            out[index.name] = None if value is None else index.index_of(str(value)[: index.prefix])
+    return out
+
+
 class _OnIndex:
     """Rewrites `encrypted = x` to `index = hmac(x)` on the same table alias."""
 

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('warnings', '0002_declaration_random_receipt'),
-        ('warnings', '0002_encrypt_declaration'),
+        ("warnings", "0002_declaration_random_receipt"),
+        ("warnings", "0002_encrypt_declaration"),
     ]
 
-    operations = [
-    ]
+    operations = []

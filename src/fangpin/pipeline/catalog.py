@@ -73,6 +73,11 @@ class Field:
             return period_end.replace(year=period_end.year + self.years_ahead, day=28)
 
 
+def bilingual(f: Field) -> str:
+    """The two-language column label of the downloadable template (and of error messages)."""
+    return f"{f.zh}({f.name})"
+
+
 @dataclass(frozen=True, eq=False)
 class Department:
     name: str
@@ -119,8 +124,10 @@ class Dataset:
         return self.key_fields or tuple(self.field_names)
 
     def header_map(self) -> dict[str, str]:
-        """Column label as found in a file (canonical `name` or Chinese `zh`) → canonical name."""
-        out = {f.zh: f.name for f in self.fields}
+        """Column label as found in a file (canonical `name`, Chinese `zh`, or both as the downloadable
+        template writes them: `zh(name)`) → canonical name."""
+        out = {bilingual(f): f.name for f in self.fields}
+        out.update({f.zh: f.name for f in self.fields})
         out.update({f.name: f.name for f in self.fields})
         return out
 

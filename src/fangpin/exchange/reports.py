@@ -168,24 +168,25 @@ def correction_workbook(delivery: Delivery) -> tuple[bytes, int]:
     """The rejected rows to correct and upload again: one row each with its Excel row in the delivered
     file, the reason, and every field as delivered (IDs and names masked: a masked value left unchanged
     is restored from the quarantine on upload). Returns the bytes and the rows exported."""
-    spec = actions.active_catalog().datasets[delivery.dataset]
+    spec = actions.active_catalog().datasets.get(delivery.dataset)
+    fields = spec.fields if spec else []  # (a dataset the catalog in force no longer has: rows only)
     rows = quarantine_rows(delivery, None)
     raw = actions.lake().quarantine(delivery.lake_delivery_id).to_pylist() if rows else []
     book = Workbook()
     sheet = book.active
     sheet.title = "更正后重新上传"
     book.properties.identifier = f"{CORRECTION_MARK}{delivery.pk}"
-    sheet.append([CORRECTION_ROW, CORRECTION_REASON] + [bilingual(f) for f in spec.fields])
+    sheet.append([CORRECTION_ROW, CORRECTION_REASON] + [bilingual(f) for f in fields])
     for row, original in zip(rows, raw, strict=True):
         line = sheet.max_row + 1
         sheet.cell(row=line, column=1, value=row["line"])
         _put_text(sheet, line, 2, row["message_zh"])
-        for column, f in enumerate(spec.fields, start=3):
+        for column, f in enumerate(fields, start=3):
             _put_text(sheet, line, column, _masked(f, original.get(f.name)))
     _header_style(sheet)
     notes = book.create_sheet("说明")
     for text in [
-        f"交付 #{delivery.pk}：{spec.zh}（{spec.name}），期次 {delivery.period}，文件 {delivery.file_name}",
+        f"交付 #{delivery.pk}：{spec.zh if spec else ''}（{delivery.dataset}），期次 {delivery.period}，文件 {delivery.file_name}",
         "在第一张表中改正各行的值后，在“上传交付”页面选择同一数据集和期次上传本文件。",
         "已脱敏的身份号码和姓名如未改动，系统按原交付的值导入；需要更正时请填写完整的值。",
         "“原文件行号”请勿修改；改正后仍有问题的行会再次列入拒收明细。",

@@ -114,6 +114,8 @@ def test_codes_written_as_their_chinese_labels_are_accepted_and_counted(world, c
         ({"settle_date": "9999-12-31"}, "date_out_of_range"),
         ({"id_number": "36072219800517\x000015"}, "control_char"),
         ({"id_number": "\u202e510071508910227063"}, "control_char"),
+        ({"settlement_id": "S\x002"}, "control_char"),  # the old code stored these two
+        ({"settlement_id": "S2\u202e"}, "control_char"),
         ({"settlement_id": "S" * 100_000}, "too_long"),
     ],
 )

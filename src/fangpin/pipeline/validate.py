@@ -32,7 +32,7 @@ TEXT_PROBLEM = "__tp_"  # + field: control_char / too_long found by `normalize`,
 # U+202E turns 3607…1234 round on a screen), the byte-order mark. Refused in every text field.
 CONTROL_CHARS = "[\\x00-\\x1f\\x7f-\\x9f\\x{200b}-\\x{200f}\\x{202a}-\\x{202e}\\x{2060}-\\x{2069}\\x{feff}]"
 # their first UTF-8 byte (C1 and the U+2xxx / U+FEFF ones have a lead byte shared with other characters):
-# a column without any of these bytes holds none, and most columns are checked by this one numpy pass
+# a column without any of these bytes holds none, and most columns are ruled out by a few numpy passes
 _CONTROL_LEADS = (0x7F, 0xC2, 0xE2, 0xEF)
 
 REASONS_ZH: dict[str, str] = {
@@ -232,7 +232,7 @@ def _text_problems(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray | None:
 
 
 def _may_hold_controls(col: pa.ChunkedArray) -> bool:
-    """False when no value's bytes could start a control character (the common case, one numpy pass)."""
+    """False when no value's bytes could start a control character (the common case; numpy over the bytes)."""
     if not pa.types.is_string(col.type):
         return True  # (large strings: let the regular expression decide)
     for chunk in col.chunks:
@@ -249,8 +249,9 @@ def _may_hold_controls(col: pa.ChunkedArray) -> bool:
 def _enum_codes(col: pa.ChunkedArray, f: Field) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     """Values written as a Chinese label (住院) become their code (inpatient); those rows are marked."""
     labels = f.labels
-    present = [v for v in pc.unique(col).to_pylist() if v in labels]
-    if not present:  # files written with codes: one hash pass over a few distinct values
+    distinct = pc.unique(col)  # a few values (a code list), however long the file
+    present = distinct.filter(pc.is_in(distinct, value_set=pa.array(list(labels), pa.string()))).to_pylist()
+    if not present:  # files written with codes: nothing else to do
         return col, None
     where = pc.index_in(col, value_set=pa.array(present, pa.string()))
     codes = pa.array([labels[v] for v in present], pa.string())

@@ -38,6 +38,9 @@ CASES: dict[str, tuple[str, str, int, str]] = {
 }
 
 
+PAYMENTS = {"basic_paid": 20_000, "critical_paid": 5_000, "assistance_paid": 2_000, "self_pay": 10_000}
+
+
 # --- inputs ----------------------------------------------------------------------------------------------
 
 
@@ -77,7 +80,10 @@ def _text(values: np.ndarray) -> pa.Array:
 
 
 def _money(n: int, rng: np.random.Generator, high: int) -> pa.Array:
-    cents = rng.integers(0, high * 100, n)
+    return _yuan(rng.integers(0, high * 100, n))
+
+
+def _yuan(cents: np.ndarray) -> pa.Array:
     frac = pc.utf8_lpad(_text(cents % 100), 2, "0")
     return pc.binary_join_element_wise(_text(cents // 100), frac, ".")
 
@@ -109,6 +115,9 @@ def make_input(dataset: str, rows: int, folder: Path) -> Path:
         )
     elif dataset == "ms_settlement":
         ids, _ = _ids(n, rng, unique=False)
+        # the payments add up to the total, as in a real settlement (the catalog checks each ≤ the total)
+        cents = {k: rng.integers(0, high * 100, n) for k, high in PAYMENTS.items()}
+        parts = {k: _yuan(c) for k, c in cents.items()}
         table = pa.table(
             {
                 "settlement_id": pc.binary_join_element_wise(
@@ -117,11 +126,8 @@ def make_input(dataset: str, rows: int, folder: Path) -> Path:
                 "id_number": ids,
                 "settle_date": _dates(n, rng, "2025-09-01", 365),
                 "visit_type": _choice(["inpatient", "outpatient_chronic"], n, rng),
-                "total_cost": _money(n, rng, 50_000),
-                "basic_paid": _money(n, rng, 20_000),
-                "critical_paid": _money(n, rng, 5_000),
-                "assistance_paid": _money(n, rng, 2_000),
-                "self_pay": _money(n, rng, 10_000),
+                "total_cost": _yuan(sum(cents.values())),
+                **parts,
             }
         )
     else:  # fi_microcredit: banks send typed parquet

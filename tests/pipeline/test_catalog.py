@@ -67,6 +67,13 @@ def test_a_rename_or_a_new_dataset_is_a_yaml_edit(tmp_path: Path) -> None:
         ),
         (lambda r: r["datasets"]["ps_vehicle"]["fields"][0].update(range=[1, 2]), "`range` needs a numeric"),
         (lambda r: r["datasets"]["ps_vehicle"]["fields"][0].pop("zh"), "missing `zh`"),
+        (lambda r: r["datasets"]["ps_vehicle"]["fields"][2].update(min_date="1.1.1900"), "YYYY-MM-DD"),
+        (lambda r: r["datasets"]["ps_vehicle"]["fields"][2].update(max_length=5), "does not apply"),
+        (lambda r: r["datasets"]["ps_vehicle"]["fields"][3].update(not_above="vehicle_type"), "not_above"),
+        (
+            lambda r: r["datasets"]["ps_vehicle"]["fields"][1]["values"].update(truck="小型汽车"),
+            "label repeats",
+        ),
     ],
 )
 def test_a_malformed_catalog_fails_loudly(tmp_path: Path, change, message: str) -> None:  # type: ignore[no-untyped-def]

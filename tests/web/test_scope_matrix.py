@@ -89,6 +89,8 @@ SPECS: dict[str, Spec] = {
     "exchange:delivery_list": Spec(),
     "exchange:delivery_detail": Spec(kind="delivery"),
     "exchange:delivery_report": Spec(kind="delivery"),
+    "exchange:delivery_corrections": Spec(kind="delivery"),
+    "exchange:dataset_template": Spec(extra={"dataset": "ms_settlement"}),
     "exchange:upload": Spec(),
     "exchange:quality": Spec(),
     "exchange:review_list": Spec(),

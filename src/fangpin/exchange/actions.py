@@ -440,8 +440,12 @@ def known_villages() -> set[str]:
 
 
 def check_period(period: str) -> None:
+    """YYYY-MM, and not a month still to come: no department reports on a period that has not begun."""
     if not _PERIOD.match(period):
         raise ExchangeError(f"期次格式应为 YYYY-MM：{period}")
+    current = timezone.localdate().strftime("%Y-%m")
+    if period > current:
+        raise ExchangeError(f"期次{period}晚于当前月份{current}：只能交付已开始的月份的数据")
 
 
 def check_request(dataset: str, period: str, catalog: Catalog | None = None) -> Catalog:
@@ -561,6 +565,7 @@ def _finish(
     delivery.read, delivery.accepted, delivery.rejected = report.read, report.accepted, report.rejected
     delivery.duplicates = report.duplicates
     delivery.reasons = dict(report.reasons)
+    delivery.normalized = dict(report.normalized)
     delivery.encoding, delivery.header_style = report.encoding or "", report.header_style or ""
     delivery.message = report.message_zh or ""
     delivery.progress = 100
@@ -822,7 +827,8 @@ def plan_folder(path: Path, only: str = "", catalog: Catalog | None = None) -> F
 
 def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Delivery:
     """Save an uploaded file under a random name (never the user's), record the delivery as queued and
-    start the background import; the delivery page shows its progress."""
+    start the background import; the delivery page shows its progress. A corrected rejected-rows workbook
+    (reports.correction_workbook) is recognised and imported as its delivery's correction."""
     from fangpin.exchange.tasks import import_uploaded  # tasks imports this module
 
     catalog = check_request(dataset, period)
@@ -832,6 +838,7 @@ def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Deliv
     with open(path, "wb") as handle:
         for chunk in upload.chunks():
             handle.write(chunk)
+    path, corrects = _corrected(path, actor, dataset, period)
     with transaction.atomic():
         delivery = Delivery.objects.create(
             dataset=dataset,
@@ -848,8 +855,27 @@ def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Deliv
             actor=actor,
             object_type="delivery",
             object_id=delivery.pk,
-            data={"dataset": dataset, "period": period, "bytes": upload.size},
+            data={"dataset": dataset, "period": period, "bytes": upload.size, "corrects": corrects},
         )
         # With the database backend the job is a row of this same transaction: no job without its delivery.
         import_uploaded.enqueue(delivery.pk, str(path))
     return delivery
+
+
+def _corrected(path: Path, actor: Any, dataset: str, period: str) -> tuple[Path, int | None]:
+    """An uploaded correction workbook → the file to import (masked values restored) and the delivery it
+    corrects; any other file is returned as it is. The original must be one the uploader may see."""
+    from fangpin.accounts import scope
+    from fangpin.exchange import corrections  # it imports this module
+
+    number = corrections.correction_of(path)
+    if number is None:
+        return path, None
+    try:
+        original = scope.deliveries(actor).filter(pk=number).first()
+        if original is None:
+            raise ExchangeError(f"更正表对应的交付#{number}不存在或不在您的权限范围内")
+        corrections.check_original(original, dataset, period)
+        return corrections.restore(path, original, path.parent), original.pk
+    finally:
+        path.unlink(missing_ok=True)

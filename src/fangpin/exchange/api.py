@@ -14,7 +14,7 @@ from ninja.security import HttpBearer
 
 from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
-from fangpin.exchange import actions
+from fangpin.exchange import actions, reports
 from fangpin.exchange.models import DepartmentToken, Source
 
 router = Router(tags=["数据交换 exchange"])
@@ -43,6 +43,13 @@ class EventBatch(Schema):
     )
 
 
+class RejectedRow(Schema):
+    index: int = Field(..., description="在请求 rows 中的位置（从0开始）")
+    field: str
+    reason_code: str
+    message: str
+
+
 class PushResult(Schema):
     delivery_id: int
     status: str
@@ -53,6 +60,9 @@ class PushResult(Schema):
     reasons: dict[str, int]
     message: str
     leads: int = Field(0, description="增量重算后，事件所涉农户未办结的预警线索数")
+    rejected_rows: list[RejectedRow] = Field(
+        default_factory=list, description="被拒收的行及原因（身份号码已脱敏）"
+    )
 
 
 class Problem(Schema):
@@ -85,6 +95,10 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
         return Status(403, {"detail": f"该令牌属于{token.get_department_display()}，不能推送 {dataset}"})
     if spec.cadence != "events":
         return Status(400, {"detail": f"{dataset} 是快照数据集，请按期交付整个文件"})
+    try:
+        actions.check_period(batch.period)  # not a month still to come
+    except actions.ExchangeError as exc:
+        return Status(400, {"detail": str(exc)})
     names = [f.name for f in spec.fields]
     unknown = sorted({key for row in batch.rows for key in row} - set(names))
     if unknown:
@@ -122,6 +136,16 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
             "reasons": delivery.reasons,
             "message": delivery.message,
             "leads": leads,
+            "rejected_rows": [
+                # a pushed row is rows[i]; in the file written for the import it is Excel row i + 2
+                {
+                    "index": r["line"] - 2,
+                    "field": r["field"],
+                    "reason_code": r["reason_code"],
+                    "message": r["message_zh"],
+                }
+                for r in reports.quarantine_rows(delivery, MAX_ROWS)
+            ],
         },
     )
 

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from fangpin.accounts.roles import DEPARTMENTS
+from fangpin.exchange.actions import ExchangeError, check_period
 from fangpin.web.forms import StyledForm
 
 ALLOWED_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -28,6 +29,10 @@ class UploadForm(StyledForm):
         period: str = self.cleaned_data["period"].strip()
         if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
             raise forms.ValidationError("期次格式应为 YYYY-MM，如 2026-10")
+        try:
+            check_period(period)  # not a month still to come
+        except ExchangeError as exc:
+            raise forms.ValidationError(str(exc)) from exc
         return period
 
     def clean_file(self) -> Any:

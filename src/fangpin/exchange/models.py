@@ -12,6 +12,11 @@ from fangpin.accounts.roles import DEPARTMENTS
 from fangpin.regions.models import Region
 
 
+def sheet_row(row: int) -> int:
+    """A file row (`_row`: 1 = the first data row) as Excel shows it: the header is row 1."""
+    return row + 1
+
+
 class CatalogVersion(models.Model):
     """The data contract as loaded; every delivery records the version it was validated against."""
 
@@ -67,6 +72,8 @@ class Delivery(models.Model):
     review = models.PositiveIntegerField("待人工确认", default=0)
     unlinked = models.PositiveIntegerField("未关联", default=0)
     reasons = models.JSONField("拒收原因", default=dict, blank=True)
+    # per field: stored rows whose code was written as its Chinese label (住院) and stored as the code
+    normalized = models.JSONField("代码名称已转换", default=dict, blank=True)
     encoding = models.CharField(max_length=20, blank=True)
     header_style = models.CharField(max_length=10, blank=True)
     message = models.TextField("说明", blank=True)
@@ -98,6 +105,32 @@ class Delivery(models.Model):
     def reconciles(self) -> bool:
         """Every row read is accounted for: stored, quarantined, or an event delivered before."""
         return self.read == self.accepted + self.rejected + self.duplicates
+
+    @property
+    def outcome(self) -> tuple[str, str]:
+        """(label, colour) the pages show: an accepted file with rejected rows is only partly stored
+        (amber), one whose every row was rejected stored nothing (red); green means every row is in."""
+        if self.status == Status.ACCEPTED and self.rejected:
+            return ("部分入库", "warning") if self.accepted else ("未入库", "danger")
+        colour = {
+            Status.ACCEPTED: "success",
+            Status.DUPLICATE: "secondary",
+            Status.REJECTED_WHOLE: "danger",
+            Status.FAILED: "danger",
+        }.get(Status(self.status), "blue")
+        return self.get_status_display(), colour
+
+    @property
+    def outcome_label(self) -> str:
+        return self.outcome[0]
+
+    @property
+    def outcome_colour(self) -> str:
+        return self.outcome[1]
+
+    @property
+    def normalized_rows(self) -> int:
+        return sum(int(n) for n in (self.normalized or {}).values())
 
     @property
     def rejection_rate(self) -> float:
@@ -139,6 +172,10 @@ class LinkReview(models.Model):
 
     def __str__(self) -> str:
         return f"review {self.delivery_id}:{self.row}"
+
+    @property
+    def sheet_row(self) -> int:
+        return sheet_row(self.row)
 
 
 class DepartmentToken(models.Model):

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Max
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -77,6 +77,41 @@ def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @requires(Can.VIEW_EXCHANGE)
 @require_GET
+def delivery_corrections(request: HttpRequest, pk: int) -> HttpResponse:
+    """The rejected rows as a workbook to correct and upload again (IDs and names masked)."""
+    user: User = request.user  # type: ignore[assignment]
+    delivery = scope.get_or_404(user, Delivery, pk=pk)
+    content, rows = reports.correction_workbook(delivery)
+    record(
+        "EXPORT",
+        actor=user,
+        object_type="delivery",
+        object_id=delivery.pk,
+        data={"kind": "rejected_rows", "rows": rows},
+    )
+    return _xlsx(content, f"delivery-{delivery.pk}-{delivery.dataset}-{delivery.period}-rejected.xlsx")
+
+
+@requires(Can.VIEW_EXCHANGE)
+@require_GET
+def dataset_template(request: HttpRequest, dataset: str) -> HttpResponse:
+    """A blank workbook for one dataset: two-language headers, drop-down code lists, field notes."""
+    spec = actions.active_catalog().datasets.get(dataset)
+    if spec is None:
+        raise Http404("未知数据集")
+    return _xlsx(reports.template_workbook(spec), f"template-{dataset}.xlsx")
+
+
+def _xlsx(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(
+        content, content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@requires(Can.VIEW_EXCHANGE)
+@require_GET
 def delivery_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The per-delivery report as an Excel workbook (IDs as text and masked)."""
     user: User = request.user  # type: ignore[assignment]
@@ -119,13 +154,17 @@ def upload(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     form = UploadForm(request.POST or None, request.FILES or None, datasets=_uploadable(user))
     if request.method == "POST" and form.is_valid():
-        delivery = actions.queue_upload(
-            actor=user,
-            dataset=form.cleaned_data["dataset"],
-            period=form.cleaned_data["period"],
-            upload=form.cleaned_data["file"],
-        )
-        return redirect("exchange:delivery_detail", pk=delivery.pk)
+        try:
+            delivery = actions.queue_upload(
+                actor=user,
+                dataset=form.cleaned_data["dataset"],
+                period=form.cleaned_data["period"],
+                upload=form.cleaned_data["file"],
+            )
+        except actions.ExchangeError as exc:  # e.g. a correction workbook for another dataset
+            form.add_error(None, str(exc))
+        else:
+            return redirect("exchange:delivery_detail", pk=delivery.pk)
     return render(request, "exchange/upload.html", {"form": form})
 
 

@@ -6,6 +6,7 @@ module only parses and checks it, so a malformed catalog fails loudly at load ti
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -20,6 +21,13 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FIELD_TYPES = ("id", "str", "enum", "date", "money", "int", "float", "bool")
 CADENCES = ("snapshot", "events")
 NUMERIC_TYPES = ("money", "int", "float")
+# Bounds a field has when the catalog names none (ADR 0028): numbers are never negative and below a
+# billion (no department sends more for one row); dates are not before 1900 and not after the end of the
+# delivered period; text is at most 200 characters (the longest real values, names of employers and
+# declaration reasons, are well below it).
+DEFAULT_RANGE = (0.0, 1e9)
+DEFAULT_MIN_DATE = dt.date(1900, 1, 1)
+DEFAULT_MAX_LENGTH = 200
 # A snapshot whose key holds one of these fields is a *keyed* snapshot (ag_income: one row per household
 # and year): a delivery replaces only the rows with the same key. The YAML may say so with `replace: key`.
 PERIOD_KEY_FIELDS = ("year",)
@@ -41,6 +49,33 @@ class Field:
     nullable: bool = False
     values: dict[str, str] | None = None
     range: tuple[float, float] | None = None
+    # dates: the earliest value, and how many years after the end of the delivered period the latest
+    # may be (0: none; a term end or a loan's due date lies ahead)
+    min_date: dt.date = DEFAULT_MIN_DATE
+    years_ahead: int = 0
+    # text: the longest value accepted, in characters
+    max_length: int | None = None
+    # cross-field rule: this number may not exceed that field of the same row (self-pay ≤ total cost)
+    not_above: str | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """An enum's Chinese label → code (a clerk writes 住院 for inpatient)."""
+        return {zh: code for code, zh in (self.values or {}).items()}
+
+    def max_date(self, period_end: dt.date) -> dt.date:
+        """The latest date accepted in a delivery for the period ending `period_end`."""
+        if not self.years_ahead:
+            return period_end
+        try:
+            return period_end.replace(year=period_end.year + self.years_ahead)
+        except ValueError:  # 29 February
+            return period_end.replace(year=period_end.year + self.years_ahead, day=28)
+
+
+def bilingual(f: Field) -> str:
+    """The two-language column label of the downloadable template (and of error messages)."""
+    return f"{f.zh}({f.name})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +124,10 @@ class Dataset:
         return self.key_fields or tuple(self.field_names)
 
     def header_map(self) -> dict[str, str]:
-        """Column label as found in a file (canonical `name` or Chinese `zh`) → canonical name."""
-        out = {f.zh: f.name for f in self.fields}
+        """Column label as found in a file (canonical `name`, Chinese `zh`, or both as the downloadable
+        template writes them: `zh(name)`) → canonical name."""
+        out = {bilingual(f): f.name for f in self.fields}
+        out.update({f.zh: f.name for f in self.fields})
         out.update({f.name: f.name for f in self.fields})
         return out
 
@@ -168,6 +205,11 @@ def _dataset(name: str, spec: Any, departments: dict[str, Department]) -> Datase
             # a header must map to exactly one column, whichever naming style the file uses
             if labels.setdefault(label, f.name) != f.name:
                 raise CatalogError(f"{where}: column label {label!r} is used by two fields")
+    for f in fields:
+        if f.not_above is not None:
+            other = next((g for g in fields if g.name == f.not_above), None)
+            if other is None or other.type not in NUMERIC_TYPES or f.type not in NUMERIC_TYPES:
+                raise CatalogError(f"{where} field {f.name}: `not_above` needs another numeric field")
     keys = tuple(f.name for f in fields if f.key)
     replace = spec.get("replace")
     if replace is None:
@@ -206,6 +248,10 @@ def _field(where: str, spec: Any) -> Field:
         if not isinstance(values, dict) or not values:
             raise CatalogError(f"{where}: an enum needs `values` (code: 中文)")
         values = {str(k): str(v) for k, v in values.items()}
+        ambiguous = any(label in values and label != code for code, label in values.items())
+        if len(set(values.values())) != len(values) or ambiguous:
+            # labels are accepted in place of codes: one label must mean one code
+            raise CatalogError(f"{where}: an enum label repeats or is another value's code")
     elif values is not None:
         raise CatalogError(f"{where}: only enums take `values`")
     rng = spec.get("range")
@@ -217,6 +263,8 @@ def _field(where: str, spec: Any) -> Field:
         if rng[0] > rng[1]:
             raise CatalogError(f"{where}: `range` low is above high")
         rng = (float(rng[0]), float(rng[1]))
+    elif ftype in NUMERIC_TYPES:
+        rng = DEFAULT_RANGE
     return Field(
         name=name,
         zh=str(_need(spec, "zh", where)),
@@ -225,4 +273,36 @@ def _field(where: str, spec: Any) -> Field:
         nullable=bool(spec.get("nullable", False)),
         values=values,
         range=rng,
+        **_bounds(where, ftype, spec),
     )
+
+
+def _bounds(where: str, ftype: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """min_date / years_ahead for dates, max_length for text, not_above for numbers (checked per type)."""
+    out: dict[str, Any] = {}
+    allowed = {"date": ("min_date", "years_ahead"), "str": ("max_length",)}.get(ftype, ())
+    if ftype in NUMERIC_TYPES:
+        allowed = ("not_above",)
+    for key in ("min_date", "years_ahead", "max_length", "not_above"):
+        if key in spec and key not in allowed:
+            raise CatalogError(f"{where}: `{key}` does not apply to type {ftype}")
+    if "min_date" in spec:
+        value = spec["min_date"]
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value)
+            except ValueError:
+                value = None
+        if not isinstance(value, dt.date):
+            raise CatalogError(f"{where}: `min_date` must be YYYY-MM-DD")
+        out["min_date"] = value
+    for key in ("years_ahead", "max_length"):
+        if key in spec:
+            if not isinstance(spec[key], int) or isinstance(spec[key], bool) or spec[key] < 0:
+                raise CatalogError(f"{where}: `{key}` must be a whole number ≥ 0")
+            out[key] = spec[key]
+    if ftype == "str":
+        out.setdefault("max_length", DEFAULT_MAX_LENGTH)
+    if "not_above" in spec:
+        out["not_above"] = str(spec["not_above"])
+    return out

@@ -39,6 +39,8 @@ class IngestReport:
     rejected: int = 0
     duplicates: int = 0  # events already delivered earlier (not an error)
     reasons: dict[str, int] = field(default_factory=dict)
+    # per field: stored rows whose enum value came as its Chinese label (住院) and was stored as the code
+    normalized: dict[str, int] = field(default_factory=dict)
     encoding: str | None = None
     header_style: str | None = None
     message_zh: str = ""
@@ -117,9 +119,15 @@ def ingest_file(
     # an ID cannot be born after the period it is delivered for; today bounds real-time imports
     limit = max(period_end(period), dt.datetime.now(dt.UTC).date())
     validated = validate(
-        result.table, dataset, known_villages=known_villages, engine=engine or lake.engine, today=limit
+        result.table,
+        dataset,
+        known_villages=known_villages,
+        engine=engine or lake.engine,
+        today=limit,
+        period_end=period_end(period),
     )
     read_rows, reasons, rejected = result.table.num_rows, validated.reasons, validated.rejected
+    normalized = validated.normalized
     accepted = validated.accepted
     # drop the raw text before linking and writing: on a 10-million-row file it is ~1 GB
     result = replace(result, table=result.table.slice(0, 0))
@@ -139,6 +147,8 @@ def ingest_file(
     notes = [f"已接收{committed.rows}行"]
     if rejected.num_rows:
         notes.append(f"退回{rejected.num_rows}行")
+    if normalized:
+        notes.append(f"{sum(normalized.values())}个代码以中文名称填写，已按代码表转换")
     if committed.duplicates:
         notes.append(f"{committed.duplicates}行为此前已报送的重复记录")
     if result.extra_columns:
@@ -151,6 +161,7 @@ def ingest_file(
         rejected=rejected.num_rows,
         duplicates=committed.duplicates,
         reasons=reasons,
+        normalized=normalized,
         encoding=result.encoding,
         header_style=result.header_style,
         message_zh="；".join(notes),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -27,6 +27,13 @@ SOURCE = "__fp_source"
 RESULT = "__fp_result"
 VILLAGES = "__fp_villages"
 REASON, FIELD, HKEY = "_reason", "_field", "__fp_hkey"
+TEXT_PROBLEM = "__tp_"  # + field: control_char / too_long found by `normalize`, NULL otherwise
+# Characters no department sends: C0 and C1 controls (NUL, ESC, NEL…), zero-width and bidi controls (an
+# U+202E turns 3607…1234 round on a screen), the byte-order mark. Refused in every text field.
+CONTROL_CHARS = "[\\x00-\\x1f\\x7f-\\x9f\\x{200b}-\\x{200f}\\x{202a}-\\x{202e}\\x{2060}-\\x{2069}\\x{feff}]"
+# their first UTF-8 byte (C1 and the U+2xxx / U+FEFF ones have a lead byte shared with other characters):
+# a column without any of these bytes holds none, and most columns are ruled out by a few numpy passes
+_CONTROL_LEADS = (0x7F, 0xC2, 0xE2, 0xEF)
 
 REASONS_ZH: dict[str, str] = {
     **{p.value: PROBLEM_MESSAGES_ZH[p] for p in IdProblem},
@@ -38,6 +45,10 @@ REASONS_ZH: dict[str, str] = {
     "out_of_range": "数值超出允许范围",
     "region_unknown": "村级区划代码不是本地区已知的村",
     "duplicate_in_file": "同一文件中主键重复（保留首次出现的行）",
+    "control_char": "含有控制字符或不可见的方向控制字符（如NUL、U+202E），请删除后重报",
+    "too_long": "文本超过最大长度",
+    "date_out_of_range": "日期超出允许范围",
+    "exceeds_field": "超过同一行的关联字段",
 }
 REJECTED_SCHEMA = pa.schema(
     [
@@ -65,6 +76,8 @@ _PATTERNS = {
 class Validated:
     accepted: pa.Table
     rejected: pa.Table
+    # per field: enum values written as their Chinese label and stored as the code (not rejections)
+    normalized: dict[str, int] = field(default_factory=dict)
 
     @cached_property
     def reasons(self) -> dict[str, int]:
@@ -147,12 +160,23 @@ def _whole(col: pa.ChunkedArray, decimals: int) -> bool:
     return pc.all(pc.equal(pc.round(col, decimals), col)).as_py() is not False
 
 
-def normalize(table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozenset()) -> pa.Table:
-    """Trim every value, empty → NULL; IDs as fangpin.lib.idcard.normalize; booleans lower-case.
+@dataclass(frozen=True)
+class _Column:
+    values: pa.ChunkedArray
+    problems: pa.ChunkedArray | None = None  # control_char / too_long per row, when any row has one
+    labels: pa.ChunkedArray | None = None  # True where an enum value was its Chinese label, now the code
+
+
+def normalize(
+    table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozenset()
+) -> tuple[pa.Table, dict[str, pa.ChunkedArray]]:
+    """Trim every value, empty → NULL; IDs as fangpin.lib.idcard.normalize; booleans lower-case; enum
+    labels (住院) → their code (inpatient); the second value returned marks those rows per field.
 
     Done with Arrow kernels before the SQL (string functions are the slow part of an engine round trip);
     accepted string columns are these normalised values, the SQL only checks and types them. Fields in
-    `typed` already hold their typed value and pass through.
+    `typed` already hold their typed value and pass through. A text field with a control character or
+    over its maximum length gets a `__tp_<field>` column saying so (only when some row has one).
     """
     text = [f for f in dataset.fields if f.name not in typed]
     # pyarrow kernels release the GIL: two columns at a time keep both cores busy (and at most two
@@ -165,13 +189,20 @@ def normalize(table: pa.Table, dataset: Dataset, typed: frozenset[str] = frozens
                 strict=True,
             )
         )
-    cols = {f.name: done[f.name] if f.name in done else table.column(f.name) for f in dataset.fields}
+    cols = {f.name: done[f.name].values if f.name in done else table.column(f.name) for f in dataset.fields}
     cols[ROW] = table.column(ROW)
-    return pa.table(cols)
+    for name, column in done.items():
+        if column.problems is not None:
+            cols[TEXT_PROBLEM + name] = column.problems
+    return pa.table(cols), {name: c.labels for name, c in done.items() if c.labels is not None}
 
 
-def _normalize_column(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray:
+def _normalize_column(col: pa.ChunkedArray, f: Field) -> _Column:
     col = pc.utf8_trim_whitespace(col)
+    problems = _text_problems(col, f)
+    labels = None
+    if f.type == "enum":
+        col, labels = _enum_codes(col, f)
     if f.type == "id":
         if pc.any(pc.starts_with(col, "'")).as_py():  # Excel's text marker; rare, the regex is slow
             col = pc.replace_substring_regex(col, "^'+", "")
@@ -181,7 +212,51 @@ def _normalize_column(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray:
     empty = pc.equal(pc.binary_length(col), 0)
     if pc.any(empty).as_py():  # most columns have none: skip the copy
         col = pc.if_else(empty, pa.scalar(None, pa.string()), col)
-    return col
+    return _Column(col, problems, labels)
+
+
+def _text_problems(col: pa.ChunkedArray, f: Field) -> pa.ChunkedArray | None:
+    """'control_char' / 'too_long' per row (NULL if fine); None when no row of the column has either."""
+    if f.type not in STRING_TYPES:
+        return None
+    found: pa.ChunkedArray | None = None
+    if f.max_length is not None:
+        long = pc.greater(pc.utf8_length(col), f.max_length)
+        if pc.any(long).as_py():
+            found = pc.if_else(long, pa.scalar("too_long"), pa.scalar(None, pa.string()))
+    if _may_hold_controls(col):
+        bad = pc.match_substring_regex(col, CONTROL_CHARS)
+        if pc.any(bad).as_py():
+            found = pc.if_else(bad, pa.scalar("control_char"), found or pa.scalar(None, pa.string()))
+    return found
+
+
+def _may_hold_controls(col: pa.ChunkedArray) -> bool:
+    """False when no value's bytes could start a control character (the common case; numpy over the bytes)."""
+    if not pa.types.is_string(col.type):
+        return True  # (large strings: let the regular expression decide)
+    for chunk in col.chunks:
+        buffers = chunk.buffers()
+        if len(chunk) == 0 or buffers[2] is None:
+            continue
+        offsets = np.frombuffer(buffers[1], np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(buffers[2], np.uint8)[int(offsets[0]) : int(offsets[-1])]
+        if (data < 0x20).any() or any((data == lead).any() for lead in _CONTROL_LEADS):
+            return True
+    return False
+
+
+def _enum_codes(col: pa.ChunkedArray, f: Field) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Values written as a Chinese label (住院) become their code (inpatient); those rows are marked."""
+    labels = f.labels
+    distinct = pc.unique(col)  # a few values (a code list), however long the file
+    present = distinct.filter(pc.is_in(distinct, value_set=pa.array(list(labels), pa.string()))).to_pylist()
+    if not present:  # files written with codes: nothing else to do
+        return col, None
+    where = pc.index_in(col, value_set=pa.array(present, pa.string()))
+    codes = pa.array([labels[v] for v in present], pa.string())
+    mapped = pc.if_else(pc.is_valid(where), pc.take(codes, where), col)
+    return mapped, pc.is_valid(where)
 
 
 def validation_steps(
@@ -192,8 +267,14 @@ def validation_steps(
     check_region: bool,
     typed: frozenset[str] = frozenset(),
     id_problems: bool = False,
+    period_end: dt.date | None = None,
+    text_problems: frozenset[str] = frozenset(),
 ) -> list[SqlStep]:
     """The validation as named SQL steps over SOURCE and VILLAGES(code).
+
+    Dates may not lie after `period_end` (default `birth_limit`) unless their field allows years ahead.
+    SOURCE holds `__tp_<field>` for the fields in `text_problems` (`normalize` found control characters or
+    over-long text there).
 
     With `id_problems`, SOURCE also holds `__idp_<field>`, each ID's problem from `id_problem_steps`
     (NULL for the IDs `plain_ids` vouched for); otherwise the ID checks are part of this SQL.
@@ -228,13 +309,16 @@ def validation_steps(
     out_typed = [f for f in typed_fields if f.name not in typed]
     hashed = [f"{d.hash64(key_cols)} AS {HKEY}"] if key_cols else []
     checked = [q(ROW)] + hashed + [q("__t_" + f.name) for f in typed_fields]
+    bounds = _Bounds(birth_limit, period_end or birth_limit, dataset)
     for f in dataset.fields:
         region = check_region and f.name in REGION_FIELDS
         problem = (
             q("__idp_" + f.name)
             if id_problems and f.type == "id"
-            else _problem_sql(f, dialect, birth_limit, region, f.name in typed)
+            else _problem_sql(f, dialect, bounds, region, f.name in typed)
         )
+        if f.name in text_problems:  # a control character or over-long text comes first
+            problem = f"COALESCE({q(TEXT_PROBLEM + f.name)}, {problem})"
         checked.append(f"{problem} AS {q('__c_' + f.name)}")
     steps.append(SqlStep(f"SELECT {', '.join(checked)}\nFROM {source}", "__fp_checked"))
 
@@ -267,7 +351,7 @@ def id_problem_steps(dataset: Dataset, dialect: Dialect, *, birth_limit: dt.date
     """
     q = dialect.quote
     cols = [
-        f"{_problem_sql(f, dialect, birth_limit, False)} AS {q('__c_' + f.name)}"
+        f"{_problem_sql(f, dialect, _Bounds(birth_limit, birth_limit, dataset), False)} AS {q('__c_' + f.name)}"
         for f in dataset.fields
         if f.type == "id"
     ]
@@ -342,9 +426,17 @@ def _typed_sql(f: Field, d: Dialect, typed: bool = False) -> str:
     return f"CASE WHEN {canonical} OR {whole} THEN {cast} WHEN {regex} THEN {cast} END"
 
 
-def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool, typed: bool = False) -> str:
+@dataclass(frozen=True)
+class _Bounds:
+    birth_limit: dt.date  # of the birth date inside an ID
+    period_end: dt.date  # of the delivered period: the latest date a field may hold (unless years ahead)
+    dataset: Dataset
+
+
+def _problem_sql(f: Field, d: Dialect, bounds: _Bounds, region: bool, typed: bool = False) -> str:
     """The first problem of one field (a reason code or NULL), over the typed step's columns."""
     q, lit = d.quote, d.literal
+    birth_limit = bounds.birth_limit
     n = q(f.name)
     t = q("__t_" + f.name)
     missing = "NULL" if f.nullable else "'required_missing'"
@@ -391,6 +483,11 @@ def _problem_sql(f: Field, d: Dialect, birth_limit: dt.date, region: bool, typed
         if f.range is not None:
             lo, hi = f.range
             checks.append((f"{t} < {lo!r} OR {t} > {hi!r}", "'out_of_range'"))
+        if f.type == "date":
+            low, high = (d.date_literal(x.isoformat()) for x in (f.min_date, f.max_date(bounds.period_end)))
+            checks.append((f"{t} < {low} OR {t} > {high}", "'date_out_of_range'"))
+        if f.not_above is not None:  # NULL on either side compares to NULL: no problem
+            checks.append((f"{t} > {q('__t_' + f.not_above)}", "'exceeds_field'"))
     if region:
         checks.append((f"{n} NOT IN (SELECT code FROM {VILLAGES})", "'region_unknown'"))  # noqa: S608 - identifiers from the catalog, no user input
     return "CASE " + " ".join(f"WHEN {cond} THEN {code}" for cond, code in checks) + " END"
@@ -403,16 +500,19 @@ def validate(
     known_villages: set[str] | pa.Array | None,
     engine: Engine,
     today: dt.date | None = None,
+    period_end: dt.date | None = None,
 ) -> Validated:
     """Split `table` (from readers.read_file) into typed accepted rows and rejected rows with reasons.
 
     `today` bounds the birth date inside ID numbers (default: today in UTC); pass the end of the
-    delivery period when importing simulated future months.
+    delivery period when importing simulated future months. `period_end` (default: `today`) is the end
+    of the delivered period: no date field lies after it unless the catalog allows years ahead.
     """
     limit = today or dt.datetime.now(dt.UTC).date()
+    period_end = period_end or limit
     check_region = known_villages is not None and any(f.name in REGION_FIELDS for f in dataset.fields)
     source, typed = _typed_columns(table, dataset)
-    normalized = normalize(source, dataset, typed)
+    normalized, labels = normalize(source, dataset, typed)
     del source
     normalized = _with_id_problems(normalized, dataset, engine, limit)
     tables = {SOURCE: normalized}
@@ -421,7 +521,16 @@ def validate(
         codes = known_villages if isinstance(known_villages, pa.Array) else pa.array(sorted(known_villages))
         tables[VILLAGES] = pa.table({"code": codes.cast(pa.string())})
     steps = validation_steps(
-        dataset, engine.dialect, birth_limit=limit, check_region=check_region, typed=typed, id_problems=True
+        dataset,
+        engine.dialect,
+        birth_limit=limit,
+        check_region=check_region,
+        typed=typed,
+        id_problems=True,
+        period_end=period_end,
+        text_problems=frozenset(
+            n[len(TEXT_PROBLEM) :] for n in normalized.column_names if n.startswith(TEXT_PROBLEM)
+        ),
     )
     sql = cte_sql(steps)
     result = engine.query(sql, tables)
@@ -446,9 +555,11 @@ def validate(
         columns.append(source.column(f.name).filter(good))
     columns.append(normalized.column(ROW).filter(good))
     accepted = pa.Table.from_arrays(columns, schema=accepted_schema(dataset))
-    rejected = _rejected(result.filter(bad), table.filter(bad), dataset)
+    rejected = _rejected(result.filter(bad), table.filter(bad), dataset, period_end)
     assert accepted.num_rows + rejected.num_rows == table.num_rows, "every row is accepted or rejected"
-    return Validated(accepted, rejected)
+    # labels are counted among the stored rows only (a rejected row is counted as rejected)
+    stored = {name: int(pc.sum(pc.and_(mask, good)).as_py() or 0) for name, mask in labels.items()}
+    return Validated(accepted, rejected, {name: n for name, n in stored.items() if n})
 
 
 def _with_id_problems(normalized: pa.Table, dataset: Dataset, engine: Engine, limit: dt.date) -> pa.Table:
@@ -581,7 +692,7 @@ def _typed_columns(table: pa.Table, dataset: Dataset) -> tuple[pa.Table, frozens
     return table, frozenset(typed)
 
 
-def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
+def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset, period_end: dt.date) -> pa.Table:
     """Rejection rows plus the whole raw row as delivered (the quarantine keeps values as given)."""
     fields = bad.column(FIELD).combine_chunks()
     codes = bad.column(REASON).combine_chunks()
@@ -598,7 +709,7 @@ def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
         # the value of the field each row was rejected for (rejected rows are few: a loop over fields)
         raw_value = pc.if_else(pc.equal(fields, name), raw.column(name).combine_chunks(), raw_value)
     out = pa.table(
-        [bad.column(ROW), fields, codes, _messages(fields, codes, dataset), raw_value],
+        [bad.column(ROW), fields, codes, _messages(fields, codes, dataset, period_end), raw_value],
         schema=REJECTED_SCHEMA,
     )
     for name in raw.column_names:
@@ -606,18 +717,24 @@ def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset) -> pa.Table:
     return out
 
 
-def _messages(fields: pa.Array, codes: pa.Array, dataset: Dataset) -> pa.Array:
+def _messages(fields: pa.Array, codes: pa.Array, dataset: Dataset, period_end: dt.date) -> pa.Array:
     if not len(codes):
         return pa.array([], pa.string())
     pairs = pc.binary_join_element_wise(fields, codes, "\x1f")
     unique = pc.unique(pairs)
-    text = [_message(dataset, *str(p).split("\x1f")) for p in unique.to_pylist()]
+    text = [_message(dataset, period_end, *str(p).split("\x1f")) for p in unique.to_pylist()]
     return pa.array(text, pa.string()).take(pc.index_in(pairs, unique))
 
 
-def _message(dataset: Dataset, field_name: str, code: str) -> str:
+def _message(dataset: Dataset, period_end: dt.date, field_name: str, code: str) -> str:
     f = dataset.field(field_name)
     text = f"{f.zh}：{REASONS_ZH[code]}"
+    if code == "too_long":
+        text += f"（最多{f.max_length}个字）"
+    elif code == "date_out_of_range":
+        text += f"（{f.min_date.isoformat()}～{f.max_date(period_end).isoformat()}）"
+    elif code == "exceeds_field" and f.not_above:
+        text += f"（不应大于{dataset.field(f.not_above).zh}）"
     if code == "enum_invalid" and f.values:
         text += "（可选：" + "、".join(f"{k}={v}" for k, v in f.values.items()) + "）"
     elif code == "out_of_range" and f.range:

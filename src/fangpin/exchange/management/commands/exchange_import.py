@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 mark = MARKS.get(d.status, "?")
                 tqdm.write(
                     f"{mark} {dataset:<24} 读取 {d.read:>8}  入库 {d.accepted:>8}  拒收 {d.rejected:>6}  重复 {d.duplicates:>6}"
-                    f"  {d.get_status_display()}{'：' + d.message if d.message and d.status != Status.ACCEPTED else ''}"
+                    f"  {d.outcome_label}{'：' + d.message if d.message and d.status != Status.ACCEPTED else ''}"
                 )
                 failures += d.status == Status.REJECTED_WHOLE
         if failures:

@@ -31,6 +31,7 @@ from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, catalog_from_bytes, load_catalog
+from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
 from fangpin.pipeline.ingest import IngestReport, ingest_file
 from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.linkage import (
@@ -389,8 +390,11 @@ class _Linker:
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
         names = set(accepted.column_names)
-        if self.dataset == "ps_person":
-            self.registry_counts = _apply_police_snapshot(accepted, self.period)
+        if self.dataset == "ps_person":  # a row with a broken ID never registers a person: it is linked
+            valid_id = (
+                accepted.filter(pc.is_null(accepted.column(ID_PROBLEM))) if ID_PROBLEM in names else accepted
+            )
+            self.registry_counts = _apply_police_snapshot(valid_id, self.period)
         if self.dataset == "ag_roster":
             self.roster = dict(
                 zip(
@@ -408,13 +412,17 @@ class _Linker:
                 }
             )
             self.result = self._link_persons(records, person_fields)
+            unlinked = self.result.unlinked.select(["_row", "reason"]).rename_columns(["_row", UNLINKED])
+            # rows with a broken ID that reach nobody are quarantined by the pipeline (id_repair.settle)
+            quarantined = self._broken_ids(accepted, unlinked)
             self.counts = {
                 "linked": self.result.links.num_rows,
                 "review": self.result.n_review_rows,
-                "unlinked": self.result.unlinked.num_rows,
+                "unlinked": self.result.unlinked.num_rows - quarantined,
             }
             links = self.result.links.select(["_row", "person_key", "household_key"])
-            return accepted.join(links, "_row", join_type="left outer").sort_by("_row")
+            joined = accepted.join(links, "_row", join_type="left outer")
+            return joined.join(unlinked, "_row", join_type="left outer").sort_by("_row")
         if "household_no" in names:
             keyed = _household_keys(accepted)
             found = keyed.num_rows - keyed.column("household_key").null_count
@@ -422,6 +430,13 @@ class _Linker:
             return keyed
         self.counts = {"linked": accepted.num_rows, "review": 0, "unlinked": 0}
         return accepted
+
+    @staticmethod
+    def _broken_ids(accepted: pa.Table, unlinked: pa.Table) -> int:
+        if ID_PROBLEM not in accepted.column_names or not unlinked.num_rows:
+            return 0
+        broken = accepted.filter(pc.is_valid(accepted.column(ID_PROBLEM))).column("_row")
+        return int(pc.sum(pc.is_in(unlinked.column("_row"), value_set=broken.combine_chunks())).as_py() or 0)
 
 
 def _apply_police_snapshot(accepted: pa.Table, period: str) -> dict[str, int]:

@@ -467,7 +467,9 @@ def _id_kind(raw: str | None) -> tuple[str, str | None]:
     value = idcard.normalize(raw)
     found = idcard.problem(value)
     if found is None:
-        return KIND_VALID, value
+        # a residue ID of 15 digits + 000 is not in the registry: Excel's padding that fits the check
+        # character by chance (1 in 11), so only its first 15 digits are evidence (ADR 0027)
+        return (KIND_EXCEL_000 if value.endswith("000") else KIND_VALID), value
     if found is idcard.IdProblem.MISSING:
         return KIND_MISSING, None
     if found is idcard.IdProblem.EXCEL_MANGLED:

@@ -234,7 +234,7 @@ def _iso_date(value: str) -> dt.date | None:
 def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]) -> pa.Table | None:
     """The registry persons these rows can be linked to: those with a row's ID number (raw or normalised),
     and for the rows that ID does not settle, everyone meeting one of them on a blocking rule (same first
-    14 ID digits; same name and birth date; same household; same village and birth year; same village and
+    14 ID digits; same name and birth date; same first character of the name and birth date; same household; same village and birth year; same village and
     name pinyin). Linked with LinkSettings(registry_size=...) they give the very result of the whole
     registry (docs/linkage.md). None when they would be much of the registry: read it whole instead.
     `registry_size` may be a function: it is called only when some row is not settled by its ID."""
@@ -260,6 +260,9 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         return None
     same_pinyin = _same_pinyin(villages, set(by_pinyin))
     born = [(name, day) for name, text in distinct("name", "birth_date") if (day := _iso_date(text))]
+    surname_born = [
+        (first, day) for first, text in distinct("name1", "birth_date") if (day := _iso_date(text))
+    ]
     years = [
         (v, int(y)) for v, y in distinct("village_code", "birth_year") if y.isdigit() and 1 < int(y) < 9999
     ]
@@ -268,6 +271,10 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         *(
             reduce(or_, (Q(person__name=n, person__birth_date=d) for n, d in chunk))
             for chunk in _chunks(born, 100)
+        ),
+        *(
+            reduce(or_, (_name_starts(first) & Q(person__birth_date=d) for first, d in chunk))
+            for chunk in _chunks(surname_born, 100)
         ),
         *(
             Q(household__household_no__in=[n for (n,) in chunk])
@@ -283,6 +290,11 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         pa.array(sorted(first.values()), pa.int64())
     )  # a person matching several keys once
     return None if candidates.num_rows > WHOLE_REGISTRY_SHARE * registry_size else candidates
+
+
+def _name_starts(first: str) -> Q:
+    """Names starting with this character (a prefix, not a range: collations order Chinese variously)."""
+    return Q(person__name__startswith=first)
 
 
 def _current_count(where: Q) -> int:

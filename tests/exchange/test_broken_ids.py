@@ -4,6 +4,7 @@ candidates, or quarantined as unlinkable with the reason — and no broken ID re
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,22 @@ def fate(o: dict[str, Any]) -> str:
     return "review" if o.get("review") else "stored_unlinked"
 
 
+def report(found: list[dict[str, Any]]) -> None:
+    table: dict[tuple[str, str], Counter[str]] = {}
+    for o in found:
+        form = "E+17" if "E" in str(o["injected"]) else "…000" if str(o["injected"]).endswith("000") else ""
+        kind = f"{o['kind']} {form}".strip()
+        where = "ps_person" if o["dataset"] == "ps_person" else "department"
+        table.setdefault(
+            (kind, f"{where}, person {'known' if o['known'] else 'not yet registered'}"), Counter()
+        )[fate(o)] += 1
+    print("\n| defect | rows | right person | wrong | review | unlinkable |")
+    for (kind, where), c in sorted(table.items()):
+        print(
+            f"| {kind} / {where} | {c.total()} | {c['right']} | {c['wrong']} | {c['review']} | {c['quarantined']} |"
+        )
+
+
 def test_every_broken_id_row_ends_linked_in_review_or_unlinkable_with_its_reason(
     xinfeng, county_deliveries: Path
 ) -> None:
@@ -89,6 +106,8 @@ def test_every_broken_id_row_ends_linked_in_review_or_unlinkable_with_its_reason
         if o["known"]
         and (o["kind"] == "id_check_char" or (o["kind"] == "id_excel_mangled" and "E" not in o["injected"]))
     ]
+    if os.environ.get("FANGPIN_REPORT"):  # the table of docs/linkage.md
+        report(found)
     assert len(repairable) >= 50
     assert sum(fate(o) == "right" for o in repairable) >= 0.9 * len(repairable), Counter(
         fate(o) for o in repairable

@@ -69,7 +69,7 @@ def report(found: list[dict[str, Any]]) -> None:
         kind = f"{o['kind']} {form}".strip()
         where = "ps_person" if o["dataset"] == "ps_person" else "department"
         table.setdefault(
-            (kind, f"{where}, person {'known' if o['known'] else 'not yet registered'}"), Counter()
+            (kind, f"{where}, person {'registered' if o['known'] else 'not registered'}"), Counter()
         )[fate(o)] += 1
     print("\n| defect | rows | right person | wrong | review | unlinkable |")
     for (kind, where), c in sorted(table.items()):
@@ -82,7 +82,7 @@ def test_every_broken_id_row_ends_linked_in_review_or_unlinkable_with_its_reason
     xinfeng, county_deliveries: Path
 ) -> None:
     found: list[dict[str, Any]] = []
-    known: set[str] = set()  # persons registered before the month: those a broken row can reach
+    known: set[str] = set()  # persons registered before a row's file: those a broken row can reach
     for period in PERIODS:
         assert (
             cli.main(
@@ -90,8 +90,12 @@ def test_every_broken_id_row_ends_linked_in_review_or_unlinkable_with_its_reason
             )
             == 0
         )
-        found += [{**o, "known": o["original"] in known} for o in outcomes(county_deliveries, period)]
-        known = set(Person.objects.values_list("id_number", flat=True))
+        after = set(Person.objects.values_list("id_number", flat=True))
+        found.extend(  # the snapshot is imported first, then the others
+            {**o, "known": o["original"] in (known if o["dataset"] == "ps_person" else after)}
+            for o in outcomes(county_deliveries, period)
+        )
+        known = after
     fates = Counter(fate(o) for o in found)
     assert fates["lost"] == 0 and fates["stored_unlinked"] == 0, fates
     assert fates["wrong"] == 0, [o for o in found if fate(o) == "wrong"]

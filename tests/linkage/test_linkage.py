@@ -198,3 +198,46 @@ def test_precision_and_recall_on_the_simulator(synth_dir: Path, model: LinkModel
 def test_febrl1_f1() -> None:
     metrics = evaluate_on_febrl("febrl1")
     assert metrics.f1 >= 0.9, metrics
+
+
+def test_a_namesake_with_his_own_valid_id_is_never_linked(registry: pa.Table, model: LinkModel) -> None:
+    """Someone outside the registry with a registry person's name, birth date, gender and household, but
+    his own valid ID: as alike as can be, and still someone else (issue 12: 63 such wrong links at 1M)."""
+    person = _people(registry, "gender = '1'")[0]
+    known = set(registry.column("id_number").to_pylist())
+    own = next(
+        i
+        for s in range(1, 500)
+        if (i := idcard.make(person["id_number"][:6], person["birth_date"], s, male=True)) not in known
+    )
+    result = _run(_records([_fields(person, id_number=own)]), registry, model)
+    assert result.links.num_rows == 0
+
+
+def test_a_padded_id_that_is_another_persons_real_id_does_not_link_to_him(
+    registry: pa.Table, model: LinkModel
+) -> None:
+    """Excel's 15 digits + 000 can be another person's real ID: the row's name, gender and birth date say
+    it is not him, so the row is linked by what it carries instead of by the ID (exact step)."""
+    person = next(
+        p
+        for p in _people(registry, "gender = '1' AND household_no IS NOT NULL", 200)
+        if idcard.problem(p["id_number"][:15] + "000") is None
+    )
+    padded = person["id_number"][:15] + "000"
+    holder = {
+        **person,
+        "person_key": max(registry.column("person_key").to_pylist()) + 1,
+        "id_number": padded,  # a woman born the same day in the same area, elsewhere in the county
+        "name": "甘霖",
+        "gender": "2",
+        "household_key": -1,
+        "household_no": "360722999999000001",
+        "village_code": "360722999999",
+    }
+    with_holder = pa.concat_tables([registry, pa.Table.from_pylist([holder], schema=registry.schema)])
+    result = _run(_records([_fields(person, id_number=padded)]), with_holder, model)
+    assert _one_link(result)["person_key"] == person["person_key"]
+    # an ID-only row with that ID is the holder's, as anyone would read it
+    only_id = _run(_records([{"id_number": padded}]), with_holder, model, ["id_number"])
+    assert _one_link(only_id)["person_key"] == holder["person_key"]

@@ -34,6 +34,7 @@ from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, catalog_from_bytes, load_catalog
+from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
 from fangpin.pipeline.ingest import IngestReport, ingest_file
 from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.linkage import (
@@ -234,7 +235,7 @@ def _iso_date(value: str) -> dt.date | None:
 def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]) -> pa.Table | None:
     """The registry persons these rows can be linked to: those with a row's ID number (raw or normalised),
     and for the rows that ID does not settle, everyone meeting one of them on a blocking rule (same first
-    14 ID digits; same name and birth date; same household; same village and birth year; same village and
+    14 ID digits; same name and birth date; same first character of the name and birth date; same household; same village and birth year; same village and
     name pinyin). Linked with LinkSettings(registry_size=...) they give the very result of the whole
     registry (docs/linkage.md). None when they would be much of the registry: read it whole instead.
     `registry_size` may be a function: it is called only when some row is not settled by its ID."""
@@ -260,6 +261,9 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         return None
     same_pinyin = _same_pinyin(villages, set(by_pinyin))
     born = [(name, day) for name, text in distinct("name", "birth_date") if (day := _iso_date(text))]
+    surname_born = [
+        (first, day) for first, text in distinct("name1", "birth_date") if (day := _iso_date(text))
+    ]
     years = [
         (v, int(y)) for v, y in distinct("village_code", "birth_year") if y.isdigit() and 1 < int(y) < 9999
     ]
@@ -268,6 +272,10 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         *(
             reduce(or_, (Q(person__name=n, person__birth_date=d) for n, d in chunk))
             for chunk in _chunks(born, 100)
+        ),
+        *(
+            reduce(or_, (_name_starts(first) & Q(person__birth_date=d) for first, d in chunk))
+            for chunk in _chunks(surname_born, 100)
         ),
         *(
             Q(household__household_no__in=[n for (n,) in chunk])
@@ -283,6 +291,11 @@ def candidate_registry(records: pa.Table, registry_size: int | Callable[[], int]
         pa.array(sorted(first.values()), pa.int64())
     )  # a person matching several keys once
     return None if candidates.num_rows > WHOLE_REGISTRY_SHARE * registry_size else candidates
+
+
+def _name_starts(first: str) -> Q:
+    """Names starting with this character (a prefix, not a range: collations order Chinese variously)."""
+    return Q(person__name__startswith=first)
 
 
 def _current_count(where: Q) -> int:
@@ -390,8 +403,11 @@ class _Linker:
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
         names = set(accepted.column_names)
-        if self.dataset == "ps_person":
-            self.registry_counts = _apply_police_snapshot(accepted, self.period)
+        if self.dataset == "ps_person":  # a row with a broken ID never registers a person: it is linked
+            valid_id = (
+                accepted.filter(pc.is_null(accepted.column(ID_PROBLEM))) if ID_PROBLEM in names else accepted
+            )
+            self.registry_counts = _apply_police_snapshot(valid_id, self.period)
         if self.dataset == "ag_roster":
             self.roster = dict(
                 zip(
@@ -409,13 +425,17 @@ class _Linker:
                 }
             )
             self.result = self._link_persons(records, person_fields)
+            unlinked = self.result.unlinked.select(["_row", "reason"]).rename_columns(["_row", UNLINKED])
+            # rows with a broken ID that reach nobody are quarantined by the pipeline (id_repair.settle)
+            quarantined = self._broken_ids(accepted, unlinked)
             self.counts = {
                 "linked": self.result.links.num_rows,
                 "review": self.result.n_review_rows,
-                "unlinked": self.result.unlinked.num_rows,
+                "unlinked": self.result.unlinked.num_rows - quarantined,
             }
             links = self.result.links.select(["_row", "person_key", "household_key"])
-            return accepted.join(links, "_row", join_type="left outer").sort_by("_row")
+            joined = accepted.join(links, "_row", join_type="left outer")
+            return joined.join(unlinked, "_row", join_type="left outer").sort_by("_row")
         if "household_no" in names:
             keyed = _household_keys(accepted)
             found = keyed.num_rows - keyed.column("household_key").null_count
@@ -423,6 +443,13 @@ class _Linker:
             return keyed
         self.counts = {"linked": accepted.num_rows, "review": 0, "unlinked": 0}
         return accepted
+
+    @staticmethod
+    def _broken_ids(accepted: pa.Table, unlinked: pa.Table) -> int:
+        if ID_PROBLEM not in accepted.column_names or not unlinked.num_rows:
+            return 0
+        broken = accepted.filter(pc.is_valid(accepted.column(ID_PROBLEM))).column("_row")
+        return int(pc.sum(pc.is_in(unlinked.column("_row"), value_set=broken.combine_chunks())).as_py() or 0)
 
 
 def _apply_police_snapshot(accepted: pa.Table, period: str) -> dict[str, int]:

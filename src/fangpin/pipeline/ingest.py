@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from fangpin.pipeline.catalog import Catalog
+from fangpin.pipeline import id_repair
+from fangpin.pipeline.catalog import Catalog, Dataset
 from fangpin.pipeline.engine import Engine
 from fangpin.pipeline.lake import Lake, check_period
 from fangpin.pipeline.readers import FORMATS, DeliveryRejected, read_file
-from fangpin.pipeline.validate import validate
+from fangpin.pipeline.validate import Validated, validate
 
 Status = Literal["accepted", "duplicate", "rejected_whole"]
 Progress = Callable[[str, str], None]  # (dataset, stage) with stage in read/validate/link/commit/done
@@ -129,15 +130,33 @@ def ingest_file(
     read_rows, reasons, rejected = result.table.num_rows, validated.reasons, validated.rejected
     normalized = validated.normalized
     accepted = validated.accepted
+    held: id_repair.Held | None = None
+    if link is not None:  # rows rejected only for their ID go to the link step (id_repair)
+
+        def revalidate(rows: pa.Table, lenient: Dataset) -> tuple[pa.Table, pa.Table]:
+            again = validate(
+                rows,
+                lenient,
+                known_villages=known_villages,
+                engine=engine or lake.engine,
+                today=limit,
+                period_end=period_end(period),
+            )
+            return again.accepted, again.rejected
+
+        held = id_repair.hand_to_linkage(result.table, dataset, accepted, rejected, revalidate)
+        accepted = held.accepted
     # drop the raw text before linking and writing: on a 10-million-row file it is ~1 GB
     result = replace(result, table=result.table.slice(0, 0))
     del validated
     if link is not None:
+        assert held is not None
         notify(dataset_name, "link")
         linked = link(accepted)
         if linked.num_rows != accepted.num_rows:
             raise ValueError("link() must add columns, not add or drop rows")
-        accepted = linked
+        accepted, rejected = id_repair.settle(linked, held)
+        reasons = Validated(accepted, rejected).reasons
     notify(dataset_name, "commit")
     delivery_id = lake.new_delivery_id(dataset_name, period)
     committed = lake.commit(delivery_id, dataset_name, period, content_hash, accepted, rejected, spec=dataset)
@@ -149,6 +168,8 @@ def ingest_file(
         notes.append(f"退回{rejected.num_rows}行")
     if normalized:
         notes.append(f"{sum(normalized.values())}个代码以中文名称填写，已按代码表转换")
+    if held is not None and held.sent:
+        notes.append(f"身份号码有误的{held.sent}行已按姓名、出生日期等关联本人（无法确定本人的随退回行列出）")
     if committed.duplicates:
         notes.append(f"{committed.duplicates}行为此前已报送的重复记录")
     if result.extra_columns:

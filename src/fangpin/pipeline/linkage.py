@@ -52,6 +52,7 @@ _FEATURES = (
     "id14",
     "name",
     "name_py",
+    "name1",
     "gender",
     "birth_date",
     "birth_year",
@@ -275,6 +276,8 @@ _OTHER_COMPARISONS = (_name_comparison, _birth_comparison, _gender_comparison, _
 _BLOCKING_RULES = (
     "l.id14 = r.id14",  # area code + birth date embedded in the ID ("6+8")
     "l.name = r.name AND l.birth_date = r.birth_date",
+    # a typo in the given name (no ID, no household): the surname and birth date still meet (ADR 0027)
+    "l.name1 = r.name1 AND l.birth_date = r.birth_date",
     "l.household_no = r.household_no",
     "l.village_code = r.village_code AND l.birth_year = r.birth_year",
     "l.name_py = r.name_py AND l.village_code = r.village_code",
@@ -283,7 +286,16 @@ _BLOCKING_RULES = (
 
 # The feature columns the blocking rules compare: a registry person is a candidate of a residue row only
 # when the row and the person agree on all columns of one rule.
-BLOCKING_KEY_COLUMNS = ("id14", "name", "birth_date", "household_no", "village_code", "birth_year", "name_py")
+BLOCKING_KEY_COLUMNS = (
+    "id14",
+    "name",
+    "birth_date",
+    "household_no",
+    "village_code",
+    "birth_year",
+    "name_py",
+    "name1",
+)
 
 
 # ---------------------------------------------------------------------------------------------- model
@@ -467,7 +479,9 @@ def _id_kind(raw: str | None) -> tuple[str, str | None]:
     value = idcard.normalize(raw)
     found = idcard.problem(value)
     if found is None:
-        return KIND_VALID, value
+        # a residue ID of 15 digits + 000 is not in the registry: Excel's padding that fits the check
+        # character by chance (1 in 11), so only its first 15 digits are evidence (ADR 0027)
+        return (KIND_EXCEL_000 if value.endswith("000") else KIND_VALID), value
     if found is idcard.IdProblem.MISSING:
         return KIND_MISSING, None
     if found is idcard.IdProblem.EXCEL_MANGLED:
@@ -524,6 +538,7 @@ def prepare(table: pa.Table, *, side: str, label: bool = False) -> pa.Table:
         "id14": id14,
         "name": names,
         "name_py": name_py,
+        "name1": pc.utf8_slice_codeunits(names, 0, 1),
         "gender": gender,
         "birth_date": birth,
         "birth_year": pc.utf8_slice_codeunits(birth, 0, 4),
@@ -623,8 +638,30 @@ def link(
 def _register(con: duckdb.DuckDBPyConnection, records: pa.Table, registry: pa.Table) -> None:
     """The tables the exact step joins: records_in (the rows) and person (the registry's IDs)."""
     con.register("records_in", records)
-    con.register("registry_in", registry.select(["person_key", "household_key", "id_number"]))
-    _exec(con, "CREATE TEMP TABLE person AS SELECT person_key, household_key, id_number FROM registry_in")
+    n = registry.num_rows
+    facts = {
+        c: registry.column(c) if c in registry.column_names else pa.nulls(n, pa.string())
+        for c in ("name", "gender", "birth_date")
+    }
+    person = pa.table({c: registry.column(c) for c in ("person_key", "household_key", "id_number")} | facts)
+    con.register("registry_in", person)
+    _exec(
+        con,
+        "CREATE TEMP TABLE person AS SELECT person_key, household_key, id_number, name, gender, "
+        "CAST(birth_date AS VARCHAR) AS birth_date FROM registry_in",
+    )
+
+
+def _padded_agrees(records: pa.Table, id_sql: str) -> str:
+    """SQL: the exact match of record r and person p stands — unless the ID is Excel-padded (…000) and r
+    contradicts p's name, gender or birth date: then it is another person's real ID that Excel made
+    (15 digits + 000 fitting the check character), and the row goes to the probabilistic step."""
+    checks = [f"coalesce(r.{c} <> p.{c}, FALSE)" for c in ("name", "gender") if c in records.column_names]
+    if "birth_date" in records.column_names:
+        checks.append("coalesce(substr(r.birth_date, 1, 10) <> p.birth_date, FALSE)")
+    if not checks:
+        return "TRUE"
+    return f"NOT ({id_sql} LIKE '%000' AND ({' OR '.join(checks)}))"
 
 
 def _empty(schema: pa.Schema) -> pa.Table:
@@ -632,17 +669,19 @@ def _empty(schema: pa.Schema) -> pa.Table:
 
 
 def _exact_step(con: duckdb.DuckDBPyConnection, records: pa.Table) -> tuple[pa.Table, pa.Table, int]:
+    agrees = _padded_agrees(records, "r.id_number")
     first = _arrow(
         con,
         (
-            "SELECT r._row, p.person_key, p.household_key FROM records_in r "
-            "JOIN person p ON p.id_number = r.id_number"
+            "SELECT r._row, p.person_key, p.household_key FROM records_in r "  # noqa: S608 - fixed SQL
+            f"JOIN person p ON p.id_number = r.id_number WHERE {agrees}"
         ),
     )
     rest = _arrow(
         con,
         (
-            "SELECT * FROM records_in r WHERE NOT EXISTS (SELECT 1 FROM person p WHERE p.id_number = r.id_number)"
+            "SELECT * FROM records_in r WHERE NOT EXISTS "  # noqa: S608 - fixed SQL
+            f"(SELECT 1 FROM person p WHERE p.id_number = r.id_number AND {agrees})"
         ),
     )
     normalized = pa.array([idcard.normalize(v) for v in rest.column("id_number").to_pylist()], pa.string())
@@ -650,7 +689,8 @@ def _exact_step(con: duckdb.DuckDBPyConnection, records: pa.Table) -> tuple[pa.T
     second = _arrow(
         con,
         (
-            "SELECT r._row, p.person_key, p.household_key FROM rest_norm r JOIN person p ON p.id_number = r.id_number"
+            "SELECT r._row, p.person_key, p.household_key FROM rest_norm n JOIN records_in r USING (_row) "  # noqa: S608
+            f"JOIN person p ON p.id_number = n.id_number WHERE {_padded_agrees(records, 'n.id_number')}"
         ),
     )
     matched = pa.concat_tables([first, second])
@@ -790,6 +830,8 @@ def _decide(
         SELECT
             CASE WHEN source_dataset_l = 'a_records' THEN unique_id_l ELSE unique_id_r END AS _row,
             CASE WHEN source_dataset_l = 'a_records' THEN unique_id_r ELSE unique_id_l END AS person_key,
+            -- the row carries a valid ID and it is not this candidate's
+            (id_kind_l = '{KIND_VALID}' OR id_kind_r = '{KIND_VALID}') AND id_l IS DISTINCT FROM id_r AS other_id,
             least(match_weight, 1000) AS w,
             {features} AS features
         FROM pred
@@ -801,7 +843,7 @@ def _decide(
         CREATE TEMP TABLE post AS
         WITH m AS (SELECT _row, max(w) AS wmax FROM cand GROUP BY _row),
         s AS (
-            SELECT c._row, c.person_key, c.features, c.w,
+            SELECT c._row, c.person_key, c.features, c.w, c.other_id,
                    -- numerically stable: divide numerator and denominator by 2^wmax
                    pow(2, c.w - m.wmax) / (pow(2, -m.wmax) + sum(pow(2, c.w - m.wmax)) OVER (PARTITION BY c._row)) AS p
             FROM cand c JOIN m USING (_row)
@@ -818,7 +860,10 @@ def _decide(
         SELECT _row,
                max(p) FILTER (WHERE rank = 1) AS top,
                sum(p) FILTER (WHERE p >= {settings.min_candidate_probability}) AS mass,
-               CASE WHEN max(p) FILTER (WHERE rank = 1) >= {link_t} THEN 'link'
+               -- a row with a valid ID nobody in the registry has is someone else, however alike (a
+               -- namesake born the same day): never linked, at most shown for review (ADR 0027)
+               CASE WHEN max(p) FILTER (WHERE rank = 1) >= {link_t}
+                         AND NOT bool_or(other_id) FILTER (WHERE rank = 1) THEN 'link'
                     WHEN sum(p) FILTER (WHERE p >= {settings.min_candidate_probability}) >= {review_t} THEN 'review'
                     ELSE 'unlinked' END AS decision
         FROM post GROUP BY _row

@@ -29,10 +29,16 @@ class DefectRates:
     gbk_files: int = 1
     late_datasets: int = 1
     zh_header_files: int = 1
+    # share of Excel's 15-digit + 000 IDs whose check character happens to fit that are delivered as they
+    # are (valid-looking; a man's then contradicts his gender), instead of in E-notation
+    id_excel_valid_looking: float = 1.0
+    # share of persons whose ID is broken (a wrong check character) in the police snapshot itself, the
+    # same way in every month's ps_person (recorded as police_id_broken)
+    police_id_broken: float = 0.0005
 
     @classmethod
     def none(cls) -> DefectRates:
-        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0)
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0.0, 0.0)
 
     @property
     def any(self) -> bool:

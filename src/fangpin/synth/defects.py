@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ NAME_TYPO = "name_typo"
 DUPLICATE_EVENT = "duplicate_event"
 GBK_ENCODING = "gbk_encoding"
 LATE_DATASET = "late_dataset"
+POLICE_ID_BROKEN = "police_id_broken"  # the police snapshot's own ID broken, month after month
 ZH_HEADERS = "zh_headers"
 
 # file defects land on datasets that every month has, so a plan never points at a missing file
@@ -138,6 +140,8 @@ class Injector:
                     np.asarray(injected, object)[sel],
                     label,
                 )
+        if ds.name == "ps_person" and r.police_id_broken > 0:
+            table = self._police_broken(folder, table, set(rows.tolist()))
         if ds.name == "ps_person" and r.name_typo > 0:
             rows = np.flatnonzero(self.rng.random(n) < r.name_typo)
             if len(rows):
@@ -155,6 +159,29 @@ class Injector:
                 self.record(folder, ds.name, rows, keys, "name", original, injected_names, NAME_TYPO)
         return table
 
+    def _police_broken(self, folder: str, table: pa.Table, hit: set[int]) -> pa.Table:
+        """The same persons' IDs broken the same way in every month's police snapshot: who is picked and
+        which wrong check character depend on the ID alone (a hash), not on the month or the stream."""
+        col = ev.whole(table.column("id_number"))
+        values = col.to_pylist()
+        # rows another ID defect hit this month keep that one
+        picks = [
+            (i, v)
+            for i, v in enumerate(values)
+            if v and i not in hit and _share(v) < self.rates.police_id_broken
+        ]
+        if not picks:
+            return table
+        rows = np.array([i for i, _ in picks], np.int64)
+        original = [v for _, v in picks]
+        injected = [with_wrong_check_char(v, int(_share(v[::-1]) * 10)) for v in original]
+        mask = np.zeros(table.num_rows, bool)
+        mask[rows] = True
+        new = pc.replace_with_mask(col, pa.array(mask), pa.array(injected, pa.string()))
+        table = table.set_column(table.schema.get_field_index("id_number"), "id_number", new)
+        self.record(folder, "ps_person", rows, original, "id_number", original, injected, POLICE_ID_BROKEN)
+        return table
+
     def _mangle(self, kind: int, value: str | None) -> str | None:
         if value is None or kind == 3:
             return "" if kind == 3 else value
@@ -164,8 +191,11 @@ class Injector:
         if self.rng.random() < 0.5:
             return _scientific(value)
         padded = value[:15] + "000"
-        # a padded number whose check character happens to fit would look valid: show it in E-notation
-        return padded if check_char(padded[:17]) != padded[17] else _scientific(value)
+        if check_char(padded[:17]) != padded[17]:
+            return padded
+        # the check character fits by chance: Excel does not care (a valid-looking ID, often contradicting
+        # the row's gender); `id_excel_valid_looking` = 0 shows these in E-notation instead
+        return padded if self.rng.random() < self.rates.id_excel_valid_looking else _scientific(value)
 
     def duplicates(self, folder: str, ds: Dataset, table: pa.Table, previous: pa.Table | None) -> pa.Table:
         """Re-deliver some event rows of the previous delivery (or of this one) as exact duplicates."""
@@ -188,6 +218,11 @@ class Injector:
             return pa.table({c: pa.array([], pa.int64() if c == "row" else pa.string()) for c in cols})
         data = {c: np.concatenate([r[c] for r in self.records]) for c in cols}
         return pa.table({c: pa.array(data[c], pa.int64() if c == "row" else pa.string()) for c in cols})
+
+
+def _share(value: str) -> float:
+    """A stable number in [0, 1) for a string (the same in every run and month)."""
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big") / 2.0**64
 
 
 def _scientific(value: str) -> str:

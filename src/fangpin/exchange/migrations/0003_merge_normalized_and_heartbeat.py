@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('exchange', '0002_delivery_normalized'),
-        ('exchange', '0002_delivery_worker_heartbeat'),
+        ("exchange", "0002_delivery_normalized"),
+        ("exchange", "0002_delivery_worker_heartbeat"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
+    "fangpin.web.middleware.RefuseNulMiddleware",  # innermost: its 400 still gets the headers above
 ]
 
 ROOT_URLCONF = "fangpin.urls"

@@ -105,3 +105,24 @@ def test_hostile_values_get_4xx_or_a_form_error_and_are_never_echoed(site: Site,
 
     assert probe.sent > len(names)
     assert not probe.problems, "\n".join(probe.problems)
+    assert not stored_hidden_characters(), "a form kept a hostile control character"
+
+
+def stored_hidden_characters() -> list[str]:
+    """Text fields that kept a NUL or a right-to-left override from the hostile values (audit rows encode
+    them on purpose). Looked for in Python: SQLite's LIKE cannot match a NUL."""
+    from django.apps import apps
+    from django.db import models
+
+    found = []
+    for model in apps.get_models():
+        if model._meta.label_lower == "audit.auditevent":
+            continue
+        text = [
+            f.attname
+            for f in model._meta.concrete_fields
+            if isinstance(f, models.CharField | models.TextField)
+        ]
+        for row in model._default_manager.values_list(*text) if text else []:
+            found += [f"{model._meta.label}: {v[:60]!r}" for v in row if v and ("\x00" in v or "\u202e" in v)]
+    return found

@@ -94,7 +94,7 @@ class Site:
             self._made[kind] = _targets(self.world, kind)
         return self._made[kind]
 
-    def _object_for(self, kind: str, user: Any) -> Any:
+    def object_for(self, kind: str, user: Any) -> Any:
         """The object of `kind` this user may see, else the one in our own place."""
         found = self.targets(kind)
         for obj, visible in found.values():
@@ -112,9 +112,9 @@ class Site:
             kwargs["token"] = village_token(Region.objects.get(prefix=VILLAGE_A))
         elif name in API_KINDS:
             kind, key = API_KINDS[name]
-            kwargs[key] = self._object_for(kind, user).pk
+            kwargs[key] = self.object_for(kind, user).pk
         elif spec.kind:
-            kwargs["prefix" if spec.kind == "region" else "pk"] = self._object_for(spec.kind, user).pk
+            kwargs["prefix" if spec.kind == "region" else "pk"] = self.object_for(spec.kind, user).pk
         return reverse(name, kwargs=kwargs)
 
     def routes(self, user: Any = None, method: str | None = None) -> list[Route]:
@@ -391,10 +391,6 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
 def changed(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> list[str]:
     return [label for label in before if before[label] != after[label]]
-
-
-def quoted(value: str) -> str:
-    return quote(value, safe="")
 
 
 SENTINEL = "7777777"

@@ -76,7 +76,7 @@ def _real_path(site: Site, op: dict[str, Any]) -> str:
     user = site.world.users["zhang_township"]
     values = {"action": "reject", "dataset": "ms_settlement", "prefix": "360722100"}
     for name in op["path_params"]:
-        value = values.get(name) or (site._object_for(kind, user).pk if kind else 1)
+        value = values.get(name) or (site.object_for(kind, user).pk if kind else 1)
         path = path.replace("{" + name + "}", str(value))
     return path
 

@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
     "fangpin.web.middleware.SecurityHeadersMiddleware",
+    "fangpin.web.middleware.RefuseNulMiddleware",  # innermost: its 400 still gets the headers above
 ]
 
 # Everything is served from this server: no CDN, no third-party script (government intranets, PI-05).

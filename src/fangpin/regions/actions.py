@@ -9,6 +9,7 @@ from django.db import transaction
 
 from fangpin.audit.actions import record
 from fangpin.lib import divisions
+from fangpin.lib.text import control_characters
 from fangpin.regions.models import Level, Region
 
 
@@ -69,9 +70,7 @@ def create_grid(village: Region, name: str, actor: object | None = None) -> Regi
     """A grid (网格) under a village; its prefix is the village prefix plus a 3-digit sequence."""
     if village.level != Level.VILLAGE:
         raise RegionError("网格只能建在村（社区）下")
-    name = name.strip()
-    if not name:
-        raise RegionError("网格名称不能为空")
+    name = _grid_name(name)
     taken = Region.objects.filter(parent=village, level=Level.GRID).values_list("prefix", flat=True)
     sequence = max((int(p[-3:]) for p in taken), default=0) + 1
     if sequence > 999:
@@ -87,13 +86,25 @@ def create_grid(village: Region, name: str, actor: object | None = None) -> Regi
     return grid
 
 
+def _grid_name(name: str) -> str:
+    """A grid's name as typed, or RegionError: the database column's length (PostgreSQL refuses a longer
+    one with an error page) and no control characters (a right-to-left override disguises a name)."""
+    name = name.strip()
+    if not name:
+        raise RegionError("网格名称不能为空")
+    longest = Region._meta.get_field("name").max_length or 0
+    if len(name) > longest:
+        raise RegionError(f"网格名称不能超过{longest}个字")
+    if control_characters(name):
+        raise RegionError("网格名称含有不可见的控制字符（如换行、从右向左标记），请删除后重新输入")
+    return name
+
+
 @transaction.atomic
 def rename_grid(grid: Region, name: str, actor: object | None = None) -> Region:
     if grid.level != Level.GRID:
         raise RegionError("只有网格可以在系统内改名；官方区划随区划代码更新")
-    name = name.strip()
-    if not name:
-        raise RegionError("网格名称不能为空")
+    name = _grid_name(name)
     old = grid.name
     grid.name = name
     grid.full_name = grid.full_name.rsplit("/", 1)[0] + "/" + name

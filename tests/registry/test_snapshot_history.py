@@ -39,7 +39,7 @@ def test_it_registers_households_and_persons_from_a_snapshot(world, two_people) 
     counts = actions.load_police_snapshot(
         [row(father, "3607221002000099"), row(son, "3607221002000099", "03")], as_of=JAN
     )
-    assert counts["households_created"] == 1 and counts["persons_created"] == 2
+    assert counts["households_created"] == 1 and counts["persons_created"] == 2, counts
     household = Household.objects.get(household_no="3607221002000099")
     assert household.current_memberships().count() == 2
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from dataclasses import fields as dataclass_fields
 from functools import reduce
 from operator import or_
 from pathlib import Path
@@ -30,8 +29,14 @@ from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
-from fangpin.pipeline.catalog import Catalog, CatalogError, catalog_from_bytes, load_catalog
-from fangpin.pipeline.ingest import IngestReport, ingest_file
+from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
+from fangpin.pipeline.ingest import (
+    REFUSED_FIELD,
+    REFUSED_MESSAGE,
+    REFUSED_REASON,
+    IngestReport,
+    ingest_file,
+)
 from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.linkage import (
     LinkModel,
@@ -43,9 +48,11 @@ from fangpin.pipeline.linkage import (
     prepare,
     train_model,
 )
+from fangpin.pipeline.readers import ROW
 from fangpin.regions.models import Level, Region
-from fangpin.registry.actions import PersonRow, load_police_snapshot
-from fangpin.registry.models import Household, Membership
+from fangpin.registry.actions import apply_police_snapshot
+from fangpin.registry.models import Household, Membership, Person
+from fangpin.registry.snapshot import SNAPSHOT_SCHEMA, SnapshotResult
 
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "village_code")
@@ -388,9 +395,21 @@ class _Linker:
         return link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
+        if self.dataset != "ps_person":
+            return self._link(accepted)
+        snapshot = _apply_police_snapshot(accepted, self.period)
+        self.registry_counts = snapshot.counts
+        if not snapshot.refused.num_rows:
+            return self._link(accepted)
+        # rows the registry refused are not linked: the pipeline quarantines them (ingest.REFUSED_*)
+        refused = pc.is_in(accepted.column(ROW), value_set=snapshot.refused.column(ROW))
+        linked = self._link(accepted.filter(pc.invert(refused)))
+        rows = pa.concat_tables([linked, accepted.filter(refused)], promote_options="default")
+        reasons = snapshot.refused.rename_columns([ROW, REFUSED_FIELD, REFUSED_REASON, REFUSED_MESSAGE])
+        return rows.join(reasons, ROW, join_type="left outer").sort_by(ROW)
+
+    def _link(self, accepted: pa.Table) -> pa.Table:
         names = set(accepted.column_names)
-        if self.dataset == "ps_person":
-            self.registry_counts = _apply_police_snapshot(accepted, self.period)
         if self.dataset == "ag_roster":
             self.roster = dict(
                 zip(
@@ -424,11 +443,12 @@ class _Linker:
         return accepted
 
 
-def _apply_police_snapshot(accepted: pa.Table, period: str) -> dict[str, int]:
-    """The registry is built from the police 户籍 snapshot, applied as dated history."""
-    columns = [f.name for f in dataclass_fields(PersonRow)]
-    rows = [PersonRow(**r) for r in accepted.select(columns).to_pylist()]
-    return load_police_snapshot(rows, as_of=month_end(period))
+def _apply_police_snapshot(accepted: pa.Table, period: str) -> SnapshotResult:
+    """The registry is built from the police 户籍 snapshot, applied as dated history (set-based)."""
+    rows = accepted.select([*SNAPSHOT_SCHEMA, ROW]).cast(
+        pa.schema([*(pa.field(n, t) for n, t in SNAPSHOT_SCHEMA.items()), pa.field(ROW, pa.int64())])
+    )
+    return apply_police_snapshot(rows, as_of=month_end(period))
 
 
 # --- import ----------------------------------------------------------------------------------------
@@ -476,7 +496,8 @@ def import_file(
     file_name: str = "",
 ) -> Delivery:
     """Validate, link and store one delivery file. Never raises for bad rows (they are quarantined with
-    a reason); raises ExchangeError for a bad request; a whole-file rejection is recorded and returned."""
+    a reason); raises ExchangeError for a bad request; a whole-file rejection (also: a dependency not
+    loaded yet) is recorded and returned, and so is a failure (status FAILED, a Chinese message)."""
     catalog = check_request(dataset, period)
     spec = catalog.datasets[dataset]
     operator = username or getattr(actor, "username", "")
@@ -496,10 +517,10 @@ def import_file(
         Delivery.objects.filter(pk=delivery.pk).update(
             status=Status.PROCESSING, catalog_version=catalog.version
         )
-    store = lake()
-    store.recover()
     linker = _Linker(dataset, period)
     try:
+        store = lake()
+        store.recover()
         report = ingest_file(
             path,
             dataset,
@@ -509,11 +530,28 @@ def import_file(
             known_villages=known_villages(),
             link=linker,
             progress=_progress(delivery.pk),
+            missing=lambda: missing_dependency(spec),
         )
-    except Exception as exc:
-        _fail(delivery, exc, actor=actor, username=operator)
-        raise
+    except Exception as exc:  # noqa: BLE001 - the traceback goes to the log, the user gets a reason
+        return _fail(delivery, exc, actor=actor, username=operator)
     return _finish(delivery, report, linker, actor=actor, username=operator)
+
+
+def missing_dependency(spec: Dataset) -> tuple[str, str] | None:
+    """What a file needs before it can be imported and is not there yet: (code, a Chinese reason that
+    names the fix), or None. A row is never rejected for what the county has not loaded yet."""
+    names = {f.name for f in spec.fields}
+    if "village_code" in names and not Region.objects.filter(level=Level.VILLAGE).exists():
+        return "regions_missing", (
+            "尚未加载行政区划，无法核对村级区划代码：请先加载区划（fangpin regions load --county 县级代码，"
+            "如 360722），再重新导入本文件"
+        )
+    if spec.name != "ps_person" and names & {"id_number", "household_no"} and not Person.objects.exists():
+        return "registry_missing", (
+            "户籍库为空，无法将本文件关联到人和户：请先导入公安户籍快照 ps_person（同一目录一起导入时会先导入它），"
+            "再重新导入本文件"
+        )
+    return None
 
 
 @transaction.atomic
@@ -611,11 +649,17 @@ def _apply_roster(roster: dict[str, str]) -> None:
         )
 
 
-def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> None:
+def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> Delivery:
+    """An unexpected error: the traceback goes to the log, the delivery says in Chinese what happened
+    and what to do (never the exception's text); nothing of the file was committed to the lake."""
+    logger.error("delivery %s (%s %s) failed", delivery.pk, delivery.dataset, delivery.period, exc_info=exc)
     with transaction.atomic():
         Delivery.objects.filter(pk=delivery.pk).update(
             status=Status.FAILED,
-            message=f"处理失败：{type(exc).__name__}: {exc}"[:2000],
+            message=(
+                f"处理失败：系统内部错误，本文件未入库（详情已记入系统日志，交付编号 {delivery.pk}）。"
+                "请联系系统管理员，排除后重新导入本文件"
+            ),
             finished_at=timezone.now(),
         )
         record(
@@ -627,6 +671,8 @@ def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> N
             object_id=delivery.pk,
             reason=type(exc).__name__,
         )
+    delivery.refresh_from_db()
+    return delivery
 
 
 # --- review queue and tokens -------------------------------------------------------------------------

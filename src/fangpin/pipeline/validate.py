@@ -68,10 +68,15 @@ class Validated:
 
     @cached_property
     def reasons(self) -> dict[str, int]:
-        if not self.rejected.num_rows:
-            return {}
-        counts = pc.value_counts(self.rejected.column("reason_code")).to_pylist()
-        return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))}
+        return reason_counts(self.rejected)
+
+
+def reason_counts(rejected: pa.Table) -> dict[str, int]:
+    """Rejected rows per reason code (REJECTED_SCHEMA), by code."""
+    if not rejected.num_rows:
+        return {}
+    counts = pc.value_counts(rejected.column("reason_code")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))}
 
 
 def arrow_type(f: Field) -> pa.DataType:

@@ -29,6 +29,7 @@ from fangpin.pipeline.validate import plain_ids
 from fangpin.regions.models import Level, Region
 from fangpin.registry.models import Household, Membership, MembershipChange, Person, PersonStatus, Relation
 
+SQLITE_CACHE_KIB = 256 * 1024
 SNAPSHOT_SCHEMA: dict[str, pa.DataType] = {
     "id_number": pa.string(),
     "name": pa.string(),
@@ -220,6 +221,9 @@ def _insert(model: type[Model], table: pa.Table) -> int:
                 copy.write(buffer.getvalue())
         else:
             marks = ", ".join(["%s"] * len(columns))
+            # the indexes of a county's registry outgrow SQLite's default 2 MB page cache: each insert
+            # then reads its index pages from disk again (a bigger cache for this connection only)
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             cursor.executemany(
                 f"INSERT INTO {meta.db_table} ({names}) VALUES ({marks})",  # noqa: S608 - model identifiers
                 zip(*(text.column(c).to_pylist() for c in columns), strict=True),

@@ -7,6 +7,7 @@ the police snapshot of every county failed as a whole); the file here is above t
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pyarrow as pa
 import pytest
@@ -73,3 +74,20 @@ def test_a_county_sized_file_with_region_checks_keeps_every_value_on_its_row(cat
     assert v.accepted.column("birth_date").to_pylist() == [
         start + dt.timedelta(days=(r - 1) % 25_000) for r in rows
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+@pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="Spark runs in the SQLite pass only (Django-free)"
+)
+def test_on_spark_every_value_stays_on_its_row(catalog) -> None:  # type: ignore[no-untyped-def]
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from fangpin.pipeline.engine import SparkEngine
+
+    table, expected = _snapshot(20_000)
+    v = validate(table, catalog["ps_person"], known_villages=set(VILLAGES), engine=SparkEngine(), today=TODAY)
+    rejected = v.rejected.column("_row").to_pylist()
+    assert dict(zip(rejected, v.rejected.column("reason_code").to_pylist(), strict=True)) == expected
+    rows = v.accepted.column("_row").to_pylist()
+    assert v.accepted.column("name").to_pylist() == [f"人{r}" for r in rows]

@@ -146,7 +146,7 @@ def _lookup(
         else:
             for chunk in _chunks(keys.to_pylist()):
                 found += rows.filter(**{f"{key}__in": chunk}).values_list(*columns)
-    data = list(zip(*found, strict=True)) if found else [[] for _ in columns]
+    data: list[Sequence[Any]] = list(zip(*found, strict=True)) if found else [[] for _ in columns]
     table = pa.table(
         {c: pa.array(v) if v else pa.array([], pa.null()) for c, v in zip(columns, data, strict=True)}
     )
@@ -207,7 +207,7 @@ def _insert(model: type[Model], table: pa.Table) -> int:
     if not table.num_rows:
         return 0
     meta = model._meta
-    columns = [meta.get_field(name).column for name in table.column_names]  # type: ignore[union-attr]
+    columns = [str(meta.get_field(name).column) for name in table.column_names]  # type: ignore[union-attr]
     text = pa.table(
         {c: pc.cast(table.column(n), pa.string()) for c, n in zip(columns, table.column_names, strict=True)}
     )
@@ -226,9 +226,10 @@ def _insert(model: type[Model], table: pa.Table) -> int:
             cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
             cursor.executemany(
                 f"INSERT INTO {meta.db_table} ({names}) VALUES ({marks})",  # noqa: S608 - model identifiers
-                zip(*(text.column(c).to_pylist() for c in columns), strict=True),
+                # sqlite3 takes any iterable of rows: no list of 728,000 tuples
+                zip(*(text.column(c).to_pylist() for c in columns), strict=True),  # type: ignore[arg-type]
             )
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def _update(model: type[Model], keys: pa.Array, **values: Any) -> None:
@@ -343,7 +344,7 @@ def apply_status(state: pa.Table, as_of: dt.date) -> int:
             end_date=Greatest(Value(group["day"]), F("start_date")),
             end_reason=group["status"],
         )
-    return changed.num_rows
+    return int(changed.num_rows)
 
 
 def apply_moves(state: pa.Table, as_of: dt.date) -> int:

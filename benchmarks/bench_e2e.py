@@ -123,7 +123,6 @@ def run() -> list[dict[str, Any]]:
             median = statistics.median(s for s, _, _ in timings[name])
             baseline = statistics.median(alone)
             rows = _rows(month)
-            target = TARGETS_S[name] * scale
             out.append(
                 {
                     "name": name,
@@ -136,8 +135,13 @@ def run() -> list[dict[str, Any]]:
                     "rows_per_s": int(rows / median),
                     "households": households,
                     "runs": repeats,
-                    "target_s": round(target, 1),
-                    "meets_target": median < target,
+                    # fixed costs (a process, Django, the model) do not shrink with the county: the
+                    # target holds at scale 1 only
+                    **(
+                        {"target_s": TARGETS_S[name], "meets_target": median < TARGETS_S[name]}
+                        if scale == 1.0
+                        else {"target": f"< {TARGETS_S[name]:.0f} s at scale 1"}
+                    ),
                     "database": "sqlite",
                     "scale": scale,
                     "cores": os.cpu_count(),

@@ -48,7 +48,7 @@ def build_population(
     month through the exchange, exactly as real deliveries arrive: the registry is built from the police
     snapshot, every row is validated, bad rows are quarantined with a reason."""
     from fangpin.exchange import actions
-    from fangpin.exchange.models import Source
+    from fangpin.exchange.models import Source, Status
     from fangpin.synth import SynthConfig, generate
 
     periods = recent_periods(months, timezone.localdate())
@@ -73,6 +73,8 @@ def build_population(
             plan = actions.plan_folder(out / "deliveries" / period)
             for dataset, file in tqdm(plan.files, desc=f"导入 import {period}", unit="文件"):
                 delivery = actions.import_file(file, dataset, period, source=Source.CLI, username="demo")
+                if delivery.status == Status.FAILED:  # the demo's own data must import: stop loudly
+                    raise RuntimeError(f"{dataset} {period}: {delivery.message}")
                 totals["files"] += 1
                 for key in ("read", "accepted", "rejected"):
                     totals[key] += getattr(delivery, key)

@@ -15,17 +15,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fangpin.pipeline import id_repair
 from fangpin.pipeline.catalog import Catalog, Dataset
 from fangpin.pipeline.engine import Engine
 from fangpin.pipeline.lake import Lake, check_period
-from fangpin.pipeline.readers import FORMATS, DeliveryRejected, read_file
-from fangpin.pipeline.validate import Validated, validate
+from fangpin.pipeline.readers import FORMATS, ROW, DeliveryRejected, read_file
+from fangpin.pipeline.validate import reason_counts, validate
 
 Status = Literal["accepted", "duplicate", "rejected_whole"]
 Progress = Callable[[str, str], None]  # (dataset, stage) with stage in read/validate/link/commit/done
 Link = Callable[[pa.Table], pa.Table]
+Missing = Callable[[], tuple[str, str] | None]
+# A link step may refuse rows validation accepted (the registry: a gender contradicting the ID…): it
+# sets these columns on them (NULL elsewhere) and they join the quarantine with the rejected rows.
+REFUSED_FIELD, REFUSED_REASON, REFUSED_MESSAGE = "_refused_field", "_refused_reason", "_refused_zh"
 
 
 @dataclass(frozen=True)
@@ -95,8 +100,10 @@ def ingest_file(
     link: Link | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    missing: Missing | None = None,
 ) -> IngestReport:
-    """Import one delivery file for `period` (YYYY-MM) into `lake`."""
+    """Import one delivery file for `period` (YYYY-MM) into `lake`. `missing`: what the file needs and
+    is not loaded yet (code, Chinese reason), asked once the file itself is readable: it is refused whole."""
     path = Path(path)
     check_period(period)
     notify = progress or (lambda _ds, _stage: None)
@@ -116,6 +123,9 @@ def ingest_file(
         result = read_file(path, dataset, typed=True)
     except DeliveryRejected as exc:
         return base.report(None, "rejected_whole", code=exc.code, message_zh=exc.message_zh)
+    needed = missing() if missing is not None else None
+    if needed is not None:
+        return base.report(None, "rejected_whole", code=needed[0], message_zh=needed[1])
     notify(dataset_name, "validate")
     # an ID cannot be born after the period it is delivered for; today bounds real-time imports
     limit = max(period_end(period), dt.datetime.now(dt.UTC).date())
@@ -155,8 +165,10 @@ def ingest_file(
         linked = link(accepted)
         if linked.num_rows != accepted.num_rows:
             raise ValueError("link() must add columns, not add or drop rows")
+        assert held is not None  # a link step always has the broken-ID hand-off
         accepted, rejected = id_repair.settle(linked, held)
-        reasons = Validated(accepted, rejected).reasons
+        accepted, rejected = _quarantine_refused(accepted, rejected, dataset)
+        reasons = reason_counts(rejected)
     notify(dataset_name, "commit")
     delivery_id = lake.new_delivery_id(dataset_name, period)
     committed = lake.commit(delivery_id, dataset_name, period, content_hash, accepted, rejected, spec=dataset)
@@ -188,6 +200,31 @@ def ingest_file(
         message_zh="；".join(notes),
         extra_columns=result.extra_columns,
     )
+
+
+def _quarantine_refused(linked: pa.Table, rejected: pa.Table, dataset: Dataset) -> tuple[pa.Table, pa.Table]:
+    """Rows the link step refused move from `linked` to `rejected` (its schema: the row's values as
+    text, here the accepted values, since the raw text is gone by then)."""
+    if REFUSED_REASON not in linked.column_names:
+        return linked, rejected
+    refused = pc.is_valid(linked.column(REFUSED_REASON))
+    extra = [REFUSED_FIELD, REFUSED_REASON, REFUSED_MESSAGE]
+    accepted = linked.filter(pc.invert(refused)).drop_columns(extra)
+    bad = linked.filter(refused)
+    if not bad.num_rows:
+        return accepted, rejected
+    columns = {
+        ROW: bad.column(ROW),
+        "field": bad.column(REFUSED_FIELD),
+        "reason_code": bad.column(REFUSED_REASON),
+        "message_zh": bad.column(REFUSED_MESSAGE),
+    }
+    text = {f.name: pc.cast(bad.column(f.name), pa.string()) for f in dataset.fields}
+    raw_value = pa.nulls(bad.num_rows, pa.string())
+    for name, values in text.items():
+        raw_value = pc.if_else(pc.equal(bad.column(REFUSED_FIELD), name), values, raw_value)
+    moved = pa.table({**columns, "raw_value": raw_value, **text}).cast(rejected.schema)
+    return accepted, pa.concat_tables([rejected, moved]).sort_by(ROW)
 
 
 def _duplicate(lake: Lake, delivery_id: str, base: _File) -> IngestReport:

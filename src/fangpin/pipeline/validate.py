@@ -81,10 +81,15 @@ class Validated:
 
     @cached_property
     def reasons(self) -> dict[str, int]:
-        if not self.rejected.num_rows:
-            return {}
-        counts = pc.value_counts(self.rejected.column("reason_code")).to_pylist()
-        return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))}
+        return reason_counts(self.rejected)
+
+
+def reason_counts(rejected: pa.Table) -> dict[str, int]:
+    """Rejected rows per reason code (REJECTED_SCHEMA), by code."""
+    if not rejected.num_rows:
+        return {}
+    counts = pc.value_counts(rejected.column("reason_code")).to_pylist()
+    return {str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))}
 
 
 def arrow_type(f: Field) -> pa.DataType:
@@ -281,7 +286,8 @@ def validation_steps(
 
     SOURCE holds `normalize`d text (+ _row), except the fields in `typed`, which already hold their typed
     value (from `typed_value`): those are only checked for NULL and range. The output has _row, the typed non-string fields,
-    _reason (first problem's code, NULL if the row is accepted) and _field, in _row order.
+    _reason (first problem's code, NULL if the row is accepted) and _field, in any order (`validate`
+    puts it back in the input's by `_row`: `in_row_order`).
     """
     q, lit, d = dialect.quote, dialect.literal, dialect
     steps: list[SqlStep] = []
@@ -361,7 +367,7 @@ def id_problem_steps(dataset: Dataset, dialect: Dialect, *, birth_limit: dt.date
 def dedupe_steps(dataset: Dataset, dialect: Dialect) -> list[SqlStep]:
     """Rows repeating the key of an earlier valid row, over RESULT(_row, _reason, __key0…) of the checks.
 
-    A second, narrow statement: the main one keeps the input order (no window, no sort of all columns),
+    A second, narrow statement: the main one stays a plain projection (no window, no sort of all columns),
     and a hash aggregate over the keys is cheaper than a window. Invalid rows never count as the first.
     """
     q = dialect.quote
@@ -533,9 +539,7 @@ def validate(
         ),
     )
     sql = cte_sql(steps)
-    result = engine.query(sql, tables)
-    if not result.column(ROW).equals(normalized.column(ROW)):
-        raise AssertionError("the engine changed the row order")  # would misalign the string columns
+    result = in_row_order(engine.query(sql, tables), normalized.column(ROW))
     if HKEY in result.column_names:
         duplicates = _duplicates(result, normalized, dataset, typed, engine)
         result = result.drop_columns([HKEY])
@@ -562,6 +566,21 @@ def validate(
     return Validated(accepted, rejected, {name: n for name, n in stored.items() if n})
 
 
+def in_row_order(result: pa.Table, rows: pa.ChunkedArray) -> pa.Table:
+    """`result` (one row per `_row` of the input, in whatever order the engine returned them) in the
+    order of `rows`, the input's `_row`: no engine promises an order (DuckDB's parallel join for the
+    region check returns a large file in another one; Spark never kept one), the `_row` join does."""
+    got = result.column(ROW)
+    if got.equals(rows):  # the usual case: nothing to move
+        return result
+    if len(got) != len(rows):
+        raise ValueError(f"the engine returned {len(got)} rows for {len(rows)}")
+    where = pc.index_in(rows, value_set=got.combine_chunks())
+    if where.null_count:
+        raise ValueError("the engine returned rows that are not the input's")
+    return result.take(where)
+
+
 def _with_id_problems(normalized: pa.Table, dataset: Dataset, engine: Engine, limit: dt.date) -> pa.Table:
     """`normalized` plus `__idp_<field>`: the SQL ID checks, run on the rows with a doubtful ID only."""
     ids = [f for f in dataset.fields if f.type == "id"]
@@ -578,11 +597,10 @@ def _with_id_problems(normalized: pa.Table, dataset: Dataset, engine: Engine, li
                 "__idp_" + f.name, pa.nulls(normalized.num_rows, pa.string())
             )
         return normalized
-    problems = engine.query(
-        cte_sql(id_problem_steps(dataset, engine.dialect, birth_limit=limit)), {SOURCE: rest}
+    problems = in_row_order(
+        engine.query(cte_sql(id_problem_steps(dataset, engine.dialect, birth_limit=limit)), {SOURCE: rest}),
+        rest.column(ROW),
     )
-    if not problems.column(ROW).equals(rest.column(ROW)):
-        raise AssertionError("the engine changed the row order")
     # row i of the file → its row among the doubtful ones (NULL for a plain row: no problem)
     where = np.full(normalized.num_rows, -1, np.int64)
     where[np.flatnonzero(doubtful.to_numpy(zero_copy_only=False))] = np.arange(rest.num_rows)
@@ -696,7 +714,7 @@ def _rejected(bad: pa.Table, source: pa.Table, dataset: Dataset, period_end: dt.
     """Rejection rows plus the whole raw row as delivered (the quarantine keeps values as given)."""
     fields = bad.column(FIELD).combine_chunks()
     codes = bad.column(REASON).combine_chunks()
-    # the same rows as `bad` (result order = input order); typed Parquet values as the text path prints them
+    # the same rows as `bad` (`in_row_order` put the result in input order); typed Parquet values as the text path prints them
     raw = pa.table(
         {
             f.name: col if pa.types.is_string(col.type) else parquet_text(col, f)

@@ -81,6 +81,21 @@ def index_column(
     return [None if v is None else field.index_of(v) for v in values]
 
 
+def stored_columns(model: type[models.Model], columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Columns as a bulk writer that bypasses the ORM must store them: each encrypted field's values
+    encrypted and every blind index over it added (what save() does row by row)."""
+    out = dict(columns)
+    for field in model._meta.concrete_fields:
+        if isinstance(field, BlindIndexField) and field.of in columns:
+            out[field.name] = [
+                None if v is None else field.index_of(str(v)[: field.prefix]) for v in columns[field.of]
+            ]
+    for name, values in columns.items():
+        if isinstance(model._meta.get_field(name), EncryptedTextField):
+            out[name] = encrypt_column(model, name, values)
+    return out
+
+
 class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
     def __init__(self, *args: Any, index: str = "", **kwargs: Any) -> None:
         self.index = index  # the BlindIndexField that serves equality lookups ("" = none)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,13 @@ from tqdm import tqdm
 from fangpin.exchange import actions
 from fangpin.exchange.models import Source, Status
 
-MARKS: dict[str, str] = {Status.ACCEPTED: "✓", Status.DUPLICATE: "=", Status.REJECTED_WHOLE: "✗"}
+logger = logging.getLogger(__name__)
+MARKS: dict[str, str] = {
+    Status.ACCEPTED: "✓",
+    Status.DUPLICATE: "=",
+    Status.REJECTED_WHOLE: "✗",
+    Status.FAILED: "✗",
+}
 
 
 class Command(BaseCommand):
@@ -44,15 +51,20 @@ class Command(BaseCommand):
                     d = actions.import_file(
                         file, dataset, options["period"], source=Source.CLI, username="cli"
                     )
-                except Exception as exc:  # noqa: BLE001 - reported per file; the others still import
+                except actions.ExchangeError as exc:  # a bad request: its message is for the user
                     failures += 1
                     tqdm.write(f"✗ {dataset}: {exc}")
+                    continue
+                except Exception:  # reported per file (traceback to the log); the others still import
+                    logger.exception("import of %s failed", file)
+                    failures += 1
+                    tqdm.write(f"✗ {dataset}: 处理失败：系统内部错误（详情已记入系统日志），本文件未入库")
                     continue
                 mark = MARKS.get(d.status, "?")
                 tqdm.write(
                     f"{mark} {dataset:<24} 读取 {d.read:>8}  入库 {d.accepted:>8}  拒收 {d.rejected:>6}  重复 {d.duplicates:>6}"
                     f"  {d.outcome_label}{'：' + d.message if d.message and d.status != Status.ACCEPTED else ''}"
                 )
-                failures += d.status == Status.REJECTED_WHOLE
+                failures += d.status in (Status.REJECTED_WHOLE, Status.FAILED)
         if failures:
             raise CommandError(f"{failures} 个文件未能导入（见上）")

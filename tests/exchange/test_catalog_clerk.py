@@ -21,6 +21,9 @@ from fangpin.lib.masking import mask_id_number
 FULL_ID = re.compile(r"\d{17}[\dX]")
 HEADER = "settlement_id,id_number,settle_date,visit_type,total_cost,basic_paid,critical_paid,assistance_paid,self_pay"
 
+# a valid ID of nobody in the registry (a registry person's broken ID is repaired by linkage, not rejected)
+STRANGER = "11010519491231002X"
+
 
 def settlement(sid: str, pid: str, **kw: str) -> dict[str, str]:
     row = {
@@ -173,14 +176,16 @@ def _xlsx(rows: list[list[object]]) -> bytes:
 
 def test_row_numbers_are_excels_for_xlsx_in_pages_and_reports(world, client_for) -> None:
     pid = world.persons["own"].id_number
-    good, bad = settlement("S1", pid), settlement("S2", idcard.with_wrong_check_char(pid))
+    good, bad = settlement("S1", pid), settlement("S2", idcard.with_wrong_check_char(STRANGER))
     upload(
         client_for("zhao_data"), "s.xlsx", _xlsx([HEADER.split(","), list(good.values()), list(bad.values())])
     )
     delivery = Delivery.objects.get()
     assert delivery.rejected == 1
     assert re.search(r"<td>3</td>", page_of(client_for("zhao_data"), delivery))
-    report = client_for("zhao_data").get(f"/exchange/deliveries/{delivery.pk}/report.xlsx")
+    report = client_for("zhao_data").get(
+        f"/exchange/deliveries/{delivery.pk}/report.xlsx", {"purpose": "review"}
+    )
     detail = list(openpyxl.load_workbook(io.BytesIO(report.content))["拒收明细"].iter_rows(values_only=True))
     assert detail[0][:2] == ("Excel行号", "字段") and detail[0][5] == "结算流水号（记录键）"
     assert detail[1][0] == 3 and detail[1][1] == "id_number" and detail[1][5] == "S2"
@@ -206,7 +211,7 @@ def test_rejected_rows_are_corrected_and_uploaded_again_without_duplicates(
     pid, other = world.persons["own"].id_number, world.persons["sibling"].id_number
     rows = [
         settlement("S1", pid),
-        settlement("S2", idcard.with_wrong_check_char(other)),
+        settlement("S2", idcard.with_wrong_check_char(STRANGER)),
         settlement("S3", pid, total_cost="-100", self_pay="-150"),
     ]
     upload(client, "s.csv", csv_bytes(rows))
@@ -216,7 +221,7 @@ def test_rejected_rows_are_corrected_and_uploaded_again_without_duplicates(
     lines = list(sheet.iter_rows(values_only=True))
     assert lines[0][:3] == ("原文件行号", "拒收原因（上传时忽略）", "结算流水号(settlement_id)")
     assert [line[0] for line in lines[1:]] == [3, 4]  # Excel rows in the delivered file
-    assert lines[1][3] == mask_id_number(idcard.with_wrong_check_char(other))  # masked, never the full ID
+    assert lines[1][3] == mask_id_number(idcard.with_wrong_check_char(STRANGER))  # masked, never the full ID
     assert not FULL_ID.search(str(lines)) and audit_rows("EXPORT")[-1].data["kind"] == "rejected_rows"
     # the clerk types the right ID for S2 and fixes S3's amounts, leaving S3's masked ID as it was
     sheet.cell(row=2, column=4, value=other)

@@ -74,8 +74,9 @@ def test_an_import_killed_in_the_lake_commit_is_recovered_and_a_rerun_completes_
 
     done = actions.import_file(path, "ps_person", PERIODS[0])
     assert done.status == Status.ACCEPTED and done.reconciles
-    # as a clean run (one person per accepted row), the snapshot applied twice changing nothing
-    assert _registry() == registry and registry[0] == done.accepted
+    # as a clean run: the snapshot applied twice changes nothing (rows with a broken ID are accepted when
+    # linkage repairs them, but never register a person: at most one person per accepted row)
+    assert _registry() == registry and 0 < registry[0] <= done.accepted
 
 
 def test_an_import_killed_before_its_final_record_is_completed_from_the_lake(
@@ -93,7 +94,7 @@ def test_an_import_killed_before_its_final_record_is_completed_from_the_lake(
     done = actions.import_file(path, "ps_person", PERIODS[0])
     # it used to say "duplicate" and leave no accepted delivery for a file that is in the lake
     assert done.status == Status.ACCEPTED and done.lake_delivery_id and "补全" in done.message
-    assert done.reconciles and done.accepted == registry[0] and _registry() == registry
+    assert done.reconciles and 0 < registry[0] <= done.accepted and _registry() == registry
     assert actions.import_file(path, "ps_person", PERIODS[0]).status == Status.DUPLICATE
 
 

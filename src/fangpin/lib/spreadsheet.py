@@ -49,6 +49,9 @@ class _Sheet(Worksheet):  # type: ignore[misc]  # openpyxl ships no types
     def append(self, iterable: Iterable[Any]) -> None:
         super().append(inert_row(iterable))
 
+    def cell(self, row: int, column: int, value: Any = None) -> Any:
+        return super().cell(row, column, inert(value))
+
 
 class _WriteOnlySheet(WriteOnlyWorksheet):  # type: ignore[misc]
     def append(self, row: Iterable[Any]) -> None:
@@ -56,8 +59,7 @@ class _WriteOnlySheet(WriteOnlyWorksheet):  # type: ignore[misc]
 
 
 class Workbook(_OpenpyxlWorkbook):  # type: ignore[misc]
-    """openpyxl's workbook whose sheets neutralise every row appended (`sheet.append`, the only way the
-    exports write cells)."""
+    """openpyxl's workbook whose sheets neutralise every value written (`sheet.append`, `sheet.cell`)."""
 
     def __init__(self, write_only: bool = False) -> None:
         super().__init__(write_only=write_only)

@@ -58,7 +58,8 @@ class ReadLimits:
     max_rows: int = 1_000_000
     max_columns: int = 200
     max_cells: int = 50_000_000
-    max_cell_chars: int = 4_000
+    # a memory guard only: a long value in a field is the catalog's `too_long`, rejected by row (ADR 0028)
+    max_cell_chars: int = 1_000_000
     max_zip_entries: int = 1_000
     max_unpacked_mb: int = 1_024
     max_ratio: int = 100  # uncompressed / compressed size of one zip entry; real sheets are ~5-15

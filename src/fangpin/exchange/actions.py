@@ -513,7 +513,12 @@ def import_file(
     except Exception as exc:
         _fail(delivery, exc, actor=actor, username=operator)
         raise
-    return _finish(delivery, report, linker, actor=actor, username=operator)
+    delivery = _finish(delivery, report, linker, actor=actor, username=operator)
+    if dataset == "ag_roster" and delivery.status == Status.ACCEPTED:
+        from fangpin.assistance.reconcile import after_roster_delivery  # the roster vs the cases
+
+        transaction.on_commit(lambda: after_roster_delivery(period))
+    return delivery
 
 
 @transaction.atomic

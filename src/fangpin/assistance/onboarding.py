@@ -1,0 +1,467 @@
+"""Day one of a county: its existing 监测对象台账 (the national 防返贫监测信息系统's export) becomes cases in
+their current state, with their plans, measures and responsible cadres (docs/onboarding.md, ADR 0029).
+
+    report = import_ledger(path, county, actor=approver)        # or username="cli" from the command line
+
+One action: the file is read and every row checked (rejected rows kept with their Excel row number and a
+Chinese reason), then everything is written in one transaction with one audit row for the import and one
+CaseStep "导入" per case. A household already imported the same way is left alone (re-importing the same
+file changes nothing); one that already has a fangpin case is reported, never doubled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from fangpin.accounts.models import User
+from fangpin.accounts.roles import Can
+from fangpin.assistance import ledger
+from fangpin.assistance.actions import AssistanceError, seed_toolbox, toolbox
+from fangpin.assistance.models import (
+    AssistancePlan,
+    Category,
+    ExportStatus,
+    Measure,
+    MeasureStatus,
+    MeasureType,
+    RosterImport,
+)
+from fangpin.audit.actions import record
+from fangpin.cases.models import SOURCE_NATIONAL, Case, CaseStep
+from fangpin.cases.transitions import Kind, State
+from fangpin.lib.idcard import is_valid
+from fangpin.regions.models import Level, Region
+from fangpin.registry.models import Household, Membership, Relation
+
+log = logging.getLogger(__name__)
+PROVENANCE = "全国防返贫监测信息系统"
+CHUNK = 500
+CATEGORY_BY_LABEL = {label: value for value, label in Category.choices}
+
+
+@dataclass
+class Report:
+    read: int = 0
+    created: int = 0  # cases made monitored (eliminated ones included)
+    eliminated: int = 0
+    held: int = 0
+    unchanged: int = 0  # imported before, exactly so
+    rejected: list[ledger.Rejected] = field(default_factory=list)
+    reported: list[ledger.Rejected] = field(default_factory=list)  # has a fangpin case: not doubled
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "read": self.read,
+            "created": self.created,
+            "eliminated": self.eliminated,
+            "held": self.held,
+            "unchanged": self.unchanged,
+            "rejected": len(self.rejected),
+            "reported": len(self.reported),
+            **self.counts,
+        }
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), CHUNK):  # SQLite's bound on query parameters
+        yield values[start : start + CHUNK]
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time()))
+
+
+def check_county(county: Region, actor: User | None) -> None:
+    if county.level != Level.COUNTY:
+        raise AssistanceError("监测对象台账按县导入，请选择县级区划")
+    if actor is not None and (
+        not actor.can(Can.COUNTY_APPROVE) or not county.prefix.startswith(str(actor.region_id))
+    ):
+        raise AssistanceError("只有本县的县级审批员可以导入监测对象台账")
+
+
+# --- checking rows against the registry and the cases -----------------------------------------------
+
+
+@dataclass
+class _Known:
+    households: dict[str, Household]
+    members: dict[int, list[str]]  # household id → current members' ID numbers
+    cases: dict[int, list[Case]]  # household id → its identification cases (not rejected)
+
+
+def _known(numbers: list[str]) -> _Known:
+    households: dict[str, Household] = {}
+    for part in _chunks(numbers):
+        households.update(
+            (h.household_no, h)
+            for h in Household.objects.filter(household_no__in=part).select_related("village")
+        )
+    ids = [h.pk for h in households.values()]
+    members: dict[int, list[str]] = defaultdict(list)
+    cases: dict[int, list[Case]] = defaultdict(list)
+    for part_ids in _chunks([str(i) for i in ids]):
+        for household_id, id_number in Membership.objects.filter(
+            household_id__in=part_ids, end_date__isnull=True
+        ).values_list("household_id", "person__id_number"):
+            members[household_id].append(id_number)
+        for case in (
+            Case.objects.filter(household_id__in=part_ids, kind=Kind.IDENTIFICATION)
+            .exclude(state=State.REJECTED)
+            .prefetch_related("eliminations")
+        ):
+            cases[case.household_id].append(case)
+    return _Known(households, members, cases)
+
+
+def _id_matches(written: str, members: list[str]) -> bool:
+    if not written:
+        return True
+    if "*" in written:
+        return any(m[:6] == written[:6] and m[-4:].upper() == written[-4:] for m in members)
+    return written in {m.upper() for m in members}
+
+
+def _same_import(case: Case, row: ledger.LedgerRow) -> bool:
+    """The household was imported before with this row's identification date and state."""
+    if case.source != SOURCE_NATIONAL or case.monitored_at is None or row.identified_on is None:
+        return False
+    same_day = timezone.localtime(case.monitored_at).date() == row.identified_on
+    states = {e.state for e in case.eliminations.all()}
+    now = "eliminated" if State.ELIMINATED in states else "held" if State.HELD in states else "monitored"
+    return same_day and now == row.state
+
+
+def check_rows(
+    rows: list[ledger.LedgerRow], county: Region, report: Report
+) -> list[tuple[ledger.LedgerRow, Household]]:
+    """The rows to write, each with its household; the others go to `report` with their reason."""
+    known = _known(sorted({r.household_no for r in rows}))
+    first_row: dict[str, int] = {}
+    out = []
+    for row in rows:
+        household = known.households.get(row.household_no)
+        problem = ""
+        if row.household_no in first_row:
+            problem = f"户编号与第 {first_row[row.household_no]} 行重复"
+        elif household is None:
+            problem = f"户编号 {row.household_no} 在户籍中不存在（请先导入公安户籍快照，或核对户编号）"
+        elif not str(household.village_id).startswith(county.prefix):
+            problem = f"户编号 {row.household_no} 不属于{county.name}"
+        elif not _id_matches(row.head_id, known.members.get(household.pk, [])):
+            problem = "户主证件号码与该户户籍成员不符"
+        elif row.head_id and "*" not in row.head_id and not is_valid(row.head_id):
+            problem = "户主证件号码校验位不对"
+        first_row.setdefault(row.household_no, row.row)
+        if problem:
+            report.rejected.append(ledger.Rejected(row.row, row.household_no, problem))
+            continue
+        assert household is not None
+        existing = known.cases.get(household.pk, [])
+        if any(_same_import(c, row) for c in existing):
+            report.unchanged += 1
+        elif existing:
+            case = existing[0]
+            origin = "已由台账导入，但与本行不同，未更改" if case.source else f"已有本系统案件 #{case.pk}"
+            report.reported.append(
+                ledger.Rejected(
+                    row.row, row.household_no, f"{origin}（{case.get_state_display()}），未重复建立"
+                )
+            )
+        else:
+            out.append((row, household))
+    return out
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+def match_measure(item: ledger.MeasureText, types: list[MeasureType]) -> tuple[MeasureType | None, bool]:
+    """The county toolbox entry for a measure as the 台账 wrote it: (type, exact). By name first, then a
+    name containing the other, then the toolbox's first entry of the same category (the nearest type)."""
+    for t in types:
+        if t.name == item.name:
+            return t, True
+    containing = [t for t in types if t.name in item.name or item.name in t.name]
+    if containing:
+        return max(containing, key=lambda t: len(t.name)), False
+    category = CATEGORY_BY_LABEL.get(item.category, item.category)
+    same = sorted((t for t in types if t.category == category), key=lambda t: (-t.priority, t.code))
+    if same:
+        return same[0], False
+    others = [t for t in types if t.category == Category.OTHER]
+    return (others[0], False) if others else (None, False)
+
+
+def _responsibles(county: Region) -> dict[str, list[User]]:
+    by_name: dict[str, list[User]] = defaultdict(list)
+    for user in User.objects.filter(region__prefix__startswith=county.prefix, is_active=True):
+        for name in {user.full_name, user.username} - {""}:
+            by_name[name].append(user)
+    return by_name
+
+
+def _responsible(name: str, village_id: str, people: dict[str, list[User]]) -> User | None:
+    """The one active user of that name whose region covers the village; none if unknown or ambiguous."""
+    fits = [u for u in people.get(name, []) if village_id.startswith(str(u.region_id))]
+    return fits[0] if len(fits) == 1 else None
+
+
+def _case(
+    household: Household, row: ledger.LedgerRow, *, actor: User | None, now: dt.datetime, note: str
+) -> Case:
+    assert row.identified_on is not None
+    at = _local_midnight(row.identified_on)
+    case = Case.objects.create(
+        kind=Kind.IDENTIFICATION,
+        household=household,
+        village_id=household.village_id,
+        state=State.MONITORED,
+        category=row.category,
+        risk_types=";".join(row.risk_types[:5]),
+        green_channel=row.green_channel,
+        monitored_at=at,
+        found_at=at,
+        opened_at=at,
+        deadline_at=at,
+        opened_by=actor,
+        source=SOURCE_NATIONAL,
+    )
+    _step(case, actor=actor, now=now, note=f"{note}，识别时间 {row.identified_on}", data=row.original)
+    if row.state in ("eliminated", "held"):
+        when = _local_midnight(row.eliminated_on) if row.eliminated_on else now
+        elimination = Case.objects.create(
+            kind=Kind.ELIMINATION,
+            household=household,
+            village_id=household.village_id,
+            identification=case,
+            state=State.ELIMINATED if row.state == "eliminated" else State.HELD,
+            found_at=when,
+            opened_at=when,
+            deadline_at=when,
+            decided_at=when,
+            opened_by=actor,
+            source=SOURCE_NATIONAL,
+        )
+        label = f"风险消除时间 {row.eliminated_on}" if row.eliminated_on else "暂缓消除，继续监测"
+        _step(elimination, actor=actor, now=now, note=f"{note}，{label}", data={})
+    return case
+
+
+def _step(case: Case, *, actor: User | None, now: dt.datetime, note: str, data: dict[str, Any]) -> None:
+    CaseStep.objects.create(
+        case=case,
+        action="import",
+        from_state="",
+        to_state=case.state,
+        actor=actor,
+        at=now,
+        note=note,
+        data=data,
+    )
+
+
+def _plan(
+    case: Case,
+    row: ledger.LedgerRow,
+    *,
+    actor: User | None,
+    types: list[MeasureType],
+    people: dict[str, list[User]],
+    report: Report,
+) -> None:
+    responsible = _responsible(row.responsible, str(case.village_id), people) if row.responsible else None
+    report.counts["responsible_matched" if responsible else "responsible_unmatched"] += bool(row.responsible)
+    unmatched = []
+    plan = AssistancePlan.objects.create(
+        case=case,
+        household_id=case.household_id,
+        village_id=case.village_id,
+        responsible=responsible,
+        responsible_name="" if responsible else row.responsible[:60],
+        summary=f"由{PROVENANCE}监测对象台账导入",
+        created_by=actor,
+    )
+    head = None
+    measures = []
+    assert row.identified_on is not None
+    for item in row.measures:
+        measure_type, exact = match_measure(item, types)
+        if measure_type is None:
+            unmatched.append(item.text)
+            continue
+        report.counts["measures_matched" if exact else "measures_nearest"] += 1
+        if measure_type.per_person and head is None:
+            head = plan.household.memberships.filter(end_date__isnull=True, relation=Relation.HEAD).first()
+        ended = item.status in (MeasureStatus.DONE, MeasureStatus.STOPPED)
+        measures.append(
+            Measure(
+                plan=plan,
+                measure_type=measure_type,
+                person=head.person if measure_type.per_person and head else None,
+                start_date=row.identified_on,
+                end_date=(row.eliminated_on or row.identified_on) if ended else None,
+                responsible=responsible,
+                status=item.status,
+                source_text=item.text[:200],
+                note="" if exact else f"台账原文：{item.text}（按最接近的工具箱措施登记）",
+            )
+        )
+    if measures and row.income_gained is not None:
+        measures[0].income_gained = row.income_gained  # type: ignore[assignment]
+    Measure.objects.bulk_create(measures)
+    if unmatched:
+        report.counts["measures_unmatched"] += len(unmatched)
+        plan.summary += "；工具箱中无对应措施（原文保留）：" + "；".join(unmatched)
+        plan.save(update_fields=["summary"])
+
+
+@transaction.atomic
+def _write(
+    accepted: list[tuple[ledger.LedgerRow, Household]],
+    county: Region,
+    *,
+    actor: User | None,
+    username: str,
+    file_name: str,
+    report: Report,
+    progress: Callable[[int], None] | None,
+) -> None:
+    if accepted and not MeasureType.objects.filter(county=county).exists():
+        report.counts["toolbox_seeded"] = seed_toolbox(county, actor=actor)
+    types = list(toolbox(county.prefix).filter(active=True))
+    people = _responsibles(county)
+    now = timezone.now()
+    for done, (row, household) in enumerate(accepted, start=1):
+        case = _case(
+            household, row, actor=actor, now=now, note=f"导入：{PROVENANCE}（{file_name} 第 {row.row} 行）"
+        )
+        _plan(case, row, actor=actor, types=types, people=people, report=report)
+        report.created += 1
+        report.eliminated += row.state == "eliminated"
+        report.held += row.state == "held"
+        if progress and done % 200 == 0:
+            progress(done)
+    record(
+        "ROSTER_IMPORTED",
+        actor=actor,
+        username=username,
+        object_type="region",
+        object_id=county.prefix,
+        data={"file": file_name[:200], **report.as_dict()},
+    )
+
+
+def import_ledger(
+    path: Path,
+    county: Region,
+    *,
+    actor: User | None = None,
+    username: str = "",
+    file_name: str = "",
+    job: RosterImport | None = None,
+) -> Report:
+    """Read, check and import a county's 台账 (see the module docstring). Raises AssistanceError for a
+    request or a file that cannot be read at all; bad rows never raise, they are reported."""
+    check_county(county, actor)
+    name = file_name or path.name
+    try:
+        rows, rejected, read = ledger.read(path)
+    except ledger.LedgerError as exc:
+        raise AssistanceError(str(exc)) from exc
+    report = Report(read=read, rejected=list(rejected))
+    total = len(rows)
+
+    def progress(done: int) -> None:
+        if job is not None:
+            RosterImport.objects.filter(pk=job.pk).update(done=done, total=total)
+
+    progress(0)
+    accepted = check_rows(rows, county, report)
+    report.rejected.sort(key=lambda r: r.row)
+    _write(
+        accepted,
+        county,
+        actor=actor,
+        username=username or getattr(actor, "username", ""),
+        file_name=name,
+        report=report,
+        progress=progress,
+    )
+    return report
+
+
+# --- the background job behind the page ------------------------------------------------------------
+
+
+def uploads_dir() -> Path:
+    from django.conf import settings
+
+    return Path(settings.FANGPIN_INCOMING) / "onboarding"
+
+
+@transaction.atomic
+def request_import(content: bytes, file_name: str, *, actor: User) -> RosterImport:
+    """Keep the uploaded file and queue its import (large county files take a while)."""
+    from fangpin.assistance.tasks import onboard
+
+    county = Region.objects.filter(prefix=str(actor.region_id)[:6], level=Level.COUNTY).first()
+    if county is None:
+        raise AssistanceError("只有县级审批员可以导入监测对象台账")
+    check_county(county, actor)
+    if not content:
+        raise AssistanceError("请选择台账文件（.xlsx）")
+    job = RosterImport.objects.create(
+        requested_by=actor, operator=actor.username, county=county, file_name=file_name[:200]
+    )
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"ledger-{job.pk}.xlsx"
+    stored.write_bytes(content)
+    RosterImport.objects.filter(pk=job.pk).update(stored_path=str(stored))
+    transaction.on_commit(lambda: onboard.enqueue(job.pk))
+    return job
+
+
+def run_import(job_id: int) -> str:
+    job = RosterImport.objects.select_related("requested_by", "county").get(pk=job_id)
+    RosterImport.objects.filter(pk=job_id).update(status=ExportStatus.RUNNING)
+    path = Path(job.stored_path)
+    try:
+        report = import_ledger(
+            path, job.county, actor=job.requested_by, username=job.operator, file_name=job.file_name, job=job
+        )
+    except AssistanceError as exc:
+        RosterImport.objects.filter(pk=job_id).update(
+            status=ExportStatus.FAILED, message=str(exc)[:500], finished_at=timezone.now()
+        )
+        return "failed"
+    except Exception:
+        log.exception("roster import %s failed", job_id)
+        RosterImport.objects.filter(pk=job_id).update(
+            status=ExportStatus.FAILED,
+            message="导入失败（系统错误，已记录日志），未写入任何案件",
+            finished_at=timezone.now(),
+        )
+        raise
+    finally:
+        path.unlink(missing_ok=True)
+    RosterImport.objects.filter(pk=job_id).update(
+        status=ExportStatus.DONE,
+        total=report.read,
+        done=report.read,
+        counts=report.as_dict(),
+        rejected=[vars(r) for r in report.rejected],
+        reported=[vars(r) for r in report.reported],
+        finished_at=timezone.now(),
+    )
+    return "done"

@@ -266,3 +266,18 @@ def test_a_dashboard_indicator_counts_the_imported_monitored_households(
     county = Indicator.objects.get(region="360722", code="monitored_households", dimension="", month=month)
     # own (imported, monitored) + the household fangpin monitored itself; sibling was eliminated in 2024
     assert county.value == 2
+
+
+def test_the_command_line_imports_and_lists_rejected_rows(
+    world, ledger_rows, toolbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fangpin import cli
+
+    path = tmp_path / "台账.xlsx"
+    path.write_bytes(_workbook(ledger_rows))
+    assert cli.main(["cases", "onboard", str(path), "--county", "360722"]) == 0
+    out = capsys.readouterr().out
+    assert "新建监测案件 2 户" in out and "第 6 行" in out and "在户籍中不存在" in out
+    assert cli.main(["cases", "onboard", str(path), "--county", "360722"]) == 0
+    assert "新建监测案件 0 户" in capsys.readouterr().out
+    assert cli.main(["cases", "onboard", str(path), "--county", "999999"]) == 2

@@ -15,6 +15,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -317,7 +318,7 @@ def _plan(
             )
         )
     if measures and row.income_gained is not None:
-        measures[0].income_gained = row.income_gained  # type: ignore[assignment]
+        measures[0].income_gained = Decimal(str(row.income_gained))
     Measure.objects.bulk_create(measures)
     if unmatched:
         report.counts["measures_unmatched"] += len(unmatched)

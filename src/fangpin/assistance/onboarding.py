@@ -217,12 +217,10 @@ def _responsible(name: str, village_id: str, people: dict[str, list[User]]) -> U
     return fits[0] if len(fits) == 1 else None
 
 
-def _case(
-    household: Household, row: ledger.LedgerRow, *, actor: User | None, now: dt.datetime, note: str
-) -> Case:
+def _identification(household: Household, row: ledger.LedgerRow, actor: User | None) -> Case:
     assert row.identified_on is not None
     at = _local_midnight(row.identified_on)
-    case = Case.objects.create(
+    return Case(
         kind=Kind.IDENTIFICATION,
         household=household,
         village_id=household.village_id,
@@ -237,29 +235,53 @@ def _case(
         opened_by=actor,
         source=SOURCE_NATIONAL,
     )
-    _step(case, actor=actor, now=now, note=f"{note}，识别时间 {row.identified_on}", data=row.original)
-    if row.state in ("eliminated", "held"):
-        when = _local_midnight(row.eliminated_on) if row.eliminated_on else now
-        elimination = Case.objects.create(
-            kind=Kind.ELIMINATION,
-            household=household,
-            village_id=household.village_id,
-            identification=case,
-            state=State.ELIMINATED if row.state == "eliminated" else State.HELD,
-            found_at=when,
-            opened_at=when,
-            deadline_at=when,
-            decided_at=when,
-            opened_by=actor,
-            source=SOURCE_NATIONAL,
-        )
+
+
+def _elimination(case: Case, row: ledger.LedgerRow, actor: User | None, now: dt.datetime) -> Case:
+    when = _local_midnight(row.eliminated_on) if row.eliminated_on else now
+    return Case(
+        kind=Kind.ELIMINATION,
+        household_id=case.household_id,
+        village_id=case.village_id,
+        identification=case,
+        state=State.ELIMINATED if row.state == "eliminated" else State.HELD,
+        found_at=when,
+        opened_at=when,
+        deadline_at=when,
+        decided_at=when,
+        opened_by=actor,
+        source=SOURCE_NATIONAL,
+    )
+
+
+def _cases(
+    accepted: list[tuple[ledger.LedgerRow, Household]],
+    *,
+    actor: User | None,
+    now: dt.datetime,
+    file_name: str,
+) -> list[Case]:
+    """The identification cases (and elimination cases) of the rows, each with its step "导入"."""
+    cases = Case.objects.bulk_create([_identification(h, row, actor) for row, h in accepted])
+    ended = [(row, case) for (row, _), case in zip(accepted, cases, strict=True) if row.state != "monitored"]
+    eliminations = Case.objects.bulk_create([_elimination(case, row, actor, now) for row, case in ended])
+    where = {
+        case.pk: f"导入：{PROVENANCE}（{file_name} 第 {row.row} 行）"
+        for (row, _), case in zip(accepted, cases, strict=True)
+    }
+    steps = [
+        _step(case, actor, now, f"{where[case.pk]}，识别时间 {row.identified_on}", row.original)
+        for (row, _), case in zip(accepted, cases, strict=True)
+    ]
+    for (row, case), elimination in zip(ended, eliminations, strict=True):
         label = f"风险消除时间 {row.eliminated_on}" if row.eliminated_on else "暂缓消除，继续监测"
-        _step(elimination, actor=actor, now=now, note=f"{note}，{label}", data={})
-    return case
+        steps.append(_step(elimination, actor, now, f"{where[case.pk]}，{label}", {}))
+    CaseStep.objects.bulk_create(steps)
+    return cases
 
 
-def _step(case: Case, *, actor: User | None, now: dt.datetime, note: str, data: dict[str, Any]) -> None:
-    CaseStep.objects.create(
+def _step(case: Case, actor: User | None, now: dt.datetime, note: str, data: dict[str, Any]) -> CaseStep:
+    return CaseStep(
         case=case,
         action="import",
         from_state="",
@@ -271,59 +293,71 @@ def _step(case: Case, *, actor: User | None, now: dt.datetime, note: str, data: 
     )
 
 
-def _plan(
-    case: Case,
-    row: ledger.LedgerRow,
-    *,
-    actor: User | None,
-    types: list[MeasureType],
-    people: dict[str, list[User]],
-    report: Report,
-) -> None:
-    responsible = _responsible(row.responsible, str(case.village_id), people) if row.responsible else None
-    report.counts["responsible_matched" if responsible else "responsible_unmatched"] += bool(row.responsible)
-    unmatched = []
-    plan = AssistancePlan.objects.create(
+@dataclass
+class _Context:
+    actor: User | None
+    types: list[MeasureType]
+    people: dict[str, list[User]]
+    heads: dict[int, int]  # household id → the head's person id (for measures given to a person)
+    report: Report
+
+
+def _plan(case: Case, row: ledger.LedgerRow, ctx: _Context) -> AssistancePlan:
+    responsible = _responsible(row.responsible, str(case.village_id), ctx.people) if row.responsible else None
+    ctx.report.counts["responsible_matched" if responsible else "responsible_unmatched"] += bool(
+        row.responsible
+    )
+    unmatched = [item.text for item in row.measures if match_measure(item, ctx.types)[0] is None]
+    if unmatched:
+        ctx.report.counts["measures_unmatched"] += len(unmatched)
+    summary = f"由{PROVENANCE}监测对象台账导入"
+    return AssistancePlan(
         case=case,
         household_id=case.household_id,
         village_id=case.village_id,
         responsible=responsible,
         responsible_name="" if responsible else row.responsible[:60],
-        summary=f"由{PROVENANCE}监测对象台账导入",
-        created_by=actor,
+        summary=summary + ("；工具箱中无对应措施（原文保留）：" + "；".join(unmatched) if unmatched else ""),
+        created_by=ctx.actor,
     )
-    head = None
-    measures = []
+
+
+def _measures(plan: AssistancePlan, row: ledger.LedgerRow, ctx: _Context) -> list[Measure]:
     assert row.identified_on is not None
+    out = []
     for item in row.measures:
-        measure_type, exact = match_measure(item, types)
+        measure_type, exact = match_measure(item, ctx.types)
         if measure_type is None:
-            unmatched.append(item.text)
             continue
-        report.counts["measures_matched" if exact else "measures_nearest"] += 1
-        if measure_type.per_person and head is None:
-            head = plan.household.memberships.filter(end_date__isnull=True, relation=Relation.HEAD).first()
+        ctx.report.counts["measures_matched" if exact else "measures_nearest"] += 1
         ended = item.status in (MeasureStatus.DONE, MeasureStatus.STOPPED)
-        measures.append(
+        out.append(
             Measure(
                 plan=plan,
                 measure_type=measure_type,
-                person=head.person if measure_type.per_person and head else None,
+                person_id=ctx.heads.get(plan.household_id) if measure_type.per_person else None,
                 start_date=row.identified_on,
                 end_date=(row.eliminated_on or row.identified_on) if ended else None,
-                responsible=responsible,
+                responsible=plan.responsible,
                 status=item.status,
                 source_text=item.text[:200],
                 note="" if exact else f"台账原文：{item.text}（按最接近的工具箱措施登记）",
             )
         )
-    if measures and row.income_gained is not None:
-        measures[0].income_gained = Decimal(str(row.income_gained))
-    Measure.objects.bulk_create(measures)
-    if unmatched:
-        report.counts["measures_unmatched"] += len(unmatched)
-        plan.summary += "；工具箱中无对应措施（原文保留）：" + "；".join(unmatched)
-        plan.save(update_fields=["summary"])
+    if out and row.income_gained is not None:
+        out[0].income_gained = Decimal(str(row.income_gained))
+    return out
+
+
+def _heads(households: list[int]) -> dict[int, int]:
+    heads: dict[int, int] = {}
+    for part in _chunks([str(h) for h in households]):
+        heads.update(
+            Membership.objects.filter(
+                household_id__in=part, end_date__isnull=True, relation=Relation.HEAD
+            ).values_list("household_id", "person_id")
+        )
+    return heads
 
 
 @transaction.atomic
@@ -337,21 +371,31 @@ def _write(
     report: Report,
     progress: Callable[[int], None] | None,
 ) -> None:
+    """Set-based, a chunk at a time (a county's file has thousands of rows)."""
     if accepted and not MeasureType.objects.filter(county=county).exists():
         report.counts["toolbox_seeded"] = seed_toolbox(county, actor=actor)
-    types = list(toolbox(county.prefix).filter(active=True))
-    people = _responsibles(county)
+    ctx = _Context(
+        actor=actor,
+        types=list(toolbox(county.prefix).filter(active=True)),
+        people=_responsibles(county),
+        heads=_heads([h.pk for _, h in accepted]),
+        report=report,
+    )
     now = timezone.now()
-    for done, (row, household) in enumerate(accepted, start=1):
-        case = _case(
-            household, row, actor=actor, now=now, note=f"导入：{PROVENANCE}（{file_name} 第 {row.row} 行）"
+    for start in range(0, len(accepted), CHUNK):
+        part = accepted[start : start + CHUNK]
+        cases = _cases(part, actor=actor, now=now, file_name=file_name)
+        plans = AssistancePlan.objects.bulk_create(
+            [_plan(case, row, ctx) for (row, _), case in zip(part, cases, strict=True)]
         )
-        _plan(case, row, actor=actor, types=types, people=people, report=report)
-        report.created += 1
-        report.eliminated += row.state == "eliminated"
-        report.held += row.state == "held"
-        if progress and done % 200 == 0:
-            progress(done)
+        Measure.objects.bulk_create(
+            [m for (row, _), plan in zip(part, plans, strict=True) for m in _measures(plan, row, ctx)]
+        )
+        report.created += len(part)
+        report.eliminated += sum(row.state == "eliminated" for row, _ in part)
+        report.held += sum(row.state == "held" for row, _ in part)
+        if progress:
+            progress(start + len(part))
     record(
         "ROSTER_IMPORTED",
         actor=actor,

@@ -201,13 +201,14 @@ def test_another_countys_approver_can_neither_see_nor_import(
         )
 
 
-def test_a_file_that_is_not_a_ledger_is_refused_with_the_fix(world, upload) -> None:
+def test_a_file_that_is_not_a_ledger_is_refused_with_the_fix(world, upload, audit_rows) -> None:
     upload("wang_county", b"PK not really a workbook")
     upload("wang_county", _workbook([["1", "2"]], headers=["编号", "姓名"]))
     broken, headless = RosterImport.objects.order_by("pk")
     assert broken.status == "failed" and "Excel" in broken.message
     assert headless.status == "failed" and "找不到表头" in headless.message
     assert Case.objects.count() == 0
+    assert len(audit_rows("ROSTER_IMPORT_REFUSED")) == 2
 
 
 def test_reconciliation_lists_what_the_roster_and_the_cases_disagree_on(

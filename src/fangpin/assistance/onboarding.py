@@ -36,6 +36,7 @@ from fangpin.assistance.models import (
     RosterImport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.models import Outcome
 from fangpin.cases.models import SOURCE_NATIONAL, Case, CaseStep
 from fangpin.cases.transitions import Kind, State
 from fangpin.lib.idcard import is_valid
@@ -488,6 +489,15 @@ def run_import(job_id: int) -> str:
     except AssistanceError as exc:
         RosterImport.objects.filter(pk=job_id).update(
             status=ExportStatus.FAILED, message=str(exc)[:500], finished_at=timezone.now()
+        )
+        record(
+            "ROSTER_IMPORT_REFUSED",
+            actor=job.requested_by,
+            username=job.operator,
+            outcome=Outcome.FAILURE,
+            object_type="roster_import",
+            object_id=job.pk,
+            reason=str(exc)[:500],
         )
         return "failed"
     except Exception:

@@ -402,6 +402,7 @@ def roster(request: HttpRequest) -> HttpResponse:
             "count": roster_cases(scope.cases(user)).count(),
             "form": RosterForm(),
             "can_reveal": user.can(Can.REVEAL_PI),
+            "perms_county": user.can(Can.COUNTY_APPROVE),
             "exports": scope.roster_exports(user)[:20],
         },
     )

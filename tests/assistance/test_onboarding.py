@@ -59,7 +59,8 @@ def ledger_rows(world, monitored) -> list[list[object]]:
             identified_on=dt.datetime(2023, 3, 15),
             green_channel="否",
             responsible="刘建国",
-            measures="产业帮扶-到户产业奖补（实施中）；医疗救助-大病专项救治（已完成）；其他-村里自办的帮扶（计划）",
+            measures="产业帮扶-到户产业奖补（实施中）；医疗救助-大病专项救治（已完成）；其他-村里自办的帮扶（计划）；"
+            "教育资助-学生资助（助学金、免学费、生活补助）（实施中）",
             income_gained=1200,
             elimination_status="未消除（监测中）",
         ),
@@ -139,6 +140,7 @@ def test_an_odd_ledger_becomes_cases_in_their_current_state(
     assert "全国防返贫监测信息系统" in client.get(f"/cases/{own.pk}/").content.decode()
     measures = {m.source_text: m for m in own.plan.measures.select_related("measure_type")}
     assert measures["产业帮扶-到户产业奖补"].note == ""  # matched by name
+    assert measures["教育资助-学生资助（助学金、免学费、生活补助）"].note == ""  # parentheses in the name
     assert measures["医疗救助-大病专项救治"].measure_type.category == "medical"  # the nearest type, text kept
     assert "台账原文" in measures["医疗救助-大病专项救治"].note
     sibling = Case.objects.get(household=world.households["sibling"], kind="identification")

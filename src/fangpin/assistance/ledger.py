@@ -15,6 +15,7 @@ from typing import Any
 from django.utils import timezone
 from openpyxl import load_workbook
 
+from fangpin.assistance.models import Category
 from fangpin.assistance.roster import COLUMNS, MAX_RISK_COLUMNS
 from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.cases.transitions import CATEGORIES
@@ -26,9 +27,7 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)
 _MASKED_ID = re.compile(r"^(\d{6})\*+(\d{3}[\dXx])$")
 _FULL_ID = re.compile(r"^\d{17}[\dXx]$")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
-_MEASURE = re.compile(
-    r"^(?:(?P<category>[^-－（(]+?)\s*[-－]\s*)?(?P<name>[^（(]+?)\s*(?:[（(](?P<status>[^）)]*)[）)])?$"
-)
+_STATUS = re.compile(r"[（(](?P<status>[^（）()]*)[）)]\s*$")
 CATEGORY_CODES = {**{k: k for k in CATEGORIES}, **{v: k for k, v in CATEGORIES.items()}}
 RISK_CODES = {**{k: k for k in RISK_NAMES}, **{v: k for k, v in RISK_NAMES.items()}}
 ELIMINATION = {
@@ -45,6 +44,7 @@ ELIMINATION = {
 }
 MEASURE_STATUS = {"": "active", "计划": "planned", "实施中": "active", "已完成": "done", "已终止": "stopped"}
 HEADER_KEYS = {header: key for header, key in COLUMNS}
+CATEGORY_LABELS = {label for _, label in Category.choices}
 
 
 class LedgerError(ValueError):
@@ -131,20 +131,24 @@ def _risk(text: str) -> str:
 
 
 def parse_measures(text: str) -> list[MeasureText]:
+    """`类别-名称（状态）；…` as the roster export writes it; a name may hold parentheses of its own
+    (学生资助（助学金、免学费、生活补助）), so only a last one naming a status is the status."""
     out = []
-    for item in re.split(r"[；;\n]+", text):
-        item = item.strip()
+    for raw in re.split(r"[；;\n]+", text):
+        item = raw.strip()
         if not item:
             continue
-        found = _MEASURE.match(item)
-        if not found:
-            raise ValueError(item)
-        status = (found["status"] or "").strip()
-        if status not in MEASURE_STATUS:
-            raise ValueError(f"{item}（未知的措施状态“{status}”）")
-        out.append(
-            MeasureText((found["category"] or "").strip(), found["name"].strip(), MEASURE_STATUS[status])
+        status = ""
+        last = _STATUS.search(item)
+        if last and last["status"].strip() in MEASURE_STATUS:
+            status, item = last["status"].strip(), item[: last.start()].strip()
+        parts = re.split(r"\s*[-－]\s*", item, maxsplit=1)
+        category, name = (
+            (parts[0], parts[1]) if len(parts) == 2 and parts[0] in CATEGORY_LABELS else ("", item)
         )
+        if not name:
+            raise ValueError(item)
+        out.append(MeasureText(category, name, MEASURE_STATUS[status]))
     return out
 
 

@@ -172,6 +172,7 @@ def read(path: Path) -> tuple[list[LedgerRow], list[Rejected], int]:
         raise LedgerError(f"无法读取 Excel 文件（请上传 .xlsx 格式）：{type(exc).__name__}") from exc
     try:
         sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # files from other tools (WPS, the national system) often state them wrong
         values = iter(sheet.iter_rows(values_only=True))
         head = [next(values, ()) for _ in range(HEADER_SEARCH_ROWS)]
         index, columns = _header(head)

@@ -86,6 +86,19 @@ def test_the_demo_builds_a_county_and_accounts_that_can_log_in(db: None, setting
     assert {"verifying", "township_review", "monitored", "eliminated"} <= states
     assert overdue_count("360722") > 0
     assert AssistancePlan.objects.exists() and Indicator.objects.exists()
+    # day one: the county's 台账 (written from the simulated roster) imported; the dashboards count them
+    from django.utils import timezone
+
+    from fangpin.assistance.reconcile import roster_statuses
+
+    month = timezone.localdate().strftime("%Y-%m")
+    roster_monitored = {k for k, v in roster_statuses(month).items() if v == "monitored"}
+    imported = Case.objects.filter(source="national", kind="identification")
+    assert roster_monitored and roster_monitored <= set(imported.values_list("household_id", flat=True))
+    county = Indicator.objects.get(region="360722", code="monitored_households", dimension="", month=month)
+    assert county.value >= len(roster_monitored)
+    assert (tmp_path / "synth" / "台账-360722.xlsx").exists()
+    imported_count = imported.count()
     username, password = accounts[2].split()[:2]  # the township reviewer
     client = Client()
     client.post("/login/", {"username": username, "password": password})
@@ -94,3 +107,4 @@ def test_the_demo_builds_a_county_and_accounts_that_can_log_in(db: None, setting
     # A second run keeps the data and issues fresh passwords.
     call_command("demo", households=300, seed=3, serve=False, stdout=io.StringIO())
     assert (tmp_path / "demo-accounts.txt").read_text(encoding="utf-8").splitlines()[2].split()[1] != password
+    assert Case.objects.filter(source="national", kind="identification").count() == imported_count

@@ -4,7 +4,9 @@
 2. a synthetic 信丰县 (360722) from the simulator: 13 departments' deliveries with realistic defects;
 3. each month imported through the exchange: validated, quarantined with reasons, linked, in the lake;
    the household registry is built from the police 户籍 snapshots (dated history);
-4. the latest month screened (policy rules + the learned ranking); pushed warnings become leads;
+4. the county's existing 监测对象台账 (written from the simulated roster, as the national system exports
+   it) imported as cases in their current state, and reconciled with the roster;
+4b. the latest month screened (policy rules + the learned ranking); pushed warnings become leads;
 5. one demo account per role, with fresh random passwords printed once;
 6. cases in every state of identification and elimination (some overdue) through the real actions,
    assistance plans for the monitored households, and the dashboards' indicators and regional scan.
@@ -181,11 +183,34 @@ def run(households: int, seed: int, say: Callable[[str], None]) -> list[tuple[De
         )
     else:
         say("已有演示数据，跳过模拟 / demo data present, keeping it (delete FANGPIN_HOME to start over)")
+    onboard_county(home / "synth" / f"{COUNTY}-seed{seed}", seed, say)
     screen_latest(home, say)
     accounts = ensure_accounts()  # before the cases, so the demo's own grid worker and cadre get tasks
     populate_workflow(say)
     refresh_oversight(say)
     return accounts
+
+
+def onboard_county(synth_dir: Path, seed: int, say: Callable[[str], None]) -> None:
+    """Day one of the county: its existing 监测对象台账 (written from the simulated roster and registry,
+    as the national system exports it) imported through the onboarding action, then reconciled with the
+    roster. Idempotent: a second run finds every household imported already."""
+    from fangpin.assistance import demo as assistance_demo
+    from fangpin.assistance.onboarding import import_ledger
+    from fangpin.assistance.reconcile import reconcile
+
+    county = Region.objects.get(prefix=COUNTY)
+    path = Path(settings.FANGPIN_HOME) / "synth" / f"台账-{COUNTY}.xlsx"
+    written = assistance_demo.write_ledger(COUNTY, synth_dir, path, seed=seed)
+    report = import_ledger(path, county, username="demo").as_dict()
+    say(
+        f"监测对象台账 / the county's existing roster {path.name}: {written} 户，新建案件 {report['created']}"
+        f"（已消除风险 {report['eliminated']}），已导入 {report['unchanged']}，拒收 {report['rejected']}"
+    )
+    counts = reconcile(county, recent_periods(1, timezone.localdate())[0], username="demo")
+    say(
+        f"名册核对 / roster reconciliation: 差异 {sum(v for k, v in counts.items() if k not in ('new', 'closed'))} 户"
+    )
 
 
 def screen_latest(home: Path, say: Callable[[str], None]) -> None:
@@ -212,7 +237,7 @@ def populate_workflow(say: Callable[[str], None]) -> None:
     from fangpin.cases import demo as cases_demo
     from fangpin.cases.models import Case
 
-    if Case.objects.filter(village__prefix__startswith=COUNTY).exists():
+    if Case.objects.filter(village__prefix__startswith=COUNTY, source="").exists():  # not the imported 台账
         say("已有演示案件，保留 / demo cases present, keeping them")
         return
     village = _demo_places()["village"]

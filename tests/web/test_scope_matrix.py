@@ -67,8 +67,15 @@ SPECS: dict[str, Spec] = {
     "assistance:roster_export": Spec(method="POST"),
     "assistance:roster_export_detail": Spec(kind="roster_export"),
     "assistance:roster_download": Spec(kind="roster_export"),
+    "assistance:onboard": Spec(),
+    "assistance:onboard_detail": Spec(kind="roster_import"),
+    "assistance:reconciliation": Spec(),
+    "assistance:discrepancy_resolve": Spec(
+        method="POST", kind="discrepancy", data={"note": "矩阵测试", "version": "1"}
+    ),
     # The assistance API authenticates by session and checks role and scope itself (tests/assistance/test_api.py).
     "api:assistance_toolbox": Spec(public=True),
+    "api:assistance_reconciliation": Spec(public=True),
     "api:assistance_plan": Spec(public=True, extra={"pk": "1"}),
     "api:assistance_plan_create": Spec(method="POST", public=True, extra={"case_id": "1"}),
     "api:assistance_measure_add": Spec(method="POST", public=True, extra={"pk": "1"}),
@@ -286,6 +293,8 @@ def _targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool
         }
     if kind in ("measure_type", "plan", "measure", "roster_export"):
         return _assistance_targets(world, kind)
+    if kind in ("roster_import", "discrepancy"):
+        return _onboarding_targets(world, kind)
     if kind in ("export_job", "regional_alert"):
         return _analytics_targets(world, kind)
     if kind == "export_request":
@@ -327,6 +336,34 @@ def _case_or_lead(world: Any, place: str, kind: str) -> Any:
         deadline_at=now + dt.timedelta(days=15),
         publicity_started_at=now,
     )
+
+
+def _onboarding_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
+    """台账 imports per county (its approvers); roster discrepancies per household's village."""
+    from fangpin.assistance.models import Discrepancy, RosterImport
+
+    if kind == "roster_import":
+        return {
+            p: (
+                RosterImport.objects.create(county_id=c, file_name="台账.xlsx"),
+                lambda u, c=c: c.startswith(str(u.region_id)[:6]),
+            )
+            for p, c in (("own", "360722"), ("other", "360731"))
+        }
+    return {
+        p: (
+            Discrepancy.objects.create(
+                county_id=h.village_id[:6],
+                village_id=h.village_id,
+                household=h,
+                kind="roster_only",
+                first_period="2026-10",
+                last_period="2026-10",
+            ),
+            _in_region(h.village_id),
+        )
+        for p, h in world.households.items()
+    }
 
 
 def _assistance_targets(world: Any, kind: str) -> dict[str, tuple[Any, Callable[[Any], bool]]]:
@@ -510,6 +547,7 @@ def test_state_changing_urls_refuse_get(world, client_for, name: str) -> None:
         "audit:audit_verify": "wu_auditor",
         "exchange:token_revoke": "zhou_secadmin",
         "assistance:toolbox_seed": "wang_county",
+        "assistance:discrepancy_resolve": "wang_county",
         "notifications:webhook_action": "sun_sysadmin",
         "notifications:robot_host_remove": "zhou_secadmin",
     }.get(name, "zhang_township")

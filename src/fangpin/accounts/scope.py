@@ -16,7 +16,14 @@ from django.http import Http404
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.analytics.models import ExportJob, Indicator, RegionalAlert
-from fangpin.assistance.models import AssistancePlan, Measure, MeasureType, RosterExport
+from fangpin.assistance.models import (
+    AssistancePlan,
+    Discrepancy,
+    Measure,
+    MeasureType,
+    RosterExport,
+    RosterImport,
+)
 from fangpin.audit.actions import record
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
@@ -159,6 +166,22 @@ def roster_exports(user: User) -> models.QuerySet[RosterExport]:
     return RosterExport.objects.filter(requested_by=user)
 
 
+def roster_imports(user: User) -> models.QuerySet[RosterImport]:
+    """Imports of a county's 监测对象台账: its county approvers (and the approvers above it)."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.COUNTY_APPROVE):
+        return RosterImport.objects.none()
+    return RosterImport.objects.filter(county__prefix__startswith=prefix[:6])
+
+
+def discrepancies(user: User) -> models.QuerySet[Discrepancy]:
+    """Roster-vs-cases discrepancies of households in the user's subtree, for those who see cases."""
+    prefix = _prefix(user)
+    if prefix is None or not user.can(Can.VIEW_LEADS):
+        return Discrepancy.objects.none()
+    return Discrepancy.objects.filter(village__prefix__startswith=prefix)
+
+
 def indicators(user: User) -> models.QuerySet[Indicator]:
     """Pre-aggregated indicators of the user's subtree (never the areas above: those mix in other areas)."""
     prefix = _prefix(user)
@@ -221,6 +244,8 @@ SCOPES: dict[type[models.Model], Callable[[User], models.QuerySet[Any]]] = {
     Measure: measures,
     MeasureType: measure_types,
     RosterExport: roster_exports,
+    RosterImport: roster_imports,
+    Discrepancy: discrepancies,
     Indicator: indicators,
     RegionalAlert: regional_alerts,
     ExportJob: export_jobs,

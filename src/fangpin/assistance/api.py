@@ -312,3 +312,46 @@ def visit_add(request: HttpRequest, pk: int, body: VisitIn) -> Any:
         income_per_capita=visit.income_per_capita,
         secured=visit.secured,
     )
+
+
+class DiscrepancyOut(Schema):
+    id: int
+    household_no: str
+    village: str
+    kind: str
+    kind_label: str
+    roster_status: str
+    fangpin_status: str
+    first_period: str
+    last_period: str
+    status: str
+    note: str
+    version: int
+
+
+@router.get(
+    "/reconciliation",
+    response=list[DiscrepancyOut],
+    url_name="assistance_reconciliation",
+    summary="名册核对差异（农业农村部门名册与本系统案件）",
+)
+def reconciliation(request: HttpRequest, status: str = "open") -> list[DiscrepancyOut]:
+    user = _user(request, Can.VIEW_LEADS)
+    items = scope.discrepancies(user).select_related("household").filter(status=status)
+    return [
+        DiscrepancyOut(
+            id=d.pk,
+            household_no=d.household.household_no,
+            village=d.village_id,
+            kind=d.kind,
+            kind_label=d.get_kind_display(),
+            roster_status=d.roster_status,
+            fangpin_status=d.fangpin_status,
+            first_period=d.first_period,
+            last_period=d.last_period,
+            status=d.status,
+            note=d.note,
+            version=d.version,
+        )
+        for d in items[:5000]
+    ]

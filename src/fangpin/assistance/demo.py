@@ -11,6 +11,7 @@ import datetime as dt
 import random
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,12 +19,12 @@ from django.utils import timezone
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Role
 from fangpin.assistance import actions
-from fangpin.assistance.models import AssistancePlan, MeasureStatus, MeasureType
+from fangpin.assistance.models import AssistancePlan, Category, MeasureStatus, MeasureType
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
 from fangpin.regions.models import Region
-from fangpin.registry.models import Person, Relation
+from fangpin.registry.models import Membership, Person, Relation
 
 FINDINGS = [
     "户主在本县就业帮扶车间务工，收入稳定",
@@ -150,3 +151,110 @@ def populate(county: str, *, now: dt.datetime | None = None, seed: int = 1) -> C
                 made["visits"] += 1
                 visited += dt.timedelta(days=30)
     return Counter({k: v for k, v in made.items() if not k.startswith("visits_")})
+
+
+# --- the county's existing 监测对象台账, as the national system would export it --------------------------
+
+
+def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> int:
+    """The demo county's 台账 in xlsx, from what the simulator delivered: every household the latest
+    ag_roster (in the lake) marks as monitored or eliminated, with its category; the head, village and
+    household from the registry; risk types from the simulator's record of the household (its truth, the
+    stand-in for the national system's file); measures from the default toolbox's best match for them.
+    The roster carries no dates: identification and elimination dates are drawn, deterministic for a seed,
+    from the two years before the simulated months. Returns the number of households written."""
+    from openpyxl import Workbook
+
+    from fangpin.assistance import roster
+    from fangpin.assistance.suggest import RISK_NAMES
+    from fangpin.cases.transitions import CATEGORIES
+    from fangpin.exchange.actions import lake
+    from fangpin.lib.masking import mask_id_number, mask_name
+    from fangpin.lib.periods import recent_periods
+    from fangpin.registry.models import Household
+
+    period = recent_periods(1, timezone.localdate())[0]
+    table = lake().read("ag_roster", period, columns=["household_no", "monitor_status", "monitor_category"])
+    listed = {
+        r["household_no"]: r for r in table.to_pylist() if r["monitor_status"] in ("monitored", "eliminated")
+    }
+    risks = _truth_risks(synth_dir, set(listed))
+    households = (
+        Household.objects.filter(household_no__in=list(listed), village__prefix__startswith=county)
+        .select_related("village__parent__parent")
+        .order_by("village_id", "household_no")
+    )
+    heads = {
+        m.household_id: m.person
+        for m in Membership.objects.filter(
+            household__in=households, end_date__isnull=True, relation=Relation.HEAD
+        ).select_related("person")
+    }
+    toolbox = actions.load_toolbox()
+    labels = dict(Category.choices)
+    rng = random.Random(seed)
+    first = dt.date.fromisoformat(f"{recent_periods(3, timezone.localdate())[0]}-01")
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "监测对象台账"
+    sheet.append(
+        [f"{Region.objects.get(prefix=county).name} 防止返贫致贫监测对象台账（全国防返贫监测信息系统导出）"]
+    )
+    sheet.append([f"导出时间 {first - dt.timedelta(days=1)}；证件号码已脱敏"])
+    sheet.append([header for header, _ in roster.COLUMNS])
+    written = 0
+    for household in households:
+        entry, head = listed[household.household_no], heads.get(household.pk)
+        codes = [c for c in risks.get(household.household_no, []) if c in RISK_NAMES][:5] or ["99"]
+        identified = first - dt.timedelta(days=rng.randint(60, 900))
+        eliminated = entry["monitor_status"] == "eliminated"
+        measures = [
+            f"{labels[m['category']]}-{m['name']}（{'已完成' if eliminated else '实施中'}）"
+            for m in toolbox
+            if set(m["risk_types"].split(";")) & set(codes)
+        ][:2]
+        village = household.village
+        values = {
+            "county": village.parent.parent.name if village.parent and village.parent.parent else "",
+            "township": village.parent.name if village.parent else "",
+            "village": village.name,
+            "household_no": household.household_no,
+            "head_name": mask_name(head.name) if head else "",
+            "head_id": mask_id_number(head.id_number) if head else "",
+            "members": household.memberships.filter(end_date__isnull=True).count(),
+            "household_type": "脱贫户" if household.household_type == "former_poor" else "一般农户",
+            "category": CATEGORIES.get(entry["monitor_category"] or "", "边缘易致贫户"),
+            **{f"risk_{i}": f"{c} {RISK_NAMES[c]}" for i, c in enumerate(codes, start=1)},
+            "identified_on": identified,
+            "green_channel": "否",
+            "measures": "；".join(measures),
+            "elimination_status": "已消除风险" if eliminated else "未消除（监测中）",
+            "eliminated_on": identified + (first - identified) * rng.randint(3, 9) // 10
+            if eliminated
+            else None,
+        }
+        sheet.append([values.get(key) for _, key in roster.COLUMNS])
+        written += 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    book.save(out)
+    return written
+
+
+def _truth_risks(synth_dir: Path, numbers: set[str]) -> dict[str, list[str]]:
+    """Risk type codes per household from the simulator's latest month that names any (01…99)."""
+    import pyarrow.parquet as pq
+
+    path = synth_dir / "truth" / "household_month.parquet"
+    if not path.exists():
+        return {}
+    table = pq.read_table(path, columns=["household_no", "period", "risk_types"])
+    found: dict[str, tuple[str, list[str]]] = {}
+    for row in table.to_pylist():
+        codes = sorted({str(c)[:2] for c in row["risk_types"] or []})
+        if (
+            row["household_no"] in numbers
+            and codes
+            and row["period"] >= found.get(row["household_no"], ("",))[0]
+        ):
+            found[row["household_no"]] = (row["period"], codes)
+    return {k: v for k, (_, v) in found.items()}

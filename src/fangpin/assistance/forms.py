@@ -107,3 +107,16 @@ class AdjustForm(forms.Form):
 class RosterForm(forms.Form):
     reveal = forms.BooleanField(label="导出完整身份号码与姓名", required=False)
     reason = forms.CharField(label="理由（导出完整号码时必填）", max_length=200, required=False)
+
+
+class LedgerUploadForm(forms.Form):
+    file = forms.FileField(label="监测对象台账（.xlsx）")
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(label="处理说明", max_length=2000)
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class ReconcileForm(forms.Form):
+    period = forms.RegexField(label="期次", regex=r"^\d{4}-(0[1-9]|1[0-2])$", max_length=7)

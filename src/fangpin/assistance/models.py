@@ -96,6 +96,8 @@ class AssistancePlan(models.Model):
         verbose_name="帮扶责任人",
     )
     summary = models.TextField("帮扶思路", blank=True)
+    # the 台账's 帮扶责任人 as written, when it matched no user (kept so the re-export reproduces it)
+    responsible_name = models.CharField("帮扶责任人（台账原文）", max_length=60, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -158,6 +160,8 @@ class Measure(models.Model):
         "warnings.Lead", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.TextField("备注", blank=True)
+    # "类别-名称" as the imported 台账 wrote it (the type may be the nearest toolbox entry, not the same)
+    source_text = models.CharField("台账原文", max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
@@ -235,3 +239,82 @@ class RosterExport(models.Model):
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)
+
+
+class RosterImport(models.Model):
+    """The import of a county's existing 监测对象台账 (onboarding): counts and every rejected row."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )  # None: the command line (operator below)
+    operator = models.CharField("操作人", max_length=150, blank=True)
+    county = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+", verbose_name="县")
+    file_name = models.CharField("文件名", max_length=200)
+    stored_path = models.CharField(max_length=500, blank=True)  # the upload, until the job has read it
+    status = models.CharField(max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    total = models.PositiveIntegerField("数据行", default=0)
+    done = models.PositiveIntegerField(default=0)
+    counts = models.JSONField("结果", default=dict, blank=True)
+    rejected = models.JSONField("拒收行", default=list, blank=True)  # [{"row": 5, "household_no", "reason"}]
+    reported = models.JSONField("已有案件未重复建立", default=list, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "监测对象台账导入"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"roster import #{self.pk}"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)
+
+
+class Discrepancy(models.Model):
+    """A household on which the agriculture roster (ag_roster) and fangpin's cases disagree, listed for
+    the county to resolve; the reconciliation never changes a case itself."""
+
+    class Kind(models.TextChoices):
+        ROSTER_ONLY = "roster_only", "名册为监测对象，本系统未纳入监测"
+        ROSTER_MONITORED_ELIMINATED = "roster_monitored", "名册为监测中，本系统已消除风险"
+        FANGPIN_ONLY = "fangpin_only", "本系统监测中，名册未列为监测对象"
+        FANGPIN_MONITORED_ELIMINATED = "fangpin_monitored", "本系统监测中，名册为风险已消除"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "待核实"
+        RESOLVED = "resolved", "已处理"
+        GONE = "gone", "已一致（自动关闭）"
+
+    county = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+", verbose_name="县")
+    village = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+", verbose_name="所在村")
+    household = models.ForeignKey(Household, on_delete=models.PROTECT, related_name="+", verbose_name="农户")
+    kind = models.CharField("差异", max_length=20, choices=Kind.choices)
+    roster_status = models.CharField("名册状态", max_length=12, blank=True)
+    fangpin_status = models.CharField("本系统状态", max_length=12, blank=True)
+    first_period = models.CharField("首次发现期次", max_length=7)
+    last_period = models.CharField("最近一次期次", max_length=7)
+    status = models.CharField("处理状态", max_length=8, choices=Status.choices, default=Status.OPEN)
+    note = models.TextField("处理说明", blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        verbose_name = "名册核对差异"
+        ordering = ["village_id", "household_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["household", "kind"],
+                condition=models.Q(status="open"),
+                name="one_open_discrepancy_per_household_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["county", "status"], name="discrepancy_county_status")]  # the list
+
+    def __str__(self) -> str:
+        return f"{self.household_id}:{self.kind}"

@@ -114,11 +114,9 @@ def row(case: Case, *, reveal: bool) -> dict[str, Any]:
         if case.monitored_at
         else "",
         "green_channel": "是" if case.green_channel else "否",
-        "responsible": (plan.responsible.full_name or plan.responsible.username)
-        if plan and plan.responsible
-        else "",
+        "responsible": _responsible(plan),
         "measures": "；".join(
-            f"{CATEGORY_LABELS.get(m.measure_type.category, '')}-{m.measure_type.name}"
+            f"{m.source_text or CATEGORY_LABELS.get(m.measure_type.category, '') + '-' + m.measure_type.name}"
             f"（{STATUS_LABELS.get(m.status, m.status)}）"
             for m in measures
         ),
@@ -130,6 +128,15 @@ def row(case: Case, *, reveal: bool) -> dict[str, Any]:
         code = risks[i - 1] if i <= len(risks) else ""
         values[f"risk_{i}"] = f"{code} {RISK_NAMES.get(code, '')}".strip() if code else ""
     return values
+
+
+def _responsible(plan: Any) -> str:
+    """The cadre's name; for a plan imported from the national 台账 whose cadre matched no user, as written."""
+    if plan is None:
+        return ""
+    if plan.responsible is not None:
+        return str(plan.responsible.full_name or plan.responsible.username)
+    return str(plan.responsible_name)
 
 
 def rows(cases: models.QuerySet[Case], *, reveal: bool) -> Iterator[dict[str, Any]]:

@@ -19,4 +19,10 @@ urlpatterns = [
     path("assistance/roster/export/", views.roster_export, name="roster_export"),
     path("assistance/roster/exports/<int:pk>/", views.roster_export_detail, name="roster_export_detail"),
     path("assistance/roster/exports/<int:pk>/download/", views.roster_download, name="roster_download"),
+    path("assistance/onboard/", views.onboard, name="onboard"),
+    path("assistance/onboard/<int:pk>/", views.onboard_detail, name="onboard_detail"),
+    path("assistance/reconciliation/", views.reconciliation, name="reconciliation"),
+    path(
+        "assistance/reconciliation/<int:pk>/resolve/", views.discrepancy_resolve, name="discrepancy_resolve"
+    ),
 ]

@@ -404,6 +404,7 @@ def roster(request: HttpRequest) -> HttpResponse:
             "count": roster_cases(scope.cases(user)).count(),
             "form": RosterForm(),
             "can_reveal": user.can(Can.REVEAL_PI),
+            "perms_county": user.can(Can.COUNTY_APPROVE),
             "exports": scope.roster_exports(user)[:20],
         },
     )
@@ -475,3 +476,117 @@ def roster_download(request: HttpRequest, pk: int) -> HttpResponse:
         True, f"监测对象台账-{export.region_id}-{stamp}.xlsx"
     )
     return response
+
+
+# --- onboarding: the county's existing 台账, and the monthly roster reconciliation -------------------
+
+MAX_LEDGER_BYTES = 50 * 1024 * 1024
+
+
+@requires(Can.COUNTY_APPROVE)
+@require_http_methods(["GET", "POST"])
+def onboard(request: HttpRequest) -> HttpResponse:
+    from fangpin.assistance import onboarding
+    from fangpin.assistance.forms import LedgerUploadForm
+
+    user = _me(request)
+    form = LedgerUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            _form_error(request, form)
+            return redirect("assistance:onboard")
+        upload = form.cleaned_data["file"]
+        if upload.size > MAX_LEDGER_BYTES:
+            messages.error(request, "文件超过 50 MB")
+            return redirect("assistance:onboard")
+        try:
+            job = onboarding.request_import(upload.read(), upload.name, actor=user)
+        except actions.AssistanceError as exc:
+            messages.error(request, str(exc))
+            return redirect("assistance:onboard")
+        return redirect("assistance:onboard_detail", job.pk)
+    return render(
+        request, "assistance/onboard.html", {"form": form, "imports": scope.roster_imports(user)[:20]}
+    )
+
+
+@requires(Can.COUNTY_APPROVE)
+@require_GET
+def onboard_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from fangpin.assistance.models import RosterImport
+
+    job = scope.get_or_404(_me(request), RosterImport, pk=pk)
+    running = job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+    if request.htmx:  # type: ignore[attr-defined]
+        if running:
+            return render(request, "assistance/_onboard_progress.html", {"job": job})
+        finished = HttpResponse(status=204)
+        finished["HX-Refresh"] = "true"
+        return finished
+    return render(request, "assistance/onboard_detail.html", {"job": job, "running": running})
+
+
+@requires(Can.VIEW_LEADS)
+@require_http_methods(["GET", "POST"])
+def reconciliation(request: HttpRequest) -> HttpResponse:
+    from fangpin.assistance import reconcile
+    from fangpin.assistance.forms import ReconcileForm
+    from fangpin.assistance.models import Discrepancy
+    from fangpin.regions.models import Region
+
+    user = _me(request)
+    if request.method == "POST":
+        form = ReconcileForm(request.POST)
+        county = Region.objects.filter(prefix=str(user.region_id)[:6], level=Level.COUNTY).first()
+        if not user.can(Can.COUNTY_APPROVE) or county is None:
+            messages.error(request, "只有县级审批员可以发起名册核对")
+        elif not form.is_valid():
+            _form_error(request, form)
+        else:
+            try:
+                counts = reconcile.reconcile(county, form.cleaned_data["period"], actor=user)
+                messages.success(
+                    request, f"核对完成：新发现差异 {counts['new']} 户，已一致自动关闭 {counts['closed']} 户"
+                )
+            except actions.AssistanceError as exc:
+                messages.error(request, str(exc))
+        return redirect("assistance:reconciliation")
+    status = request.GET.get("status", "open")
+    items = scope.discrepancies(user).select_related("household", "village", "resolved_by")
+    if status in Discrepancy.Status.values:
+        items = items.filter(status=status)
+    page = Paginator(items, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "assistance/reconciliation.html",
+        {
+            "page": page,
+            "status": status,
+            "statuses": Discrepancy.Status.choices,
+            "can_resolve": user.can(Can.COUNTY_APPROVE),
+            "period": timezone.localdate().strftime("%Y-%m"),
+        },
+    )
+
+
+@requires(Can.COUNTY_APPROVE)
+@require_POST
+def discrepancy_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    from fangpin.assistance import reconcile
+    from fangpin.assistance.forms import ResolveForm
+    from fangpin.assistance.models import Discrepancy
+
+    user = _me(request)
+    item = scope.get_or_404(user, Discrepancy, pk=pk)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        _form_error(request, form)
+        return redirect("assistance:reconciliation")
+    try:
+        reconcile.resolve(
+            item, actor=user, note=form.cleaned_data["note"], expected_version=form.cleaned_data["version"]
+        )
+        messages.success(request, "已记录处理说明")
+    except actions.AssistanceError as exc:
+        messages.error(request, str(exc))
+    return redirect("assistance:reconciliation")

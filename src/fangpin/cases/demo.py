@@ -277,6 +277,10 @@ def populate(
     random.Random(seed).shuffle(pool[len(PLAN) :])
     made: Counter[str] = Counter()
     taken = {lead.household_id for lead in pool if lead.household_id}
+    # households that already have a case (the county's imported 台账) are not made monitored again
+    taken |= set(
+        Case.objects.filter(village__prefix__startswith=county).values_list("household_id", flat=True)
+    )
     stable = _stable_households(county, taken)
     random.Random(seed).shuffle(stable)
     if focus_village:

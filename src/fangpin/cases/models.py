@@ -52,6 +52,10 @@ def attachment_storage() -> FileSystemStorage:
     return AttachmentStorage(base_url=None)
 
 
+SOURCE_NATIONAL = "national"
+SOURCE_CHOICES = [("", "本系统办理"), (SOURCE_NATIONAL, "全国防返贫监测信息系统")]
+
+
 class Case(models.Model):
     kind = models.CharField("类型", max_length=16, choices=KIND_CHOICES, default=Kind.IDENTIFICATION.value)
     household = models.ForeignKey(
@@ -100,6 +104,8 @@ class Case(models.Model):
     comparison = models.JSONField("信息比对结果", default=dict, blank=True)
     review = models.JSONField("民主评议记录", default=dict, blank=True)
     reason = models.TextField("不予通过/暂缓/退回理由", blank=True)
+    # "national": imported from the county's 监测对象台账 (assistance.onboarding), in its current state
+    source = models.CharField("来源", max_length=10, choices=SOURCE_CHOICES, blank=True, default="")
     updated_at = models.DateTimeField("更新时间", auto_now=True)
     version = models.PositiveIntegerField(default=1)
 

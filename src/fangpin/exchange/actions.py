@@ -31,6 +31,7 @@ from django.utils import timezone
 from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
+from fangpin.exchange.signals import delivery_accepted
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
@@ -602,7 +603,11 @@ def import_file(
         return _fail(delivery, exc, actor=actor, username=operator)
     if report.status == "duplicate" and report.delivery_id and not _recorded(report.delivery_id):
         report = _adopt(store, report, linker)
-    return _finish(delivery, report, linker, actor=actor, username=operator)
+    delivery = _finish(delivery, report, linker, actor=actor, username=operator)
+    if delivery.status == Status.ACCEPTED:  # e.g. the roster reconciliation (assistance listens)
+        accepted = delivery
+        transaction.on_commit(lambda: delivery_accepted.send(sender=Delivery, delivery=accepted))
+    return delivery
 
 
 def missing_dependency(spec: Dataset) -> tuple[str, str] | None:

@@ -35,7 +35,12 @@ def user_can(user: Any, capability: str) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.can(capability))
 
 
-_EXTRA_LABELS = {"open": "立案派发", "reassign": "改派", "deadline_recomputed": "办结时限重算"}
+_EXTRA_LABELS = {
+    "open": "立案派发",
+    "reassign": "改派",
+    "deadline_recomputed": "办结时限重算",
+    "import": "导入",
+}
 
 
 @register.filter

@@ -163,14 +163,13 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
     stand-in for the national system's file); measures from the default toolbox's best match for them.
     The roster carries no dates: identification and elimination dates are drawn, deterministic for a seed,
     from the two years before the simulated months. Returns the number of households written."""
-    from openpyxl import Workbook
-
     from fangpin.assistance import roster
     from fangpin.assistance.suggest import RISK_NAMES
     from fangpin.cases.transitions import CATEGORIES
     from fangpin.exchange.actions import lake
     from fangpin.lib.masking import mask_id_number, mask_name
     from fangpin.lib.periods import recent_periods
+    from fangpin.lib.spreadsheet import Workbook
     from fangpin.registry.models import Household
 
     period = recent_periods(1, timezone.localdate())[0]

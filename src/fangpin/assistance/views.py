@@ -436,14 +436,21 @@ def roster_export(request: HttpRequest) -> HttpResponse:
 @require_GET
 def roster_export_detail(request: HttpRequest, pk: int) -> HttpResponse:
     export = scope.get_or_404(_me(request), RosterExport, pk=pk)
-    running = export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+    return _job_page(
+        request, export, "export", "assistance/_export_progress.html", "assistance/roster_export.html"
+    )
+
+
+def _job_page(request: HttpRequest, job: Any, name: str, progress: str, page: str) -> HttpResponse:
+    """A background job's page: htmx polls the progress fragment while it runs, then reloads the page."""
+    running = job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
     if request.htmx:  # type: ignore[attr-defined]
         if running:
-            return render(request, "assistance/_export_progress.html", {"export": export})
+            return render(request, progress, {name: job})
         finished = HttpResponse(status=204)
         finished["HX-Refresh"] = "true"
         return finished
-    return render(request, "assistance/roster_export.html", {"export": export, "running": running})
+    return render(request, page, {name: job, "running": running})
 
 
 @requires(Can.EXPORT_ROSTER)
@@ -516,14 +523,9 @@ def onboard_detail(request: HttpRequest, pk: int) -> HttpResponse:
     from fangpin.assistance.models import RosterImport
 
     job = scope.get_or_404(_me(request), RosterImport, pk=pk)
-    running = job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
-    if request.htmx:  # type: ignore[attr-defined]
-        if running:
-            return render(request, "assistance/_onboard_progress.html", {"job": job})
-        finished = HttpResponse(status=204)
-        finished["HX-Refresh"] = "true"
-        return finished
-    return render(request, "assistance/onboard_detail.html", {"job": job, "running": running})
+    return _job_page(
+        request, job, "job", "assistance/_onboard_progress.html", "assistance/onboard_detail.html"
+    )
 
 
 @requires(Can.VIEW_LEADS)

@@ -4,11 +4,9 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0003_case_source'),
-        ('cases', '0003_casestep_seal'),
+        ("cases", "0003_case_source"),
+        ("cases", "0003_casestep_seal"),
     ]
 
-    operations = [
-    ]
+    operations = []

@@ -214,7 +214,19 @@ class ExportStatus(models.TextChoices):
     FAILED = "failed", "失败"
 
 
-class RosterExport(models.Model):
+class JobProgress:
+    """The progress bar of a background job with `total`, `done` and `status` fields."""
+
+    total: int
+    done: int
+    status: str
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)
+
+
+class RosterExport(JobProgress, models.Model):
     """A monitoring roster (台账) export: large ones run as a background job with progress."""
 
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -236,12 +248,8 @@ class RosterExport(models.Model):
     def __str__(self) -> str:
         return f"roster export #{self.pk}"
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)
 
-
-class RosterImport(models.Model):
+class RosterImport(JobProgress, models.Model):
     """The import of a county's existing 监测对象台账 (onboarding): counts and every rejected row."""
 
     requested_by = models.ForeignKey(
@@ -267,10 +275,6 @@ class RosterImport(models.Model):
 
     def __str__(self) -> str:
         return f"roster import #{self.pk}"
-
-    @property
-    def percent(self) -> int:
-        return int(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)
 
 
 class Discrepancy(models.Model):

@@ -35,6 +35,7 @@ from fangpin.exchange.signals import delivery_accepted
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
+from fangpin.pipeline.continuity import carried_forward
 from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
 from fangpin.pipeline.ingest import (
     REFUSED_FIELD,
@@ -54,6 +55,7 @@ from fangpin.pipeline.linkage import (
     prepare,
     train_model,
 )
+from fangpin.pipeline.portrait import previous_period
 from fangpin.pipeline.readers import ROW
 from fangpin.regions.models import Level, Region
 from fangpin.registry.actions import apply_police_snapshot
@@ -226,6 +228,21 @@ def _registry_arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
             "village_code": pa.array(columns[7], pa.string()),
         }
     )
+
+
+# what the review page shows for candidates that last month's delivery could not tell apart
+CARRIED_FORWARD_NOTE = (
+    "身份号码疑被Excel截断（末三位000）：前15位相同的人员中，上月有记录、本月未以完整号码出现者不止一人"
+)
+
+
+def _open_households(person_keys: pa.Array) -> pa.Table:
+    """person_key, household_key of these persons' current memberships (persons no longer current: none)."""
+    wanted = sorted(set(person_keys.to_pylist()))
+    table = _registry_arrow(
+        [row for chunk in _chunks(wanted) for row in _current_rows(Q(person_id__in=chunk))]
+    )
+    return table.select(["person_key", "household_key"])
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -467,7 +484,7 @@ class _Linker:
                     **{f: pc.cast(accepted.column(f), pa.string()) for f in person_fields},
                 }
             )
-            self.result = self._link_persons(records, person_fields)
+            self.result = self._carry_forward(accepted, self._link_persons(records, person_fields))
             unlinked = self.result.unlinked.select(["_row", "reason"]).rename_columns(["_row", UNLINKED])
             # rows with a broken ID that reach nobody are quarantined by the pipeline (id_repair.settle)
             quarantined = self._broken_ids(accepted, unlinked)
@@ -486,6 +503,35 @@ class _Linker:
             return keyed
         self.counts = {"linked": accepted.num_rows, "review": 0, "unlinked": 0}
         return accepted
+
+    def _carry_forward(self, accepted: pa.Table, result: LinkResult) -> LinkResult:
+        """Rows with a weak ID (padded …000, E-notation, blank) whose record last month's delivery held for
+        exactly one person are that person's (pipeline/continuity.py); the linker's guess is replaced."""
+        if active_catalog()[self.dataset].cadence != "snapshot" or self.dataset == "ps_person":
+            return result
+        previous = lake().read(self.dataset, previous_period(self.period))
+        if not previous.num_rows or "person_key" not in previous.column_names:
+            return result
+        helpers = [c for c in (ID_PROBLEM,) if c in accepted.column_names]
+        found = carried_forward(
+            accepted.drop_columns(helpers), result.links.select(["_row", "person_key"]), previous
+        )
+        if not found.links.num_rows and not found.review.num_rows:
+            return result
+        homes = _open_households(
+            pa.concat_arrays(
+                [
+                    found.links.column("person_key").combine_chunks(),
+                    found.review.column("person_key").combine_chunks(),
+                ]
+            )
+        )
+        return result.relinked(
+            found.links.join(homes, "person_key", join_type="inner"),
+            found.review.join(homes, "person_key", join_type="inner"),
+            method="carried_forward",
+            note=CARRIED_FORWARD_NOTE,
+        )
 
     @staticmethod
     def _broken_ids(accepted: pa.Table, unlinked: pa.Table) -> int:

@@ -126,6 +126,51 @@ class LinkResult:
     def n_review_rows(self) -> int:
         return len(pc.unique(self.review.column("_row"))) if self.review.num_rows else 0
 
+    def relinked(self, links: pa.Table, review: pa.Table, *, method: str, note: str) -> LinkResult:
+        """Rows decided by other evidence than this result's: ``links`` (``_row``, ``person_key``,
+        ``household_key``) linked, ``review`` (the same, one row per candidate) to the review queue with
+        ``note`` as the candidates' features; whatever this result decided for those rows is replaced."""
+        rows = pa.concat_arrays(
+            [
+                links.column("_row").combine_chunks().cast(pa.int64()),
+                review.column("_row").combine_chunks().cast(pa.int64()),
+            ]
+        )
+
+        def without(table: pa.Table) -> pa.Table:
+            return table.filter(pc.invert(pc.is_in(table.column("_row"), value_set=rows)))
+
+        n, ranked = links.num_rows, review.sort_by([("_row", "ascending"), ("person_key", "ascending")])
+        rows_of = ranked.column("_row").to_pylist()
+        ranks = [1 + i - rows_of.index(r) for i, r in enumerate(rows_of)]  # 1, 2, … within each row
+        shares = {r: 1.0 / rows_of.count(r) for r in set(rows_of)}
+        added = pa.table(
+            {
+                "_row": links.column("_row").cast(pa.int64()),
+                "person_key": links.column("person_key").cast(pa.int64()),
+                "household_key": links.column("household_key").cast(pa.int64()),
+                "probability": pa.array([1.0] * n, pa.float64()),
+                "method": pa.array([method] * n, pa.string()),
+            }
+        ).cast(_LINKS_SCHEMA)
+        queued = pa.table(
+            {
+                "_row": ranked.column("_row").cast(pa.int64()),
+                "rank": pa.array(ranks, pa.int64()),
+                "person_key": ranked.column("person_key").cast(pa.int64()),
+                "household_key": ranked.column("household_key").cast(pa.int64()),
+                "probability": pa.array([shares[r] for r in rows_of], pa.float64()),
+                "features": pa.array([note] * ranked.num_rows, pa.string()),
+            }
+        ).cast(_REVIEW_SCHEMA)
+        return LinkResult(
+            links=pa.concat_tables([without(self.links).cast(_LINKS_SCHEMA), added]).sort_by("_row"),
+            review=pa.concat_tables([without(self.review).cast(_REVIEW_SCHEMA), queued]).sort_by(
+                [("_row", "ascending"), ("rank", "ascending")]
+            ),
+            unlinked=without(self.unlinked),
+        )
+
 
 _LINKS_SCHEMA = pa.schema(
     [
@@ -832,6 +877,8 @@ def _decide(
             CASE WHEN source_dataset_l = 'a_records' THEN unique_id_r ELSE unique_id_l END AS person_key,
             -- the row carries a valid ID and it is not this candidate's
             (id_kind_l = '{KIND_VALID}' OR id_kind_r = '{KIND_VALID}') AND id_l IS DISTINCT FROM id_r AS other_id,
+            -- the row names someone else: its name agrees with the candidate's at no level (gamma 0 = else)
+            coalesce(gamma_name = 0, false) AS other_name,
             least(match_weight, 1000) AS w,
             {features} AS features
         FROM pred
@@ -843,7 +890,7 @@ def _decide(
         CREATE TEMP TABLE post AS
         WITH m AS (SELECT _row, max(w) AS wmax FROM cand GROUP BY _row),
         s AS (
-            SELECT c._row, c.person_key, c.features, c.w, c.other_id,
+            SELECT c._row, c.person_key, c.features, c.w, c.other_id, c.other_name,
                    -- numerically stable: divide numerator and denominator by 2^wmax
                    pow(2, c.w - m.wmax) / (pow(2, -m.wmax) + sum(pow(2, c.w - m.wmax)) OVER (PARTITION BY c._row)) AS p
             FROM cand c JOIN m USING (_row)
@@ -861,9 +908,10 @@ def _decide(
                max(p) FILTER (WHERE rank = 1) AS top,
                sum(p) FILTER (WHERE p >= {settings.min_candidate_probability}) AS mass,
                -- a row with a valid ID nobody in the registry has is someone else, however alike (a
-               -- namesake born the same day): never linked, at most shown for review (ADR 0027)
+               -- namesake born the same day): never linked, at most shown for review (ADR 0027); so is
+               -- a row whose name is not the candidate's at all (an ID one digit off is a neighbour's)
                CASE WHEN max(p) FILTER (WHERE rank = 1) >= {link_t}
-                         AND NOT bool_or(other_id) FILTER (WHERE rank = 1) THEN 'link'
+                         AND NOT bool_or(other_id OR other_name) FILTER (WHERE rank = 1) THEN 'link'
                     WHEN sum(p) FILTER (WHERE p >= {settings.min_candidate_probability}) >= {review_t} THEN 'review'
                     ELSE 'unlinked' END AS decision
         FROM post GROUP BY _row

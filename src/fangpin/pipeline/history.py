@@ -204,18 +204,25 @@ class Figures:
         )
 
 
-def _per_found(scores: np.ndarray, y: np.ndarray, level: float) -> tuple[int, int]:
+def _order(scores: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Highest score first, ties by household_key (the rule score ties often: same order every run)."""
+    return np.lexsort((keys, -scores))
+
+
+def _per_found(scores: np.ndarray, y: np.ndarray, keys: np.ndarray, level: float) -> tuple[int, int]:
     """(warnings needed, households to find) to reach `level` recall ranking by `scores`."""
     need = math.ceil(level * y.sum())
     if not need:
         return 0, 0
-    order = np.lexsort((np.arange(len(scores)), -scores))
+    order = _order(scores, keys)
     hits = np.cumsum(y[order])
     return int(np.searchsorted(hits, need)) + 1, need
 
 
-def _top_k_hits(villages: list[str], scores: np.ndarray, y: np.ndarray, capacity: int) -> int:
-    order = np.lexsort((np.arange(len(scores)), -scores))
+def _top_k_hits(
+    villages: list[str], scores: np.ndarray, y: np.ndarray, keys: np.ndarray, capacity: int
+) -> int:
+    order = _order(scores, keys)
     taken: dict[str, int] = {}
     hits = 0
     for i in order:
@@ -232,18 +239,19 @@ def figures(examples: pa.Table, scores: np.ndarray, *, capacity: int, probabilit
     periods = examples.column("period").to_pylist()
     villages = examples.column("village_code").to_pylist()
     y_all = np.asarray(pc.cast(examples.column("label"), pa.float64()).to_numpy(zero_copy_only=False))
+    key_all = np.asarray(pc.fill_null(examples.column("household_key"), 0).to_numpy(zero_copy_only=False))
     months = sorted(set(periods))
     period_arr = np.array(periods)
     sums = {0.8: [0, 0], 0.9: [0, 0]}
     top_hits = 0
     for month in months:
         idx = np.flatnonzero(period_arr == month)
-        s, y = scores[idx], y_all[idx]
+        s, y, keys = scores[idx], y_all[idx], key_all[idx]
         for level, acc in sums.items():
-            w, n = _per_found(s, y, level)
+            w, n = _per_found(s, y, keys, level)
             acc[0] += w
             acc[1] += n
-        top_hits += _top_k_hits([villages[i] for i in idx], s, y, capacity)
+        top_hits += _top_k_hits([villages[i] for i in idx], s, y, keys, capacity)
     positives = int(y_all.sum())
     return Figures(
         periods=months,
@@ -298,6 +306,63 @@ def model_scores(model: RiskModel, examples: pa.Table) -> np.ndarray:
 
 def rule_scores(examples: pa.Table) -> np.ndarray:
     return np.asarray(pc.fill_null(examples.column("rule_score"), 0.0).to_numpy(zero_copy_only=False))
+
+
+# --- drift of the main features ---------------------------------------------------------------------
+
+DRIFT_FEATURES = 5  # the model's top features by gain
+PSI_BINS = 10
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = PSI_BINS) -> float:
+    """Population stability index of `current` against `reference`: decile bins of the reference (unknown
+    values are a bin of their own), Σ (c − r)·ln(c / r). Below 0.1 stable, 0.1–0.25 shifting, above
+    0.25 a different population."""
+    ref_known, cur_known = reference[~np.isnan(reference)], current[~np.isnan(current)]
+    cut = np.linspace(0, 1, bins + 1)[1:-1]
+    edges = np.unique(np.quantile(ref_known, cut)) if len(ref_known) else np.empty(0)
+
+    def shares(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+        counts = np.bincount(np.searchsorted(edges, known, side="right"), minlength=len(edges) + 1)
+        out = np.append(counts, len(values) - len(known)).astype(np.float64)
+        return np.asarray(np.maximum(out / max(len(values), 1), 1e-4), dtype=np.float64)
+
+    r, c = shares(reference, ref_known), shares(current, cur_known)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def feature_drift(model: RiskModel, reference: pa.Table, current: pa.Table) -> list[dict[str, Any]]:
+    """PSI of the model's top features between the training examples and a later month's portraits."""
+    from fangpin.pipeline.model import DEFAULT_LINES, FEATURE_NAMES, feature_matrix, line_of
+
+    # both tables carry the monitoring line of their month (history_examples, latest_portraits)
+    line = DEFAULT_LINES[max(DEFAULT_LINES)]
+    ref = feature_matrix(reference, line_of(reference, line))
+    cur = feature_matrix(current, line_of(current, line))
+    out = []
+    for name, label, share in model.feature_importance()[:DRIFT_FEATURES]:
+        j = FEATURE_NAMES.index(name)
+        out.append(
+            {
+                "feature": name,
+                "label": label,
+                "gain": round(share, 4),
+                "psi": round(psi(ref[:, j], cur[:, j]), 4),
+            }
+        )
+    return out
+
+
+def latest_portraits(lake: Lake, period: str, policy: Policy) -> pa.Table:
+    """Portraits of the households not monitored at `period`, with the year's line (for drift)."""
+    from fangpin.pipeline.portrait import build_portraits
+
+    params = policy.param_values(int(period[:4]))
+    portraits = build_portraits(lake, period, params=params)
+    portraits = portraits.filter(pc.is_in(portraits.column("monitor_status"), pa.array(list(UNMONITORED))))
+    return portraits.append_column(
+        "line", pa.array([float(params["line"])] * portraits.num_rows, pa.float64())
+    )
 
 
 # --- training, champion/challenger ----------------------------------------------------------------
@@ -361,5 +426,10 @@ def train_from_history(
         "label_sources": {str(s["values"]): int(s["counts"]) for s in sources},
     }
     model.meta["activation"] = {"active": won, "why": why, "champion": champion.version}
+    latest = max(periods)
+    model.meta["drift"] = {
+        "period": latest,
+        "features": feature_drift(model, fit, latest_portraits(lake, latest, policy)),
+    }
     store_model(folder, model, activate=won)
     return HistoryRun(model, won, why, held_periods, mine, theirs, champion.version, rules)

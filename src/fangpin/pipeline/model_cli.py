@@ -247,13 +247,14 @@ def _version_figures(path: Path) -> list[str]:
 def _figure_text(fig: dict[str, object]) -> str:
     def num(key: str, scale: float = 1.0, digits: int = 2) -> str:
         v = fig.get(key)
-        return f"{float(v) * scale:.{digits}f}" if isinstance(v, int | float) else "—"
+        unit = "%" if scale == 100 else ""
+        return f"{float(v) * scale:.{digits}f}{unit}" if isinstance(v, int | float) else "—"
 
     version = f"{fig['version']} " if fig.get("version") else ""
     return (
         f"{version}80%召回每户预警 {num('per_found_80')}, 90% {num('per_found_90')}, "
-        f"村内前K召回 {num('recall_top_k', 100, 1)}%, 预测 {num('mean_predicted', 100)}% / "
-        f"实际 {num('observed_rate', 100)}%"
+        f"村内前K召回 {num('recall_top_k', 100, 1)}, 预测 {num('mean_predicted', 100)} / "
+        f"实际 {num('observed_rate', 100)}"
     )
 
 

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from fangpin.pipeline.history import (
+    HORIZON,
     KNOWN_NEGATIVE_WEIGHT,
     Figures,
     beats,
@@ -54,9 +55,11 @@ def examples(county: tuple[Path, Lake]) -> pa.Table:
     return history_examples(county[1], PERIODS, load_policy())
 
 
-def test_a_month_is_labelled_only_when_its_three_later_roster_months_are_given() -> None:
-    assert labelled_periods(PERIODS) == PERIODS[:-3]
-    assert labelled_periods(PERIODS[:3]) == []
+def test_a_month_is_labelled_only_when_its_later_roster_months_are_given() -> None:
+    assert HORIZON == 2
+    assert labelled_periods(PERIODS) == PERIODS[:-2]
+    assert labelled_periods(PERIODS, horizon=3) == PERIODS[:-3]
+    assert labelled_periods(PERIODS[:2]) == []
 
 
 def test_households_that_the_roster_later_monitors_are_the_positives(
@@ -64,9 +67,7 @@ def test_households_that_the_roster_later_monitors_are_the_positives(
 ) -> None:
     lake = county[1]
     at_p = examples.filter(pc.equal(examples.column("period"), P))
-    later = (
-        monitored_keys(lake, "2025-09") | monitored_keys(lake, "2025-10") | monitored_keys(lake, "2025-11")
-    )
+    later = monitored_keys(lake, "2025-09") | monitored_keys(lake, "2025-10")  # P+1, P+2
     positives = {
         k for k, y in zip(at_p["household_key"].to_pylist(), at_p["label"].to_pylist(), strict=True) if y
     }
@@ -83,6 +84,13 @@ def test_labels_never_read_a_roster_month_after_the_last_period(county: tuple[Pa
     assert first_at_p2, "the simulated county should bring someone into monitoring in 2025-10"
     assert not roster_positives(lake, P, "2025-09") & first_at_p2
     assert first_at_p2 <= roster_positives(lake, P, "2025-11")
+    # and the horizon bounds it: a household first monitored at P+3 is a positive with horizon 3 only
+    first_at_p3 = (
+        monitored_keys(lake, "2025-11") - monitored_keys(lake, "2025-10") - monitored_keys(lake, "2025-09")
+    )
+    first_at_p3 -= monitored_keys(lake, P)
+    assert not roster_positives(lake, P, "2026-03") & first_at_p3
+    assert first_at_p3 <= roster_positives(lake, P, "2026-03", horizon=3)
 
 
 def test_an_example_at_p_sees_no_department_data_delivered_after_p(
@@ -206,10 +214,10 @@ def test_model_show_lists_each_version_with_its_figures(
     )
     assert code == 0
     trained = capsys.readouterr().out
-    assert "验证期 validated on 2025-11..2025-12" in trained and "仅用规则 rules only" in trained
+    assert "验证期 validated on 2025-12..2026-01" in trained and "仅用规则 rules only" in trained
     assert model_main(["model", "show", "--folder", str(folder)]) == 0
     shown = capsys.readouterr().out
-    assert "验证期 validated on 2025-11..2025-12 (2)" in shown
+    assert "验证期 validated on 2025-12..2026-01 (2)" in shown
     assert "本版本 challenger: 80%召回每户预警" in shown and "仅用规则 rules: 80%召回每户预警" in shown
     assert ("启用 activated:" in shown) != ("未启用 not activated:" in shown)
 

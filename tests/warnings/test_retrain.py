@@ -82,10 +82,10 @@ def test_retraining_is_due_with_enough_labelled_months_and_a_new_roster_month(
     lake: Lake, tmp_path: Path, settings
 ) -> None:
     folder = tmp_path / "models"
-    _roster_months(lake, 0, 8)  # 5 labelled months: too few
+    _roster_months(lake, 0, 7)  # 5 labelled months (horizon 2): too few
     check = due(lake, folder)
     assert not check.due and "不足 6 个" in check.why
-    periods = _roster_months(lake, 8, 9)  # a ninth month: 6 labelled months
+    periods = _roster_months(lake, 7, 8)  # an eighth month: 6 labelled months
     assert due(lake, folder).due
     _history_version(folder, periods[-1])  # already trained on the latest roster month
     check = due(lake, folder)

@@ -3,7 +3,7 @@ time and champion/challenger (ADR 0030, docs/model.md "Trained on the county's o
 
 Labels (no simulator truth):
 - the national roster (`ag_roster`): a household not monitored at P that is 监测中 in one of the roster
-  months P+1..P+HORIZON (all ≤ the last period given) is a positive at P;
+  months P+1..P+horizon (HORIZON = 2 by default; all ≤ the last period given) is a positive at P;
 - fangpin's own decisions (`decisions`: household_key, period, label, source — the Django side exports
   them, `fangpin.warnings.labels`): a verified lead brought into monitoring is a positive at its period,
   a lead closed after a home visit as not at risk a known negative, and so on;
@@ -11,7 +11,7 @@ Labels (no simulator truth):
   known negatives `KNOWN_NEGATIVE_WEIGHT`.
 
 Point in time: the features of an example at P are the portraits `screen()` builds as of P (lake
-deliveries of periods ≤ P only); its label reads only the roster of P+1..P+HORIZON and decisions about P.
+deliveries of periods ≤ P only); its label reads only the roster of P+1..P+horizon and decisions about P.
 Months whose horizon reaches past the last period are not labelled (a short horizon would call positives
 negatives).
 
@@ -40,7 +40,12 @@ if TYPE_CHECKING:
     from fangpin.pipeline.model import RiskModel
     from fangpin.pipeline.policy import Policy
 
-HORIZON = 3  # months after P in which a roster transition makes P a positive
+# months after P in which a roster transition makes P a positive (`--horizon`, 1–3). 2, not 3: a
+# household brought into monitoring 3 months later was often hit by a shock after P, which P's data
+# cannot show — on the measured county (docs/model.md) horizon 3 needed 7.7 warnings per true household
+# at 80 % recall, horizon 2 5.3, horizon 1 5.0 (with half the positives to validate on)
+HORIZON = 2
+MAX_HORIZON = 3
 KNOWN_NEGATIVE_WEIGHT = 3.0  # a home visit that found no risk says more than a household nobody visited
 VALIDATION_SHARE = 0.25  # of the labelled months, the latest, held out for champion/challenger
 MIN_LABELLED_MONTHS = 6  # fewer cannot both train (with its own calibration months) and validate
@@ -58,10 +63,10 @@ def later_period(period: str, months: int) -> str:
     return previous_period(period, -months)
 
 
-def labelled_periods(periods: Sequence[str]) -> list[str]:
-    """The periods whose whole horizon lies within `periods` (the last HORIZON months have none)."""
+def labelled_periods(periods: Sequence[str], horizon: int = HORIZON) -> list[str]:
+    """The periods whose whole horizon lies within `periods` (the last `horizon` months have none)."""
     last = max(periods)
-    return [p for p in sorted(periods) if later_period(p, HORIZON) <= last]
+    return [p for p in sorted(periods) if later_period(p, horizon) <= last]
 
 
 def monitored_keys(lake: Lake, period: str) -> set[int]:
@@ -71,10 +76,10 @@ def monitored_keys(lake: Lake, period: str) -> set[int]:
     return {int(k) for k in roster.column("household_key").filter(keep).to_pylist() if k is not None}
 
 
-def roster_positives(lake: Lake, period: str, last: str) -> set[int]:
-    """Households 监测中 in some roster month P+1..P+HORIZON that is ≤ `last` (never beyond)."""
+def roster_positives(lake: Lake, period: str, last: str, horizon: int = HORIZON) -> set[int]:
+    """Households 监测中 in some roster month P+1..P+horizon that is ≤ `last` (never beyond)."""
     out: set[int] = set()
-    for k in range(1, HORIZON + 1):
+    for k in range(1, horizon + 1):
         month = later_period(period, k)
         if month > last:
             break
@@ -133,6 +138,7 @@ def history_examples(
     policy: Policy,
     *,
     decisions: pa.Table | None = None,
+    horizon: int = HORIZON,
     progress: Callable[[str], None] | None = None,
 ) -> pa.Table:
     """Examples for every labelled period of `periods`: the portraits screen() builds as of P (households
@@ -141,10 +147,12 @@ def history_examples(
 
     for p in periods:
         check_period(p)
-    months = labelled_periods(periods)
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise ModelError(f"horizon must be 1–{MAX_HORIZON} months, not {horizon}")
+    months = labelled_periods(periods, horizon)
     if not months:
         raise ModelError(
-            f"no labelled month: a month needs {HORIZON} later roster months within the periods given"
+            f"no labelled month: a month needs {horizon} later roster months within the periods given"
         )
     last = max(periods)
     by_period = _decisions_by_period(decisions)
@@ -156,7 +164,7 @@ def history_examples(
         )
         score_at = pc.index_in(portraits.column("household_key"), result.all_scored.column("household_key"))
         rule_score = result.all_scored.column("score").take(score_at)
-        positives = roster_positives(lake, period, last)
+        positives = roster_positives(lake, period, last, horizon)
         labels, weights, sources = label_month(portraits, positives, by_period.get(period, {}))
         n = portraits.num_rows
         portraits = (
@@ -291,7 +299,7 @@ def split_by_time(
     months = sorted(set(examples.column("period").to_pylist()))
     if len(months) < MIN_LABELLED_MONTHS:
         raise ModelError(
-            f"only {len(months)} labelled months (need {MIN_LABELLED_MONTHS}: each needs {HORIZON} later "
+            f"only {len(months)} labelled months (need {MIN_LABELLED_MONTHS}: each needs its later "
             "roster months; give a longer --periods range)"
         )
     n_val = max(1, round(len(months) * share))
@@ -389,6 +397,7 @@ def train_from_history(
     folder: Path,
     *,
     decisions: pa.Table | None = None,
+    horizon: int = HORIZON,
     seed: int = 0,
     name: str = "county",
     county: str = "",
@@ -399,7 +408,9 @@ def train_from_history(
     challenger and activate it only when it beats the champion and is not worse than the rules."""
     from fangpin.pipeline.model import TrainOptions, active_model, store_model, train
 
-    examples = history_examples(lake, periods, policy, decisions=decisions, progress=progress)
+    examples = history_examples(
+        lake, periods, policy, decisions=decisions, horizon=horizon, progress=progress
+    )
     fit, held, held_periods = split_by_time(examples)
     if progress:
         progress(f"training on {fit.num_rows} examples, validating on {', '.join(held_periods)}")
@@ -408,6 +419,7 @@ def train_from_history(
         "label_source": "history",
         "periods": [min(periods), max(periods)],
         "decisions": int(decisions.num_rows) if decisions is not None else 0,
+        "horizon": horizon,
     }
     model = train(fit, TrainOptions(seed=seed, split="period", name=name, county=county, notes=notes))
     capacity = int(policy.capacity_per_village)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fangpin.pipeline.evaluate import examples_from_simulation
+from fangpin.pipeline.history import HORIZON
 from fangpin.pipeline.lake import Lake, LakeError, check_period
 from fangpin.pipeline.model import (
     SHIPPED_MODELS,
@@ -165,6 +166,7 @@ def _train_history(args: argparse.Namespace) -> int:
             _policy(args.policy or None),
             Path(args.out) if args.out else models_dir(),
             decisions=_decisions(args),
+            horizon=args.horizon,
             seed=args.seed,
             name=args.name if args.name != "jx-default" else "county",
             progress=_progress(args),
@@ -284,6 +286,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--from-history",
         action="store_true",
         help="用本县历史训练（名册转入监测 + 核实决定）/ train on the county's own roster and decisions",
+    )
+    t.add_argument(
+        "--horizon",
+        type=int,
+        default=HORIZON,
+        help=f"名册标签期 / a household monitored within N months after P is a positive at P (1–3, default {HORIZON})",
     )
     t.add_argument("--decisions", default="", help="核实决定标签 Parquet / decision labels (--from-history)")
     t.add_argument(

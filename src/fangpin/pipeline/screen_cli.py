@@ -174,7 +174,10 @@ def _compare(args: argparse.Namespace) -> int:
             engine.close()
         active = model_from(args.model or None)
         shipped = shipped_model()
-        rankers = [("active", active)] + ([("shipped", shipped)] if shipped.version != active.version else [])
+        first = (
+            "model" if args.model else ("active = shipped" if shipped.version == active.version else "active")
+        )
+        rankers = [(first, active)] + ([("shipped", shipped)] if shipped.version != active.version else [])
         text = compare_rankings(result, Path(args.truth), rankers, capacity=policy.capacity_per_village)
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))

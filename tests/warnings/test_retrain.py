@@ -103,3 +103,21 @@ def test_the_task_reports_why_it_did_not_retrain(lake: Lake, settings, tmp_path:
     assert "不足" in result.return_value
     assert not (tmp_path / "models").exists()  # nothing trained, nothing stored
     assert not retrain_if_due(lake.root).due
+
+
+def test_the_command_hands_the_databases_decisions_to_the_pipeline(world, monkeypatch) -> None:
+    from fangpin.cli import main
+    from fangpin.pipeline import model_cli
+
+    _lead(world, Outcome.CONFIRMED)
+    seen: dict[str, object] = {}
+
+    def capture(args) -> int:
+        seen["table"] = model_cli._decisions(args)
+        return 0
+
+    monkeypatch.setattr(model_cli, "_train_history", capture)
+    assert main(["model", "train", "--from-history", "--periods", "2025-01..2025-12"]) == 0
+    assert seen["table"].to_pylist()[0]["source"] == "lead_confirmed"
+    assert main(["model", "train", "--from-history", "--no-decisions", "--periods", "2025-01..2025-12"]) == 0
+    assert seen["table"] is None

@@ -414,7 +414,10 @@ def train_from_history(
     fit, held, held_periods = split_by_time(examples)
     if progress:
         progress(f"training on {fit.num_rows} examples, validating on {', '.join(held_periods)}")
-    champion = active_model(folder)
+    try:
+        champion: RiskModel | None = active_model(folder)
+    except ModelError:  # no stored and no shipped model: the rules rank, and are the champion
+        champion = None
     notes = {
         "label_source": "history",
         "periods": [min(periods), max(periods)],
@@ -424,8 +427,13 @@ def train_from_history(
     model = train(fit, TrainOptions(seed=seed, split="period", name=name, county=county, notes=notes))
     capacity = int(policy.capacity_per_village)
     mine = figures(held, model_scores(model, held), capacity=capacity, probability=True)
-    theirs = figures(held, model_scores(champion, held), capacity=capacity, probability=True)
     rules = figures(held, rule_scores(held), capacity=capacity, probability=False)
+    theirs = (
+        figures(held, model_scores(champion, held), capacity=capacity, probability=True)
+        if champion is not None
+        else rules
+    )
+    champion_version = champion.version if champion is not None else "rules-only"
     won, why = beats(mine, theirs)
     if won and mine.per_found_80 > rules.per_found_80:
         won, why = False, f"80%召回所需预警 {mine.per_found_80:.2f} 差于仅用规则 {rules.per_found_80:.2f}"
@@ -433,15 +441,15 @@ def train_from_history(
     model.meta["validation"] = {
         "periods": held_periods,
         "challenger": mine.as_dict(),
-        "champion": {"version": champion.version, **theirs.as_dict()},
+        "champion": {"version": champion_version, **theirs.as_dict()},
         "rules": rules.as_dict(),
         "label_sources": {str(s["values"]): int(s["counts"]) for s in sources},
     }
-    model.meta["activation"] = {"active": won, "why": why, "champion": champion.version}
+    model.meta["activation"] = {"active": won, "why": why, "champion": champion_version}
     latest = max(periods)
     model.meta["drift"] = {
         "period": latest,
         "features": feature_drift(model, fit, latest_portraits(lake, latest, policy)),
     }
     store_model(folder, model, activate=won)
-    return HistoryRun(model, won, why, held_periods, mine, theirs, champion.version, rules)
+    return HistoryRun(model, won, why, held_periods, mine, theirs, champion_version, rules)

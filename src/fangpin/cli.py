@@ -222,8 +222,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if _wants_decisions(args):
+        code = _read_decisions(args)
+        if code:
+            return code
     result: int = args.func(args)
     return result
+
+
+def _wants_decisions(args: argparse.Namespace) -> bool:
+    """`fangpin model train --from-history` learns from the database's decisions unless told otherwise
+    (the pipeline itself never imports Django: they are handed over as a table)."""
+    return bool(
+        getattr(args, "from_history", False)
+        and not getattr(args, "decisions", "")
+        and not getattr(args, "no_decisions", False)
+    )
+
+
+def _read_decisions(args: argparse.Namespace) -> int:
+    _django()
+    from django.db import DatabaseError
+
+    from fangpin.warnings.labels import decision_labels
+
+    try:
+        args.decision_table = decision_labels()
+    except DatabaseError as exc:
+        print(
+            f"错误 / error: 无法读取核实决定 cannot read decisions ({exc}); run `fangpin migrate` "
+            "or pass --no-decisions",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

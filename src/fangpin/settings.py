@@ -218,6 +218,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FANGPIN_DIVISIONS_DIR = env_str("FANGPIN_DIVISIONS_DIR", "")
 # The Parquet data lake: a local folder by default, or any path Spark can read at province scale.
 FANGPIN_LAKE = env_str("FANGPIN_LAKE", str(FANGPIN_HOME / "lake"))
+# monthly retraining of the risk ranking on the county's own history (warnings/retrain.py, ADR 0030)
+FANGPIN_RETRAIN = env_bool("FANGPIN_RETRAIN", True)
 FANGPIN_INCOMING = FANGPIN_HOME / "incoming"  # uploaded files waiting for their import job
 FANGPIN_DELIVERY_DUE_DAY = env_int("FANGPIN_DELIVERY_DUE_DAY", 10, minimum=1)  # day of the following month
 FANGPIN_UPLOAD_MAX_MB = env_int("FANGPIN_UPLOAD_MAX_MB", 200, minimum=1)

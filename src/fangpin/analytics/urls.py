@@ -8,6 +8,7 @@ urlpatterns = [
     path("analytics/region/<str:prefix>/", views.region_dashboard, name="dashboard"),
     path("analytics/region/<str:prefix>/households/", views.households, name="households"),
     path("analytics/region/<str:prefix>/report/", views.report, name="report"),
+    path("analytics/region/<str:prefix>/model/", views.model_health, name="model_health"),
     path("analytics/region/<str:prefix>/report.xlsx", views.report_xlsx, name="report_xlsx"),
     path(
         "analytics/region/<str:prefix>/table/<slug:name>.<slug:fmt>", views.table_export, name="table_export"

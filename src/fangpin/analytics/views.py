@@ -22,6 +22,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.analytics import dashboard, exports
+from fangpin.analytics import model_health as health
 from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.audit.actions import record
@@ -164,6 +165,13 @@ def report(request: HttpRequest, prefix: str) -> HttpResponse:
     context = {"region": region, "month": month, "months": available, "public": public}
     context.update(dashboard.cached(("report", region.prefix, month, detail), compute))
     return render(request, "analytics/report.html", context)
+
+
+@requires(Can.VIEW_ANALYTICS)
+def model_health(request: HttpRequest, prefix: str) -> HttpResponse:
+    """模型健康卡: predicted vs confirmed per month in the region, the active model, drift."""
+    region = _region(request, prefix)
+    return render(request, "analytics/model_health.html", {"region": region, "card": health.card(region)})
 
 
 def _download(data: bytes, name: str, content_type: str) -> HttpResponse:

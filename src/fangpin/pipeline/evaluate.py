@@ -337,6 +337,40 @@ def evaluate(
     )
 
 
+def compare_rankings(
+    result: ScreenResult,
+    truth_dir: Path,
+    rankers: Sequence[tuple[str, RiskModel]],
+    *,
+    capacity: int = 3,
+) -> str:
+    """One table: for each model and for the rule score (`result` screened without a ranker), warnings
+    per true household at 80 % and 90 % recall and recall in the top K, over the households the roster
+    does not mark as monitored."""
+    report = evaluate(result, truth_dir, result.as_of)
+    truth = load_truth(Path(truth_dir), result.as_of)
+    targets = {h for h, (meets, monitored, _c, _r) in truth.items() if meets and not monitored}
+    rows: list[tuple[str, dict[float, int | None], float]] = []
+    for label, model in rankers:
+        m = model_report(result, model, truth, targets, capacity)
+        rows.append((f"{label} {m.version}", m.curve, m.recall_at_k))
+    rows.append(("rules-only", report.curve, report.recall_at_k))
+
+    def per(curve: dict[float, int | None], level: float) -> str:
+        n = curve.get(level)
+        return f"{n / math.ceil(level * len(targets)):.2f}" if n and targets else "—"
+
+    lines = [
+        f"排序比较 rankings as of {result.as_of}: {report.households} 户 households, "
+        f"{len(targets)} 户应纳未纳 true & not yet monitored",
+        f"  {'ranking':<44} {'80%':>7} {'90%':>7} {'recall@K':>9}",
+    ]
+    for name, curve, at_k in rows:
+        lines.append(f"  {name:<44} {per(curve, 0.8):>7} {per(curve, 0.9):>7} {_pct(at_k):>9}")
+    lines.append("  (warnings per true household found at 80 % / 90 % recall; targets ≤ 3 / ≤ 6)")
+    return "\n".join(lines)
+
+
 # --- training examples from the simulator (labels = the targets above) -------------------------------
 
 

@@ -978,8 +978,14 @@ def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
         "num_threads": _threads(),
         "verbosity": -1,
     }
-    train_set = lgb.Dataset(x[fit], label=y[fit], feature_name=list(FEATURE_NAMES), free_raw_data=False)
-    valid_set = lgb.Dataset(x[cal], label=y[cal], reference=train_set)
+    # optional per-row `weight` (positive–unlabelled learning: known negatives count more than
+    # unlabelled households, ADR 0030); the booster only — Platt stays unweighted, so probabilities
+    # match the observed rates of the held-out months
+    weight = _col(examples, "weight") if "weight" in examples.column_names else np.ones(len(y))
+    train_set = lgb.Dataset(
+        x[fit], label=y[fit], weight=weight[fit], feature_name=list(FEATURE_NAMES), free_raw_data=False
+    )
+    valid_set = lgb.Dataset(x[cal], label=y[cal], weight=weight[cal], reference=train_set)
     booster = lgb.train(
         {**params, "metric": "binary_logloss"},
         train_set,

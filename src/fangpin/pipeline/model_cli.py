@@ -9,14 +9,18 @@ one clear line and exits 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from fangpin.pipeline.evaluate import examples_from_simulation
+from fangpin.pipeline.history import HORIZON
 from fangpin.pipeline.lake import Lake, LakeError, check_period
 from fangpin.pipeline.model import (
     SHIPPED_MODELS,
@@ -30,6 +34,7 @@ from fangpin.pipeline.model import (
     store_model,
     train,
 )
+from fangpin.pipeline.policy import PolicyError
 
 
 def models_dir() -> Path:
@@ -66,13 +71,22 @@ def parse_periods(text: str) -> list[str]:
     return [check_period(p.strip()) for p in text.split(",") if p.strip()]
 
 
-def _train(args: argparse.Namespace) -> int:
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
     started = time.monotonic()
 
     def say(message: str) -> None:
         if not args.quiet:
             print(f"  [{time.monotonic() - started:5.0f}s] {message}", file=sys.stderr)
 
+    return say
+
+
+def _train(args: argparse.Namespace) -> int:
+    if args.from_history:
+        return _train_history(args)
+    if not args.synth:
+        return _fail("give --synth DIR (a simulated county) or --from-history (the county's own history)")
+    say = _progress(args)
     try:
         periods = parse_periods(args.periods)
         if len(periods) < 3:
@@ -123,6 +137,56 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decisions(args: argparse.Namespace) -> pa.Table | None:
+    """fangpin's decisions as labels: --decisions FILE.parquet, else what `fangpin.cli` read from the
+    database (`decision_table`), else none."""
+    if args.decisions:
+        path = Path(args.decisions)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no decision labels at {path} (a Parquet file: household_key, period, label)"
+            )
+        return pq.read_table(path)
+    table: pa.Table | None = getattr(args, "decision_table", None)
+    return table
+
+
+def _train_history(args: argparse.Namespace) -> int:
+    from fangpin.pipeline.history import train_from_history
+    from fangpin.pipeline.screen_cli import _lake, _policy
+
+    if args.synth:
+        return _fail("--from-history trains on the county's own lake: leave out --synth")
+    try:
+        periods = parse_periods(args.periods)
+        lake = _lake(args.lake[0] if args.lake else None)
+        run = train_from_history(
+            lake,
+            periods,
+            _policy(args.policy or None),
+            Path(args.out) if args.out else models_dir(),
+            decisions=_decisions(args),
+            horizon=args.horizon,
+            seed=args.seed,
+            name=args.name if args.name != "jx-default" else "county",
+            progress=_progress(args),
+        )
+    except (ValueError, FileNotFoundError, LakeError, PolicyError) as exc:
+        return _fail(str(exc))
+    m = run.model.meta
+    print(
+        f"已训练模型 model trained from history: {run.model.version} "
+        f"({'已启用 active' if run.activated else '已保存，未启用 stored, not active'})\n"
+        f"  训练期 trained on {_span(m['train_periods'] + m['calibration_periods'])}, "
+        f"验证期 validated on {_span(run.validation_periods)} ({run.challenger.positives} 户后续纳入监测)\n"
+        f"  新模型 challenger: {run.challenger.line()}\n"
+        f"  现用 champion {run.champion_version}: {run.champion.line()}\n"
+        f"  仅用规则 rules only: {run.rules.line()}\n"
+        f"  {'启用' if run.activated else '未启用'}原因 why: {run.why}"
+    )
+    return 0
+
+
 def _show(args: argparse.Namespace) -> int:
     folder = Path(args.folder) if args.folder else models_dir()
     try:
@@ -156,7 +220,44 @@ def _show(args: argparse.Namespace) -> int:
         print("  版本 versions:")
         for name, created, active in versions:
             print(f"    {'*' if active else ' '} {name}  {created}")
+            for line in _version_figures(folder / name):
+                print(f"        {line}")
     return 0
+
+
+def _version_figures(path: Path) -> list[str]:
+    """A stored version's training months, validation figures and why it is (not) active."""
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["元数据无法读取 unreadable meta.json"]
+    trained = [str(p) for p in meta.get("train_periods", []) + meta.get("calibration_periods", [])]
+    out = [f"标签 labels: {meta.get('label_source') or '—'}; 训练期 trained on {_span(sorted(trained))}"]
+    validation = meta.get("validation")
+    if isinstance(validation, dict):
+        out.append(f"验证期 validated on {_span([str(p) for p in validation.get('periods', [])])}")
+        for key, title in (("challenger", "本版本"), ("champion", "当时现用"), ("rules", "仅用规则")):
+            fig = validation.get(key) or {}
+            out.append(f"  {title} {key}: {_figure_text(fig)}")
+    activation = meta.get("activation")
+    if isinstance(activation, dict):
+        verdict = "启用 activated" if activation.get("active") else "未启用 not activated"
+        out.append(f"{verdict}: {activation.get('why', '')}")
+    return out
+
+
+def _figure_text(fig: dict[str, object]) -> str:
+    def num(key: str, scale: float = 1.0, digits: int = 2) -> str:
+        v = fig.get(key)
+        unit = "%" if scale == 100 else ""
+        return f"{float(v) * scale:.{digits}f}{unit}" if isinstance(v, int | float) else "—"
+
+    version = f"{fig['version']} " if fig.get("version") else ""
+    return (
+        f"{version}80%召回每户预警 {num('per_found_80')}, 90% {num('per_found_90')}, "
+        f"村内前K召回 {num('recall_top_k', 100, 1)}, 预测 {num('mean_predicted', 100)} / "
+        f"实际 {num('observed_rate', 100)}"
+    )
 
 
 def _held_out(meta: dict[str, object]) -> str:
@@ -175,10 +276,28 @@ def _span(periods: list[str]) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("model", help="风险排序模型 / learned risk ranking (train, show)")
     sub = p.add_subparsers(dest="model_command", required=True)
-    t = sub.add_parser("train", help="用模拟县的历史训练模型 / train on a simulated county's history")
-    t.add_argument(
-        "--synth", required=True, action="append", help="模拟器输出目录 DIR (fangpin synth --out); repeatable"
+    t = sub.add_parser(
+        "train", help="训练模型（模拟县或本县历史）/ train on a simulated county or the county's own history"
     )
+    t.add_argument(
+        "--synth", action="append", default=[], help="模拟器输出目录 DIR (fangpin synth --out); repeatable"
+    )
+    t.add_argument(
+        "--from-history",
+        action="store_true",
+        help="用本县历史训练（名册转入监测 + 核实决定）/ train on the county's own roster and decisions",
+    )
+    t.add_argument(
+        "--horizon",
+        type=int,
+        default=HORIZON,
+        help=f"名册标签期 / a household monitored within N months after P is a positive at P (1–3, default {HORIZON})",
+    )
+    t.add_argument("--decisions", default="", help="核实决定标签 Parquet / decision labels (--from-history)")
+    t.add_argument(
+        "--no-decisions", action="store_true", help="不读取数据库中的核实决定 / roster labels only"
+    )
+    t.add_argument("--policy", default="", help="规则文件 / policy YAML (--from-history; default: active)")
     t.add_argument(
         "--lake",
         action="append",

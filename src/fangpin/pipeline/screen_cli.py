@@ -132,6 +132,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from fangpin.pipeline.evaluate import evaluate
     from fangpin.pipeline.screen import screen
 
+    if args.compare:
+        return _compare(args)
     try:
         check_period(args.as_of)
         lake = _lake(args.lake)
@@ -150,6 +152,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))
     print(report.to_text())
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """The active model, the shipped default and the rule score on the same households, side by side."""
+    from fangpin.pipeline.engine import engine_named
+    from fangpin.pipeline.evaluate import compare_rankings
+    from fangpin.pipeline.model import shipped_model
+    from fangpin.pipeline.model_cli import model_from
+    from fangpin.pipeline.screen import screen
+
+    try:
+        check_period(args.as_of)
+        lake = _lake(args.lake)
+        policy = _policy(args.policy)
+        engine = engine_named(args.engine)
+        try:
+            result = screen(lake, args.as_of, policy, engine=engine)
+        finally:
+            engine.close()
+        active = model_from(args.model or None)
+        shipped = shipped_model()
+        first = (
+            "model" if args.model else ("active = shipped" if shipped.version == active.version else "active")
+        )
+        rankers = [(first, active)] + ([("shipped", shipped)] if shipped.version != active.version else [])
+        text = compare_rankings(result, Path(args.truth), rankers, capacity=policy.capacity_per_village)
+    except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
+        return _fail(str(exc))
+    print(text)
     return 0
 
 
@@ -213,6 +245,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     e.add_argument("--policy", default="", help="规则文件 / policy YAML (default: the active policy)")
     e.add_argument("--model", default="", help="排序模型目录 / model folder (default: the active model)")
     e.add_argument("--rules-only", action="store_true", help="仅按规则评分 / rank by the rule score only")
+    e.add_argument(
+        "--compare",
+        action="store_true",
+        help="并列比较当前模型、出厂模型与仅用规则 / the active model, the shipped default and the rules side by side",
+    )
     e.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(

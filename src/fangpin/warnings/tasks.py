@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_tasks import task
 
-from fangpin.warnings import screening
+from fangpin.warnings import retrain, screening
 
 
 @task()
@@ -19,3 +19,10 @@ def rescore(household_ids: list[int], period: str) -> int | None:
     """The incremental path as a job (for callers that must not wait; the push API re-scores inline)."""
     run = screening.rescore_households(household_ids, period)
     return run.pk if run else None
+
+
+@task()
+def retrain_model() -> str:
+    """The monthly retraining on the county's own history, when due (champion/challenger decides
+    whether the new version becomes active). Returns the one-line verdict."""
+    return retrain.retrain_if_due().why

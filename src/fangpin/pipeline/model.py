@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1100,7 +1101,8 @@ TRUST_COVERAGE_FULL, TRUST_COVERAGE_FLOOR = 0.5, 0.5
 def _trust_spec(x: Arr) -> dict[str, Any]:
     names = [n for n in FEATURE_NAMES if n not in MONOTONE]
     cols = x[:, [FEATURE_NAMES.index(n) for n in names]]
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN feature: handled below
         low = np.nanquantile(cols, TRUST_QUANTILES[0], axis=0)
         high = np.nanquantile(cols, TRUST_QUANTILES[1], axis=0)
     # a feature never seen (all NaN) has no range (null): nothing falls outside it

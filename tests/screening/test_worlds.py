@@ -123,10 +123,15 @@ def test_income_coverage_says_how_much_of_the_estimate_departments_see(far: tupl
 def test_world_knobs_change_what_departments_deliver_not_the_population(tmp_path: Path) -> None:
     base = SynthConfig(households=400, months=2, start="2025-06", seed=3)
     generate(base, tmp_path / "a", progress=False)
-    generate(base.with_world("default", ["wage_coverage=0.3", "bank_feed=false"]), tmp_path / "b", progress=False)
+    generate(
+        base.with_world("default", ["wage_coverage=0.3", "bank_feed=false"]), tmp_path / "b", progress=False
+    )
     persons = [pq.read_table(tmp_path / x / "truth" / "persons.parquet") for x in ("a", "b")]
     assert persons[0].equals(persons[1])
-    jobs = [len((tmp_path / x / "deliveries" / "2025-07" / "hr_employment.csv").read_text().splitlines()) for x in "ab"]
+    jobs = [
+        len((tmp_path / x / "deliveries" / "2025-07" / "hr_employment.csv").read_text().splitlines())
+        for x in "ab"
+    ]
     assert jobs[1] < 0.5 * jobs[0]
     assert not list((tmp_path / "b" / "deliveries" / "2025-07").glob("fi_deposit*"))
     assert list((tmp_path / "a" / "deliveries" / "2025-07").glob("fi_deposit*"))

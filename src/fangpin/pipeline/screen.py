@@ -157,19 +157,15 @@ def _any(terms: list[str]) -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
 
 
-def _rule_terms(d: Dialect, policy: Policy, schema: pa.Schema) -> tuple[list[str], str, str]:
+def _rule_terms(d: Dialect, policy: Policy) -> tuple[list[str], str, str]:
     """The rule matches (`__r<i>` columns), the income shortfall (`__shortfall`) and the rule score over
     them: the rule score screen_sql ranks by without a model and rule_scores() hands to the model."""
     rules = policy.rules
     m_cols = [f"{_rule_sql(d, r)} AS __r{i}" for i, r in enumerate(rules)]
     band = f"({policy.income_band!r} * line)"
-    # the shortfall of the middle of the income interval: an estimate resting on imputation counts less
-    income = (
-        "(net_income_pc_12m + net_income_pc_high_12m) / 2"
-        if "net_income_pc_high_12m" in schema.names
-        else "net_income_pc_12m"
-    )
-    shortfall = f"LEAST(GREATEST(({band} - {income}) / {band}, 0.0), 1.0)"
+    # the point estimate: measured on the "far" world, a shortfall of the interval's middle ranked worse
+    # (docs/model.md); the interval decides INC-01 only (docs/screening.md)
+    shortfall = f"LEAST(GREATEST(({band} - net_income_pc_12m) / {band}, 0.0), 1.0)"
     weights = " + ".join(f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(rules))
     raw = f"({weights}) + {policy.shortfall_weight!r} * __shortfall"
     return m_cols, shortfall, raw
@@ -180,7 +176,7 @@ def rule_scores(eng: Engine, policy: Policy, params: Mapping[str, float], portra
     The learned ranking blends towards it where it is unsure (model.RiskModel.predict, ADR 0031)."""
     if portraits.num_rows == 0:
         return np.empty(0)
-    m_cols, shortfall, raw = _rule_terms(eng.dialect, policy, portraits.schema)
+    m_cols, shortfall, raw = _rule_terms(eng.dialect, policy)
     sql = f"""WITH __params AS ({_params_cte(params)}),
 __m AS (SELECT p.household_key, {", ".join(m_cols)}, {shortfall} AS __shortfall
         FROM portraits p CROSS JOIN __params)
@@ -211,7 +207,7 @@ def screen_sql(
     line = float(params["line"])
     lit = d.literal
     # 1. rules, weights per risk type, last month's risk types
-    m_cols, shortfall, raw = _rule_terms(d, policy, schema)
+    m_cols, shortfall, raw = _rule_terms(d, policy)
     # FLOOR(x·10⁴ + ½)/10⁴: IEEE operations only, so every engine rounds alike
     score = "__prob" if ranker else f"FLOOR(({raw}) * 1e4 + 0.5) / 1e4"
     of_type = {t: [i for i, r in enumerate(rules) if r.risk_type == t] for t in types}

@@ -152,7 +152,11 @@ def health(sim: Sim, t: int) -> None:
     pp["disease"][cidx] = 2
     pp["disease_date"][cidx] = sim.days_in_month(len(cidx))
     sim.mark(pp["hh"][cidx], "chronic", t, severe=False, loss=np.zeros(len(cidx)))
-    dis = alive & (pp["dis_kind"] < 0) & (rng.random(n) < (0.00008 + 0.000004 * np.maximum(age - 40, 0)) * sim.cfg.shock_rate)
+    dis = (
+        alive
+        & (pp["dis_kind"] < 0)
+        & (rng.random(n) < (0.00008 + 0.000004 * np.maximum(age - 40, 0)) * sim.cfg.shock_rate)
+    )
     sim.disable(np.flatnonzero(dis), t)
     # hospital stays: ordinary ones, repeated ones during an active major illness, chronic outpatient care
     active = alive & (pp["major_until"] >= t)

@@ -178,15 +178,15 @@ class Sim:
         special = hh["former_poor"][h] | (hh["monitor"][h] == 1) | hh["dibao"][h]
         bill = economy.settle(cost, inpatient, pp["insured"][persons], special, self.rng)
         columns = {
-                "settlement_id": self.serial("ms_settlement", "YB", len(persons)),
-                "id_number": self.pop.ids.take(pa.array(persons)),
-                "settle_date": ev.dates(self.days_in_month(len(persons))),
-                "visit_type": ev.codes(np.where(inpatient, 0, 1), ["inpatient", "outpatient_chronic"]),
-                "total_cost": ev.money(bill.total),
-                "basic_paid": ev.money(bill.basic),
-                "critical_paid": ev.money(bill.critical),
-                "assistance_paid": ev.money(bill.assistance),
-                "self_pay": ev.money(bill.self_pay),
+            "settlement_id": self.serial("ms_settlement", "YB", len(persons)),
+            "id_number": self.pop.ids.take(pa.array(persons)),
+            "settle_date": ev.dates(self.days_in_month(len(persons))),
+            "visit_type": ev.codes(np.where(inpatient, 0, 1), ["inpatient", "outpatient_chronic"]),
+            "total_cost": ev.money(bill.total),
+            "basic_paid": ev.money(bill.basic),
+            "critical_paid": ev.money(bill.critical),
+            "assistance_paid": ev.money(bill.assistance),
+            "self_pay": ev.money(bill.self_pay),
         }
         self.add_event("ms_settlement", t, ev.keep_recorded(columns, persons, self.cfg.registration_rate, 8))
         np.add.at(self.med_month, h, bill.compliant)

@@ -227,7 +227,9 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
         return
     monitored = hh["monitor"] == 1
     declared = (t - hh["declared"]) <= 1
-    found = ~monitored & meets & (rng.random(n) < np.where(declared, DISCOVERY_DECLARED, sim.cfg.discovery_rate))
+    found = (
+        ~monitored & meets & (rng.random(n) < np.where(declared, DISCOVERY_DECLARED, sim.cfg.discovery_rate))
+    )
     found &= _cadres_would(sim, meets, declared)
     hh["monitor"][found] = 1
     hh["category"][found] = category[found]

@@ -163,7 +163,8 @@ class ModelReport:
         per = self.warnings / self.found if self.found else math.inf
         recall = self.found / targets if targets else math.nan
         lines = [
-            f"  模型排序 learned ranking (model {self.version}, AUC {self.auc:.3f}):",
+            f"  模型排序 learned ranking (model {self.version} alone, without the blend towards the rules;"
+            f" AUC {self.auc:.3f}):",
             "    排序曲线 curve (unmonitored households by calibrated probability):",
         ]
         for level, n in self.curve.items():

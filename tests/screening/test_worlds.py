@@ -68,8 +68,9 @@ def test_a_model_from_another_world_ranks_no_worse_than_the_rules(
     model_per, model_k = _pooled(with_model)
     rule_per, rule_k = _pooled(rules_only)
     # graceful: never worse than the rules beyond a small tolerance
-    assert model_per <= rule_per * 1.1
-    assert model_k >= rule_k - 0.05
+    figures = f"model {model_per:.2f} / {model_k:.2f}, rules {rule_per:.2f} / {rule_k:.2f}"
+    assert model_per <= rule_per * 1.1, figures
+    assert model_k >= rule_k - 0.05, figures
 
 
 def test_where_the_model_is_unsure_it_scores_like_the_rules(

@@ -101,6 +101,26 @@ class Report:
         return "\n".join(lines)
 
 
+def per_true_household(report: Report, level: float) -> float:
+    """Warnings needed per true household found at `level` recall (inf when not reachable)."""
+    n = report.curve.get(level)
+    return n / math.ceil(level * report.targets) if n and report.targets else math.inf
+
+
+def side_by_side(rankings: Sequence[tuple[str, Report]]) -> str:
+    """The rankings' curves over the same households in one table (e.g. the model as `fangpin screen`
+    ranks with it, and `--rules-only`): warnings per true household at 80 % / 90 % recall, recall in the
+    top K (K = true households)."""
+    lines = [
+        "排序对比 rankings compared (unmonitored households, as `fangpin screen --all` ranks them):",
+        f"  {'ranking':<40}{'80 %':>8}{'90 %':>8}{'recall@K':>10}",
+    ]
+    for name, r in rankings:
+        cells = [f"{per_true_household(r, level):.2f}" for level in (0.8, 0.9)]
+        lines.append(f"  {name:<40}{cells[0]:>8}{cells[1]:>8}{_pct(r.recall_at_k):>10}")
+    return "\n".join(lines)
+
+
 def _pct(x: float) -> str:
     return "—" if math.isnan(x) else f"{x * 100:.1f}%"
 
@@ -143,7 +163,8 @@ class ModelReport:
         per = self.warnings / self.found if self.found else math.inf
         recall = self.found / targets if targets else math.nan
         lines = [
-            f"  模型排序 learned ranking (model {self.version}, AUC {self.auc:.3f}):",
+            f"  模型排序 learned ranking (model {self.version} alone, without the blend towards the rules;"
+            f" AUC {self.auc:.3f}):",
             "    排序曲线 curve (unmonitored households by calibrated probability):",
         ]
         for level, n in self.curve.items():
@@ -394,6 +415,7 @@ def examples_from_simulation(
     from fangpin.pipeline.model import ModelError
     from fangpin.pipeline.policy import load_policy
     from fangpin.pipeline.portrait import build_portraits
+    from fangpin.pipeline.screen import RULE_SCORE, rule_scores
 
     pol = policy or load_policy()
 
@@ -416,6 +438,10 @@ def examples_from_simulation(
         params = pol.param_values(int(period[:4]))
         line = params["line"]
         portraits = build_portraits(lake, period, params=params)
+        # the rule score: the model calibrates it to blend towards where it is unsure (ADR 0031)
+        portraits = portraits.append_column(
+            RULE_SCORE, pa.array(rule_scores(lake.engine, pol, params, portraits), pa.float64())
+        )
         keep = pc.is_in(portraits.column("monitor_status"), pa.array(list(UNMON)))
         portraits = portraits.filter(keep)
         labels = [bool(label_of.get(h, False)) for h in portraits.column("household_no").to_pylist()]

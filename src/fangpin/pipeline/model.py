@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.screen import RULE_SCORE
 
 Arr = npt.NDArray[np.float64]
 SHIPPED_MODELS = Path(__file__).with_name("models")
@@ -135,6 +137,7 @@ FEATURES: tuple[tuple[str, str, str], ...] = (
     ("below_line", "人均纯收入低于监测线", "income"),
     ("is_former_poor", "脱贫户", "history"),
     ("was_eliminated", "曾为监测对象已消除风险", "history"),
+    ("income_coverage", "收入中部门可见的比例", "income"),
 )
 FEATURE_NAMES = tuple(f[0] for f in FEATURES)
 # risk only rises with these (+1) / falls (−1): trees then extrapolate sensibly to values, or mixes of
@@ -284,6 +287,7 @@ REQUIRED_COLUMNS = (
     "working_member_deaths_12m",
     "self_declarations_12m",
     "months_since_last_shock",
+    "income_coverage",
 )
 
 
@@ -386,6 +390,7 @@ def feature_matrix(portraits: pa.Table, line: Arr) -> Arr:
         "below_line": (c["net_income_pc_12m"] < line).astype(float),
         "is_former_poor": _is(portraits, "household_type", "former_poor"),
         "was_eliminated": _is(portraits, "monitor_status", "eliminated"),
+        "income_coverage": c["income_coverage"],
     }
     cols = [feats[name] if name in feats else c[name] for name in FEATURE_NAMES]
     if not cols:
@@ -667,8 +672,38 @@ class RiskModel:
         return np.asarray(1.0 / (1.0 + np.exp(-(a * margin + b))), dtype=np.float64)
 
     def predict(self, portraits: pa.Table) -> Arr:
-        """Calibrated P(household truly at risk and not yet monitored), one per row, row order kept."""
-        return self.calibrate(self.raw(portraits))
+        """Calibrated P(household truly at risk and not yet monitored), one per row, row order kept.
+
+        With a `rule_score` column (screen() adds it) and a model that calibrated the rule score, rows
+        the model is unsure of (trust() < 1) move towards the rule score's probability (ADR 0031)."""
+        p = self.calibrate(self.raw(portraits))
+        rule = self.meta.get("rule_calibration")
+        if not rule or RULE_SCORE not in portraits.column_names or portraits.num_rows == 0:
+            return p
+        a, b = (float(v) for v in rule["platt"])
+        p_rule = 1.0 / (1.0 + np.exp(-(a * _col(portraits, RULE_SCORE) + b)))
+        t = self.trust(portraits)
+        return np.asarray(t * p + (1.0 - t) * p_rule, dtype=np.float64)
+
+    def trust(self, portraits: pa.Table) -> Arr:
+        """Per row in [0, 1]: how far the model can be believed. Falls with the number of features outside
+        what training saw (non-monotone features only: monotone ones extrapolate by design) and with a
+        low income coverage (the income estimate rests on imputation). 1 for a model without ranges."""
+        spec = self.meta.get("trust")
+        if not spec:
+            return np.ones(portraits.num_rows)
+        x = self.features(portraits)
+        idx = [FEATURE_NAMES.index(n) for n in spec["features"]]
+        low = np.array([-np.inf if v is None else v for v in spec["low"]], np.float64)
+        high = np.array([np.inf if v is None else v for v in spec["high"]], np.float64)
+        v = x[:, idx]
+        with np.errstate(invalid="ignore"):
+            outside = ((v < low) | (v > high)).sum(axis=1)
+        free, zero = float(spec["free"]), float(spec["zero"])
+        t_range = np.clip(1.0 - (outside - free) / (zero - free), 0.0, 1.0)
+        coverage = np.nan_to_num(_col(portraits, "income_coverage"), nan=0.0)
+        t_cov = np.clip(coverage / float(spec["coverage_full"]), float(spec["coverage_floor"]), 1.0)
+        return np.asarray(t_range * t_cov, dtype=np.float64)
 
     def grade(self, probability: float) -> str:
         if probability >= self.grade_high:
@@ -883,9 +918,15 @@ def calibration_error(y: Arr, p: Arr, bins: int = 10) -> float:
     return err / len(y)
 
 
-def _fit_platt(margin: Arr, y: Arr) -> tuple[float, float]:
-    """Logistic regression of the label on the booster margin by Newton's method (two numbers)."""
-    a, b = 1.0, 0.0
+def _fit_platt(margin: Arr, y: Arr, start: tuple[float, float] = (1.0, 0.0)) -> tuple[float, float]:
+    """Logistic regression of the label on the booster margin by Newton's method (two numbers); a step
+    that would raise the log-loss is halved (a score of 0…10 with few positives overshoots otherwise)."""
+    a, b = start
+
+    def loss(a_: float, b_: float) -> float:
+        z = a_ * margin + b_
+        return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(a * margin + b)))
         w = np.maximum(p * (1.0 - p), 1e-12)
@@ -893,6 +934,11 @@ def _fit_platt(margin: Arr, y: Arr) -> tuple[float, float]:
         h = np.array([[np.sum(w * margin * margin), np.sum(w * margin)], [np.sum(w * margin), np.sum(w)]])
         h += np.eye(2) * 1e-9
         step = np.linalg.solve(h, g)
+        before = loss(a, b)
+        for _halving in range(30):
+            if loss(a - float(step[0]), b - float(step[1])) <= before + 1e-12:
+                break
+            step = step / 2
         a, b = a - float(step[0]), b - float(step[1])
         if float(np.abs(step).max()) < 1e-10:
             break
@@ -1034,8 +1080,47 @@ def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
         or {str(k): v for k, v in DEFAULT_LINES.items()},
         "label_source": str(opts.notes.get("label_source", "")),
         "notes": opts.notes,
+        "trust": _trust_spec(x[fit]),
     }
+    if RULE_SCORE in examples.column_names:
+        score = _col(examples, RULE_SCORE)[cal]
+        # from the flat model at the base rate: Newton's first step from (1, 0) overshoots on a score of 0…10
+        base = min(max(float(y[cal].mean()), 1e-6), 1 - 1e-6)
+        ra, rb = _fit_platt(score, y[cal], start=(0.0, math.log(base / (1 - base))))
+        pr = 1.0 / (1.0 + np.exp(-(ra * score + rb)))
+        meta["rule_calibration"] = {
+            "platt": [ra, rb],
+            "auc": round(_auc(y[cal], score), 4),
+            "calibration_error": round(calibration_error(y[cal], pr), 5),
+        }
     return _with_version(RiskModel(booster, meta, None, text))
+
+
+# trust (RiskModel.trust): the training range of every non-monotone feature is its 0.1 %…99.9 % quantile;
+# up to TRUST_FREE features outside keep full trust, TRUST_ZERO or more none; an income coverage below
+# TRUST_COVERAGE_FULL lowers trust linearly down to TRUST_COVERAGE_FLOOR
+TRUST_QUANTILES = (0.001, 0.999)
+TRUST_FREE, TRUST_ZERO = 1, 4
+TRUST_COVERAGE_FULL, TRUST_COVERAGE_FLOOR = 0.5, 0.5
+
+
+def _trust_spec(x: Arr) -> dict[str, Any]:
+    names = [n for n in FEATURE_NAMES if n not in MONOTONE]
+    cols = x[:, [FEATURE_NAMES.index(n) for n in names]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN feature: handled below
+        low = np.nanquantile(cols, TRUST_QUANTILES[0], axis=0)
+        high = np.nanquantile(cols, TRUST_QUANTILES[1], axis=0)
+    # a feature never seen (all NaN) has no range (null): nothing falls outside it
+    return {
+        "features": names,
+        "low": [None if np.isnan(v) else float(v) for v in low],
+        "high": [None if np.isnan(v) else float(v) for v in high],
+        "free": TRUST_FREE,
+        "zero": TRUST_ZERO,
+        "coverage_full": TRUST_COVERAGE_FULL,
+        "coverage_floor": TRUST_COVERAGE_FLOOR,
+    }
 
 
 def _lines_of(examples: pa.Table) -> dict[int, float]:

@@ -80,6 +80,11 @@ DEFAULT_PARAMS: dict[str, float] = {
     "elderly_age": 60.0,
     # an income survey older than this many years before as_of is not used
     "survey_max_age_years": 1.0,
+    # income uncertainty (income_coverage, net_income_pc_high_12m): the coverage of a survey older than
+    # last year's, and how far the income no department sees may exceed its imputed value (1 = it may be
+    # twice the imputation: the upper end of the interval adds the unseen share once more)
+    "survey_stale_coverage": 0.75,
+    "unseen_income_spread": 1.0,
 }
 
 _DAYS_PER_MONTH = 30.4375
@@ -473,6 +478,10 @@ FROM self_declaration WHERE household_key IS NOT NULL AND declared_date BETWEEN 
   CASE WHEN sv.survey_income_pc IS NOT NULL THEN 'survey' ELSE 'departments' END AS income_source,
   {imputed} AS imputed_income_pc,
   COALESCE(sv.survey_income_pc, {dept_total} / h.members + {imputed}) AS income_pc_12m,
+  CASE WHEN sv.survey_income_pc IS NOT NULL
+       THEN CASE WHEN sv.survey_year >= {w.year - 1} THEN 1.0 ELSE {_num(p["survey_stale_coverage"])} END
+       ELSE COALESCE(LEAST(GREATEST(({dept_total} / h.members)
+         / NULLIF({dept_total} / h.members + {imputed}, 0), 0.0), 1.0), 0.0) END AS income_coverage,
   CASE WHEN {dept_prev} > 0 THEN ({dept_now_comparable} - {dept_prev}) / {dept_prev}
        WHEN sv.survey_prev_income_pc > 0 THEN (sv.survey_income_pc - sv.survey_prev_income_pc) / sv.survey_prev_income_pc
        END AS income_change_ratio,
@@ -533,6 +542,8 @@ LEFT JOIN __pt_impute imp ON imp.household_type = COALESCE(r.household_type, 'or
         "__pt_portrait",
         f"""SELECT *,
   income_pc_12m - compliant_oop_12m / members AS net_income_pc_12m,
+  income_pc_12m - compliant_oop_12m / members
+    + (1.0 - income_coverage) * income_pc_12m * {_num(p["unseen_income_spread"])} AS net_income_pc_high_12m,
   CASE WHEN last_shock_date = DATE '1900-01-01' THEN 99.0
        ELSE FLOOR({_days(d, "last_shock_date", end)} / {_DAYS_PER_MONTH}) END AS months_since_last_shock,
   (cars > 0 OR urban_properties > 0 OR active_businesses > 0) AS has_assets

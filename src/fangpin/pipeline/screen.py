@@ -30,6 +30,7 @@ MAX_RISK_TYPES = 5
 UNMONITORED = ("none", "eliminated")  # eliminated households can re-enter: screened like the others
 CATEGORY_ZH = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 GRADE_ZH = {"high": "高", "medium": "中", "low": "低"}
+RULE_SCORE = "rule_score"  # the column screen() adds to the ranker's input (rule_scores)
 MODEL_ONLY_REASON = "未触发筛查规则，风险排序模型评估其返贫致贫风险较高"
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -156,6 +157,35 @@ def _any(terms: list[str]) -> str:
     return "(" + " OR ".join(terms) + ")" if terms else "FALSE"
 
 
+def _rule_terms(d: Dialect, policy: Policy) -> tuple[list[str], str, str]:
+    """The rule matches (`__r<i>` columns), the income shortfall (`__shortfall`) and the rule score over
+    them: the rule score screen_sql ranks by without a model and rule_scores() hands to the model."""
+    rules = policy.rules
+    m_cols = [f"{_rule_sql(d, r)} AS __r{i}" for i, r in enumerate(rules)]
+    band = f"({policy.income_band!r} * line)"
+    # the point estimate: measured on the "far" world, a shortfall of the interval's middle ranked worse
+    # (docs/model.md); the interval decides INC-01 only (docs/screening.md)
+    shortfall = f"LEAST(GREATEST(({band} - net_income_pc_12m) / {band}, 0.0), 1.0)"
+    weights = " + ".join(f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(rules))
+    raw = f"({weights}) + {policy.shortfall_weight!r} * __shortfall"
+    return m_cols, shortfall, raw
+
+
+def rule_scores(eng: Engine, policy: Policy, params: Mapping[str, float], portraits: pa.Table) -> np.ndarray:
+    """The policy's rule score of every portrait row (row order kept): what `--rules-only` ranks by.
+    The learned ranking blends towards it where it is unsure (model.RiskModel.predict, ADR 0031)."""
+    if portraits.num_rows == 0:
+        return np.empty(0)
+    m_cols, shortfall, raw = _rule_terms(eng.dialect, policy)
+    sql = f"""WITH __params AS ({_params_cte(params)}),
+__m AS (SELECT p.household_key, {", ".join(m_cols)}, {shortfall} AS __shortfall
+        FROM portraits p CROSS JOIN __params)
+SELECT household_key, FLOOR(({raw}) * 1e4 + 0.5) / 1e4 AS rule_score FROM __m"""
+    out = eng.query(sql, {"portraits": portraits})
+    at = pc.index_in(portraits.column("household_key"), out.column("household_key"))
+    return np.asarray(out.column("rule_score").take(at).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
 def screen_sql(
     d: Dialect,
     policy: Policy,
@@ -177,11 +207,7 @@ def screen_sql(
     line = float(params["line"])
     lit = d.literal
     # 1. rules, weights per risk type, last month's risk types
-    m_cols = [f"{_rule_sql(d, r)} AS __r{i}" for i, r in enumerate(rules)]
-    band = f"({policy.income_band!r} * line)"
-    shortfall = f"LEAST(GREATEST(({band} - net_income_pc_12m) / {band}, 0.0), 1.0)"
-    weights = " + ".join(f"CASE WHEN __r{i} THEN {r.weight!r} ELSE 0.0 END" for i, r in enumerate(rules))
-    raw = f"({weights}) + {policy.shortfall_weight!r} * __shortfall"
+    m_cols, shortfall, raw = _rule_terms(d, policy)
     # FLOOR(x·10⁴ + ½)/10⁴: IEEE operations only, so every engine rounds alike
     score = "__prob" if ranker else f"FLOOR(({raw}) * 1e4 + 0.5) / 1e4"
     of_type = {t: [i for i, r in enumerate(rules) if r.risk_type == t] for t in types}
@@ -343,6 +369,10 @@ def screen(
             ranker_input = portraits.append_column(
                 "line", pa.array(np.full(portraits.num_rows, float(params["line"])), pa.float64())
             )
+        # where the model is unsure it blends towards the rule score (RiskModel.predict)
+        ranker_input = ranker_input.append_column(
+            RULE_SCORE, pa.array(rule_scores(eng, policy, params, portraits), pa.float64())
+        )
         # 6 decimals: fewer ties in the low tail than 4, and the same on every engine (rounded here)
         probs = np.round(np.asarray(ranker.predict(ranker_input), dtype=np.float64), 6)
         if probs.shape != (portraits.num_rows,):

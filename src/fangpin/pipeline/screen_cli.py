@@ -129,7 +129,7 @@ def _screen(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from fangpin.pipeline.engine import engine_named, stop_spark
-    from fangpin.pipeline.evaluate import evaluate
+    from fangpin.pipeline.evaluate import evaluate, side_by_side
     from fangpin.pipeline.screen import screen
 
     if args.compare:
@@ -142,16 +142,20 @@ def _evaluate(args: argparse.Namespace) -> int:
         try:
             model = _ranker(args)
             result = screen(lake, args.as_of, policy, engine=engine, ranker=model)
+            # the baseline the model must never fall below: the same month ranked by the rule score
+            rules = screen(lake, args.as_of, policy, engine=engine) if model is not None else None
         finally:
             engine.close()
             if args.engine == "spark":
                 stop_spark()
-        report = evaluate(
-            result, Path(args.truth), args.as_of, model=model, capacity=policy.capacity_per_village
-        )
+        capacity = policy.capacity_per_village
+        report = evaluate(result, Path(args.truth), args.as_of, model=model, capacity=capacity)
+        baseline = evaluate(rules, Path(args.truth), args.as_of) if rules is not None else None
     except (ValueError, FileNotFoundError, NotImplementedError, PolicyError) as exc:
         return _fail(str(exc))
     print(report.to_text())
+    if model is not None and baseline is not None:
+        print(side_by_side([(f"模型 model {model.version}", report), ("仅规则 --rules-only", baseline)]))
     return 0
 
 

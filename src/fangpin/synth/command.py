@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from fangpin.synth.config import DefectRates, SynthConfig
+from fangpin.synth.config import KNOBS, WORLDS, DefectRates, SynthConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,6 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         " name_typo, duplicate_event (share of rows, 0..1 or 0.5%%); gbk_files, zh_header_files, late_datasets"
         " (files per run)",
     )
+    p.add_argument(
+        "--world",
+        default="default",
+        choices=sorted(WORLDS),
+        help="模拟县情 / a named world: department coverage, shocks, income level, monitoring practice"
+        " (docs/synth.md)",
+    )
+    p.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="单项县情参数 / override one knob of the world, repeatable: " + ", ".join(KNOBS),
+    )
     p.add_argument("--quiet", action="store_true", help="不显示进度 / no progress bar or summary")
     p.set_defaults(func=run)
 
@@ -62,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             start=args.start,
             seed=args.seed,
             defects=rates,
-        )
+        ).with_world(args.world, args.knob)
         config.validate()
     except ValueError as exc:
         print(f"fangpin synth: {exc}", file=sys.stderr)  # noqa: T201

@@ -79,6 +79,19 @@ class DefectRates:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def _knob_value(key: str, kind: str, text: str) -> float | int | bool:
+    try:
+        if kind == "bool":
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return text.lower() in ("true", "1", "yes")
+        if kind == "int":
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{key}: not a {kind}: {text!r}") from None
+
+
 # kinds as recorded in truth/defects.parquet → DefectRates fields
 DEFECT_KIND_ALIASES = {
     "gbk_encoding": "gbk_files",
@@ -108,6 +121,30 @@ class SynthConfig:
     # (0 = none) and one disaster forced on a seed village in a period, as ("YYYY-MM", "12-digit village code")
     disaster_rate: float = 1.0
     disaster_at: tuple[str, str] | None = None
+    # --- the county's world (docs/synth.md "Worlds"): the defaults reproduce the original simulator ---
+    # what the departments see: share of employed persons whose job hr_employment records, of pension /
+    # assistance / disability-subsidy recipients the departments deliver, of businesses registered
+    wage_coverage: float = 1.0
+    transfer_coverage: float = 1.0
+    business_coverage: float = 1.0
+    bank_feed: bool = True  # fi_deposit and fi_microcredit delivered at all
+    # share of persons whose health, disability and accident records the departments hold
+    registration_rate: float = 1.0
+    survey_share: float = 0.1  # households sampled by the income survey besides 脱贫户 and the roster
+    # shocks (illness, accident, job loss, disability, business failure, disasters) and income level
+    shock_rate: float = 1.0
+    income_level: float = 1.0  # × the per-capita income mean of formerly-poor counties
+    uninsured_share: float = 0.0005  # persons without basic medical insurance
+    enrollment_gaps: float = 0.0  # persons insured elsewhere whom ms_enrollment shows as uninsured
+    bad_water_share: float = 0.004  # villages whose water fails the quality test at the start
+    # monitoring practice of the county's cadres: the roster at the start, the monthly chance an at-risk
+    # household is found, months it must meet the criteria before it can be brought in, the share the
+    # cadres never bring in, and the monthly share of households NOT at risk brought in anyway
+    start_monitored: float = 0.65
+    discovery_rate: float = 0.13
+    monitor_delay: int = 0
+    never_monitored: float = 0.0
+    false_monitoring: float = 0.0
 
     @property
     def region(self) -> str:
@@ -132,7 +169,7 @@ class SynthConfig:
         return round(float(self.lines[nearest]) * (1 + LINE_GROWTH) ** (year - nearest), -1)
 
     def income_mean(self, year: int) -> float:
-        return INCOME_MEAN_2024 * (1 + INCOME_GROWTH) ** (year - 2024)
+        return INCOME_MEAN_2024 * self.income_level * (1 + INCOME_GROWTH) ** (year - 2024)
 
     def validate(self) -> None:
         if not self.province.isdigit() or len(self.province) != 2:
@@ -144,6 +181,81 @@ class SynthConfig:
         if self.months < 1:
             raise ValueError("months must be >= 1")
         dt.date.fromisoformat(self.start + "-01")
+        for name in SHARE_KNOBS:
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"{name} is a share: give a value between 0 and 1")
+        if self.shock_rate < 0 or self.income_level <= 0 or self.monitor_delay < 0:
+            raise ValueError("shock_rate and monitor_delay must be >= 0, income_level > 0")
+
+    def with_world(self, name: str, overrides: list[str] | None = None) -> SynthConfig:
+        """The named world's knobs (WORLDS), then `KEY=VALUE` overrides (the CLI's --world/--knob)."""
+        if name not in WORLDS:
+            raise ValueError(f"unknown world {name!r}; known: {', '.join(sorted(WORLDS))}")
+        changes: dict[str, Any] = dict(WORLDS[name])
+        types = {f.name: f.type for f in fields(self) if f.name in KNOBS}
+        for spec in overrides or []:
+            key, sep, text = (x.strip() for x in spec.partition("="))
+            if not sep or key not in types:
+                raise ValueError(f"--knob expects KEY=VALUE with KEY one of {', '.join(KNOBS)}; got {spec!r}")
+            changes[key] = _knob_value(key, str(types[key]), text)
+        return replace(self, **changes)
+
+
+SHARE_KNOBS = (
+    "wage_coverage",
+    "transfer_coverage",
+    "business_coverage",
+    "registration_rate",
+    "survey_share",
+    "uninsured_share",
+    "enrollment_gaps",
+    "bad_water_share",
+    "start_monitored",
+    "discovery_rate",
+    "never_monitored",
+    "false_monitoring",
+)
+KNOBS = (*SHARE_KNOBS, "bank_feed", "shock_rate", "income_level", "monitor_delay", "disaster_rate")
+
+# Named worlds (`fangpin synth --world NAME`): the knobs that differ from the default county. "default"
+# is the world the original shipped model was trained on; the others are the training worlds of the
+# shipped default (docs/model.md) and "far", the county it is measured on and never trained on.
+WORLDS: dict[str, dict[str, Any]] = {
+    "default": {},
+    # departments see few wages and no bank data; income is lower
+    "thin": {"wage_coverage": 0.45, "transfer_coverage": 0.9, "bank_feed": False, "income_level": 0.85},
+    # a richer county with good records and slow cadres
+    "rich": {"income_level": 1.3, "discovery_rate": 0.06, "monitor_delay": 2, "survey_share": 0.05},
+    # frequent shocks, many uninsured members, several villages with bad water
+    "shocky": {"shock_rate": 1.8, "disaster_rate": 1.5, "enrollment_gaps": 0.01, "bad_water_share": 0.05},
+    # partial registration, no bank feed, eager cadres who also bring in households not at risk
+    "sloppy": {
+        "registration_rate": 0.7,
+        "business_coverage": 0.5,
+        "bank_feed": False,
+        "discovery_rate": 0.25,
+        "false_monitoring": 0.0005,
+        "never_monitored": 0.1,
+    },
+    # the measuring county: unlike every training world at once (docs/model.md "Shipped default")
+    "far": {
+        "wage_coverage": 0.3,
+        "transfer_coverage": 0.7,
+        "business_coverage": 0.3,
+        "bank_feed": False,
+        "registration_rate": 0.8,
+        "survey_share": 0.03,
+        "shock_rate": 1.4,
+        "income_level": 0.9,
+        "enrollment_gaps": 0.03,
+        "bad_water_share": 0.1,
+        "start_monitored": 0.4,
+        "discovery_rate": 0.05,
+        "monitor_delay": 3,
+        "never_monitored": 0.25,
+        "false_monitoring": 0.001,
+    },
+}
 
 
 @dataclass

@@ -50,3 +50,23 @@ def whole(column: pa.ChunkedArray) -> pa.Array:
         out: pa.Array = column.chunk(0)
         return out
     return column.combine_chunks()
+
+
+def recorded(index: Arr, share: float, salt: int) -> Arr:
+    """Which persons/households (by index) a department records, at `share` of them: a hash of the index,
+    so the same ones every month and no draw from the simulation's random streams."""
+    index = np.asarray(index, np.uint64)
+    if share >= 1.0:
+        return np.ones(len(index), bool)
+    mixed = (index * np.uint64(2654435761) + np.uint64(salt * 40503)) % np.uint64(1 << 32)
+    hashed = (mixed * np.uint64(2246822519)) % np.uint64(1 << 32)
+    out: Arr = hashed.astype(np.float64) / float(1 << 32) < share
+    return out
+
+
+def keep_recorded(columns: dict[str, pa.Array], index: Arr, share: float, salt: int) -> dict[str, pa.Array]:
+    """The event columns of the rows whose person the department records (`recorded`)."""
+    if share >= 1.0:
+        return columns
+    mask = pa.array(recorded(index, share, salt))
+    return {name: values.filter(mask) for name, values in columns.items()}

@@ -143,7 +143,7 @@ def build(cfg: SynthConfig, world: World, rng: np.random.Generator, ref_day: int
         "status": np.zeros(n, np.int8),
         "status_date": np.full(n, -1, np.int32),
     }
-    _persons_attributes(pp, rng, age, former_poor, ref_day)
+    _persons_attributes(pp, rng, age, former_poor, ref_day, cfg.uninsured_share)
     hhd: dict[str, Arr] = {
         "village": village,
         "no": world.code[village] * 10_000 + seq_in_village,
@@ -164,7 +164,12 @@ def build(cfg: SynthConfig, world: World, rng: np.random.Generator, ref_day: int
 
 
 def _persons_attributes(
-    pp: dict[str, Arr], rng: np.random.Generator, age: Arr, former_poor: Arr, ref_day: int
+    pp: dict[str, Arr],
+    rng: np.random.Generator,
+    age: Arr,
+    former_poor: Arr,
+    ref_day: int,
+    uninsured_share: float,
 ) -> None:
     n = len(age)
     male = pp["male"]
@@ -207,7 +212,7 @@ def _persons_attributes(
     pp["disease"] = disease.astype(np.int8)
     pp["disease_date"] = np.where(disease > 0, ref_day - rng.integers(30, 4000, n), -1).astype(np.int32)
     pp["major_until"] = np.full(n, -999, np.int16)  # month index
-    pp["insured"] = rng.random(n) > 0.0005
+    pp["insured"] = rng.random(n) > uninsured_share
     pp["pension_amt"] = np.round(165 + rng.gamma(2.0, 25.0, n), 0).astype(np.float32)
     pp["contributing"] = rng.random(n) < 0.82
     pp["dropout_until"] = np.full(n, -999, np.int16)  # month index

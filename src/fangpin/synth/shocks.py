@@ -101,7 +101,7 @@ def labour(sim: Sim, t: int) -> None:
     alive = pp["status"] == 0
     age = sim.age
     day = sim.month_start
-    lose = alive & pp["employed"] & (rng.random(n) < 0.011)
+    lose = alive & pp["employed"] & (rng.random(n) < 0.011 * sim.cfg.shock_rate)
     lose |= alive & pp["employed"] & (age >= 64) & (rng.random(n) < 0.05)  # retirement from casual work
     idx = np.flatnonzero(lose)
     end = sim.days_in_month(len(idx))
@@ -139,7 +139,8 @@ def health(sim: Sim, t: int) -> None:
     age = sim.age
     # onset of major illness (大病), chronic disease and disability
     major = alive & (
-        rng.random(n) < np.where(age >= 30, 0.00032 + 0.000006 * np.maximum(age - 30, 0), 0.00006)
+        rng.random(n)
+        < np.where(age >= 30, 0.00032 + 0.000006 * np.maximum(age - 30, 0), 0.00006) * sim.cfg.shock_rate
     )
     midx = np.flatnonzero(major)
     pp["disease"][midx] = 1
@@ -151,11 +152,15 @@ def health(sim: Sim, t: int) -> None:
     pp["disease"][cidx] = 2
     pp["disease_date"][cidx] = sim.days_in_month(len(cidx))
     sim.mark(pp["hh"][cidx], "chronic", t, severe=False, loss=np.zeros(len(cidx)))
-    dis = alive & (pp["dis_kind"] < 0) & (rng.random(n) < 0.00008 + 0.000004 * np.maximum(age - 40, 0))
+    dis = (
+        alive
+        & (pp["dis_kind"] < 0)
+        & (rng.random(n) < (0.00008 + 0.000004 * np.maximum(age - 40, 0)) * sim.cfg.shock_rate)
+    )
     sim.disable(np.flatnonzero(dis), t)
     # hospital stays: ordinary ones, repeated ones during an active major illness, chronic outpatient care
     active = alive & (pp["major_until"] >= t)
-    p_in = 0.0055 + 0.00032 * np.maximum(age - 45, 0)
+    p_in = (0.0055 + 0.00032 * np.maximum(age - 45, 0)) * sim.cfg.shock_rate
     ordinary = alive & ~active & (rng.random(n) < p_in)
     repeat = active & (rng.random(n) < 0.5)
     chronic_visit = alive & (pp["disease"] == 2) & (rng.random(n) < 0.3)
@@ -172,22 +177,19 @@ def health(sim: Sim, t: int) -> None:
     )
     sim.settlements(who, cost, inpatient, t)
     # accidents (意外事故)
-    acc = np.flatnonzero(alive & (age >= 14) & (age < 75) & (rng.random(n) < 0.00035))
+    acc = np.flatnonzero(alive & (age >= 14) & (age < 75) & (rng.random(n) < 0.00035 * sim.cfg.shock_rate))
     if len(acc):
         injury = rng.choice(3, len(acc), p=[0.7, 0.26, 0.04])
         loss = np.round(rng.lognormal(np.log(5000), 0.9, len(acc)) * np.array([1.0, 4.0, 12.0])[injury], 2)
         date = sim.days_in_month(len(acc))
-        sim.add_event(
-            "em_accident",
-            t,
-            {
-                "report_id": sim.serial("em_accident", "SG", len(acc)),
-                "id_number": sim.pop.ids.take(pa.array(acc)),
-                "event_date": ev.dates(date),
-                "injury": ev.codes(injury, ["minor", "severe", "death"]),
-                "loss_yuan": ev.money(loss),
-            },
-        )
+        columns = {
+            "report_id": sim.serial("em_accident", "SG", len(acc)),
+            "id_number": sim.pop.ids.take(pa.array(acc)),
+            "event_date": ev.dates(date),
+            "injury": ev.codes(injury, ["minor", "severe", "death"]),
+            "loss_yuan": ev.money(loss),
+        }
+        sim.add_event("em_accident", t, ev.keep_recorded(columns, acc, sim.cfg.registration_rate, 9))
         severe = acc[injury >= 1]
         sim.mark(pp["hh"][acc], "accident", t, severe=injury >= 1, loss=loss)
         sev = acc[injury == 1]
@@ -261,7 +263,7 @@ def disasters(sim: Sim, t: int) -> None:
 
 def failures(sim: Sim, t: int) -> None:
     hh, rng = sim.pop.hh, sim.rng
-    p = np.where(hh["runs_business"], 0.0015, 0.0003)
+    p = np.where(hh["runs_business"], 0.0015, 0.0003) * sim.cfg.shock_rate
     fail = np.flatnonzero(~hh["dissolved"] & (rng.random(len(p)) < p))
     hh["bus_loss"][fail] = 0.8
     hh["biz_active"][fail[rng.random(len(fail)) < 0.5]] = False

@@ -33,6 +33,8 @@ MID_2024 = np.datetime64("2024-07", "M")
 class Sim:
     def __init__(self, cfg: SynthConfig, world: World, pop: Population, rng: np.random.Generator) -> None:
         self.cfg, self.world, self.pop, self.rng = cfg, world, pop, rng
+        # the world's knobs draw from their own stream: the default world keeps its bytes
+        self.world_rng = np.random.default_rng([cfg.seed, 3])
         n = pop.n_hh
         hh = pop.hh
         # narrow dtypes keep a 10-million-person province small: month indices int16, days int32,
@@ -64,7 +66,10 @@ class Sim:
         for key in ("y_wage", "y_bus", "y_prop", "y_transfer", "ly_wage", "ly_bus", "ly_prop", "ly_transfer"):
             hh[key] = np.zeros(n)
         hh["ly_members"] = np.zeros(n, np.int16)
-        hh["survey_sample"] = rng.random(n) < 0.1
+        hh["survey_sample"] = rng.random(n) < cfg.survey_share
+        # the monitoring practice (truth._cadres_would): months at risk in a row, households cadres overlook
+        hh["meets_run"] = np.zeros(n, np.int16)
+        hh["overlooked"] = self.world_rng.random(n) < cfg.never_monitored
         self.ly_year = 0
         self.wage_scale = (
             float(np.median(pop.pp["wage"][pop.pp["employed"]]) / 3500) if pop.pp["employed"].any() else 1.0
@@ -72,7 +77,7 @@ class Sim:
         # villages: water supply
         v = world.n
         self.water_central = rng.random(v) < 0.86
-        self.water_quality = rng.random(v) > 0.004
+        self.water_quality = rng.random(v) > cfg.bad_water_share
         self.outage = np.zeros(v, np.int64)
         self.drought_villages = np.zeros(v, bool)
         self.events: dict[str, dict[int, list[pa.Table]]] = defaultdict(lambda: defaultdict(list))
@@ -172,21 +177,18 @@ class Sim:
         h = pp["hh"][persons]
         special = hh["former_poor"][h] | (hh["monitor"][h] == 1) | hh["dibao"][h]
         bill = economy.settle(cost, inpatient, pp["insured"][persons], special, self.rng)
-        self.add_event(
-            "ms_settlement",
-            t,
-            {
-                "settlement_id": self.serial("ms_settlement", "YB", len(persons)),
-                "id_number": self.pop.ids.take(pa.array(persons)),
-                "settle_date": ev.dates(self.days_in_month(len(persons))),
-                "visit_type": ev.codes(np.where(inpatient, 0, 1), ["inpatient", "outpatient_chronic"]),
-                "total_cost": ev.money(bill.total),
-                "basic_paid": ev.money(bill.basic),
-                "critical_paid": ev.money(bill.critical),
-                "assistance_paid": ev.money(bill.assistance),
-                "self_pay": ev.money(bill.self_pay),
-            },
-        )
+        columns = {
+            "settlement_id": self.serial("ms_settlement", "YB", len(persons)),
+            "id_number": self.pop.ids.take(pa.array(persons)),
+            "settle_date": ev.dates(self.days_in_month(len(persons))),
+            "visit_type": ev.codes(np.where(inpatient, 0, 1), ["inpatient", "outpatient_chronic"]),
+            "total_cost": ev.money(bill.total),
+            "basic_paid": ev.money(bill.basic),
+            "critical_paid": ev.money(bill.critical),
+            "assistance_paid": ev.money(bill.assistance),
+            "self_pay": ev.money(bill.self_pay),
+        }
+        self.add_event("ms_settlement", t, ev.keep_recorded(columns, persons, self.cfg.registration_rate, 8))
         np.add.at(self.med_month, h, bill.compliant)
 
     def disable(self, persons: Arr, t: int) -> None:

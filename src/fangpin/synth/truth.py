@@ -19,10 +19,8 @@ CATEGORIES = ["none", "unstable", "marginal", "sudden"]
 # risk-type codes in the order a household's list is filled (at most 5), see POLICY.md
 RISK_CODES = {1: "01", 3: "03", 4: "04", 5: "05", 6: "06", 7: "07", 9: "09", 99: "99"}
 DISASTER_CODES = ["0201", "0202", "0203", "0204", "0205", "0206", "0299"]
-DISCOVERY = 0.13  # monthly chance an at-risk household is found (visits, screening, …)
 DISCOVERY_DECLARED = 0.8
 DECLARE = 0.07  # monthly hazard of a self-declaration by an at-risk household
-START_MONITORED = 0.65  # share of at-risk households on the roster when the simulation starts
 ELIMINATE = 0.6  # monthly chance a stable (6 months clear) monitored household with labour is eliminated
 RENOVATE = 0.2  # monthly chance a C/D house of a monitored/former-poor household is renovated
 SELF_REPAIR = 0.1  # monthly chance another household repairs its C/D house on its own
@@ -219,7 +217,7 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
     first = t == -sim.cfg.burn_in
     if first:
         # the roster as it stood: most at-risk households already monitored, some earlier cases eliminated
-        start = meets & (rng.random(n) < START_MONITORED)
+        start = meets & (rng.random(n) < sim.cfg.start_monitored)
         hh["monitor"][start] = 1
         hh["category"][start] = category[start]
         hh["monitor_since"][start] = t - rng.integers(1, 30, start.sum())
@@ -229,7 +227,10 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
         return
     monitored = hh["monitor"] == 1
     declared = (t - hh["declared"]) <= 1
-    found = ~monitored & meets & (rng.random(n) < np.where(declared, DISCOVERY_DECLARED, DISCOVERY))
+    found = (
+        ~monitored & meets & (rng.random(n) < np.where(declared, DISCOVERY_DECLARED, sim.cfg.discovery_rate))
+    )
+    found &= _cadres_would(sim, meets, declared)
     hh["monitor"][found] = 1
     hh["category"][found] = category[found]
     hh["monitor_since"][found] = t
@@ -240,6 +241,22 @@ def _roster(sim: Sim, t: int, meets: Arr, category: Arr, labour: Arr) -> None:
     hh["monitor"][hh["dissolved"]] = np.where(
         hh["monitor"][hh["dissolved"]] == 1, 2, hh["monitor"][hh["dissolved"]]
     )
+
+
+def _cadres_would(sim: Sim, meets: Arr, declared: Arr) -> Arr:
+    """The county's monitoring practice (SynthConfig): a household is brought in only after it has met the
+    criteria for `monitor_delay` months, never when the cadres overlook it (`never_monitored`, unless it
+    declares itself), and `false_monitoring` of the households NOT at risk are brought in anyway."""
+    hh, cfg = sim.pop.hh, sim.cfg
+    hh["meets_run"] = np.where(meets, np.minimum(hh["meets_run"] + 1, 999), 0).astype(np.int16)
+    would = (hh["meets_run"] > cfg.monitor_delay) & (~hh["overlooked"] | declared)
+    if cfg.false_monitoring > 0:
+        wrong = ~meets & (hh["monitor"] == 0) & (sim.world_rng.random(len(meets)) < cfg.false_monitoring)
+        hh["monitor"][wrong] = 1
+        hh["category"][wrong] = 2
+        hh["monitor_since"][wrong] = sim.t
+    out: Arr = would
+    return out
 
 
 def _declarations(sim: Sim, t: int, meets: Arr, category: Arr) -> None:

@@ -33,7 +33,7 @@ from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
 from fangpin.lib.periods import month_end
-from fangpin.pipeline import link_decisions
+from fangpin.pipeline import link_decisions, pinyin
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
 from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
 from fangpin.pipeline.ingest import (
@@ -349,18 +349,46 @@ def _model_path() -> Path:
     return Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
 
 
-def linkage_model(registry: pa.Table, *, retrain: bool = False) -> LinkModel:
-    """The probabilistic linkage model, trained on the registry once and reused: it is retrained when the
-    police snapshot has changed the registry, not for every file (training takes seconds to minutes)."""
+def _pinyin_path() -> Path:
+    """The pinyin of the registry's names (pipeline/pinyin.py), next to the model: the lake already
+    holds every name in clear, and the file is rewritten with the current registry's names only."""
+    return Path(settings.FANGPIN_LAKE) / "_models" / "name_pinyin.parquet"
+
+
+def linkage_model(registry: pa.Table, *, changed: int | None = None) -> LinkModel:
+    """The probabilistic linkage model, trained on the registry once and reused (training takes seconds
+    to minutes). `changed`: after a police snapshot, the persons it created, moved or changed the status
+    of (None for any other file: the stored model stands). The model is retrained once the snapshots
+    since its training changed RETRAIN_SHARE of the persons it was trained on: a month's births, deaths
+    and moves leave its u-probabilities (how often two different persons agree on name, birth, gender,
+    place) where they were."""
     path = _model_path()
-    if path.exists() and not retrain:
-        return LinkModel.load(path)
+    if path.exists():
+        model = LinkModel.load(path)
+        if changed is None:
+            return model
+        since = int(model.meta.get("changed_since_training", 0)) + changed
+        if since < RETRAIN_SHARE * int(model.meta.get("registry_persons", 0)):
+            if changed:
+                model.meta["changed_since_training"] = since
+                _save_model(model, path)
+            return model
     model = train_model(_training_sample(registry))
+    model.meta |= {"registry_persons": registry.num_rows, "changed_since_training": 0}
+    _save_model(model, path)
+    return model
+
+
+# a registry changed by 2 % (a county: ~14,000 of 728,000 persons born, dead, moved or new; about three
+# ordinary months) is retrained on; a model trained before these counts were kept is retrained once
+RETRAIN_SHARE = 0.02
+
+
+def _save_model(model: LinkModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".tmp")
     model.save(partial)
     partial.replace(path)  # readers never see a half-written model
-    return model
 
 
 # the model's u-probabilities are shares of non-matching pairs of registry persons: a random sample of
@@ -403,6 +431,7 @@ class _Linker:
         """Against the candidate persons of the rows (candidate_registry) when a saved model exists; against
         the whole registry for the police snapshot (it rebuilds the registry and retrains the model), a
         very large file, or candidates that are much of the registry anyway."""
+        pinyin.load(_pinyin_path())
         if self.dataset != "ps_person" and records.num_rows <= WHOLE_REGISTRY_ROWS and _model_path().exists():
             counted: list[int] = []
 
@@ -427,8 +456,18 @@ class _Linker:
                 link_settings = LinkSettings(model=model, registry_size=counted[0] if counted else None)
                 return link(records, candidates, dataset_fields=person_fields, settings=link_settings)
         registry = registry_table()
-        model = linkage_model(registry, retrain=self.dataset == "ps_person")
-        return link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
+        model = linkage_model(registry, changed=self._registry_changes())
+        result = link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
+        if self.dataset == "ps_person":
+            pinyin.save(_pinyin_path(), registry.column("name").combine_chunks())
+        return result
+
+    def _registry_changes(self) -> int | None:
+        """The persons the police snapshot of this file created, moved or changed the status of (None for
+        any other file)."""
+        if self.dataset != "ps_person":
+            return None
+        return sum(self.registry_counts.get(k, 0) for k in ("persons_created", "moved", "status_changed"))
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
         if self.dataset != "ps_person":

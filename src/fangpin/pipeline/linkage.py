@@ -19,7 +19,6 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fangpin.lib import idcard
+from fangpin.pipeline import pinyin
 
 __all__ = [
     "BLOCKING_KEY_COLUMNS",
@@ -467,13 +467,6 @@ def _floor_levels(comparison: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- features
 
 
-@lru_cache(maxsize=500_000)
-def _pinyin(name: str) -> str:
-    from pypinyin import Style, lazy_pinyin
-
-    return "".join(lazy_pinyin(name, style=Style.NORMAL, errors="ignore"))
-
-
 def _id_kind(raw: str | None) -> tuple[str, str | None]:
     """(kind, usable ID string or None) for one residue ID; reuses fangpin.lib.idcard."""
     value = idcard.normalize(raw)
@@ -522,9 +515,7 @@ def prepare(table: pa.Table, *, side: str, label: bool = False) -> pa.Table:
         pa.scalar(None, pa.string()),
     )
     names = _blank_to_null(_column(table, "name"))
-    unique_names = pc.unique(names).drop_null()
-    py = pa.array([_pinyin(v) for v in unique_names.to_pylist()], pa.string())
-    name_py = pc.take(py, pc.index_in(names, value_set=unique_names))
+    name_py = pinyin.readings(names)
     birth = _blank_to_null(_column(table, "birth_date"))
     birth = pc.utf8_slice_codeunits(birth, 0, 10)
     household = _blank_to_null(_column(table, "household_no"))

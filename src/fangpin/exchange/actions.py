@@ -185,7 +185,8 @@ def _read_registry(id_numbers: Sequence[str] | None) -> pa.Table:
     # by the blind index, read back instead of the ciphertext: each index found is one of the wanted
     # IDs', so no ID needs decrypting (a department's file asks for up to a county's 728,000)
     wanted = sorted(set(id_numbers))
-    ids = dict(zip(index_column(Person, "id_number_index", wanted), wanted, strict=True))
+    indexes = index_column(Person, "id_number_index", wanted)
+    ids = {str(index): id_number for index, id_number in zip(indexes, wanted, strict=True)}
     where = [Q(person__id_number_index__in=chunk) for chunk in _chunks(sorted(ids))]
     return _registry_arrow([row for q in where for row in _current_rows(q, by_index=True)], ids)
 

@@ -48,8 +48,8 @@ def rows_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     counts: list[int] = []
     query = actions._current_rows
 
-    def counting(where: Any) -> list[tuple[Any, ...]]:
-        rows = query(where)
+    def counting(where: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        rows = query(where, **kwargs)
         counts.append(len(rows))
         return rows
 

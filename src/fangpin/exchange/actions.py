@@ -33,7 +33,7 @@ from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
 from fangpin.lib.periods import month_end
-from fangpin.pipeline import link_decisions
+from fangpin.pipeline import link_decisions, pinyin
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
 from fangpin.pipeline.continuity import carried_forward
 from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
@@ -184,10 +184,13 @@ def registry_table(id_numbers: Sequence[str] | None = None) -> pa.Table:
 def _read_registry(id_numbers: Sequence[str] | None) -> pa.Table:
     if id_numbers is None:
         return _registry_arrow(_current_rows(Q()))
+    # by the blind index, read back instead of the ciphertext: each index found is one of the wanted
+    # IDs', so no ID needs decrypting (a department's file asks for up to a county's 728,000)
     wanted = sorted(set(id_numbers))
-    return _registry_arrow(
-        [row for chunk in _chunks(wanted) for row in _current_rows(Q(person__id_number__in=chunk))]
-    )
+    indexes = index_column(Person, "id_number_index", wanted)
+    ids = {str(index): id_number for index, id_number in zip(indexes, wanted, strict=True)}
+    where = [Q(person__id_number_index__in=chunk) for chunk in _chunks(sorted(ids))]
+    return _registry_arrow([row for q in where for row in _current_rows(q, by_index=True)], ids)
 
 
 _REGISTRY_FIELDS = (
@@ -202,24 +205,33 @@ _REGISTRY_FIELDS = (
 )
 
 
-def _current_rows(where: Q) -> list[tuple[Any, ...]]:
+def _current_rows(where: Q, *, by_index: bool = False) -> list[tuple[Any, ...]]:
     """The current persons matching `where`, as (_REGISTRY_FIELDS) tuples: the query's rows as the
     database driver returns them (a county's 728,000 persons through the ORM's per-row conversion took
-    seconds more; `_registry_arrow` types the columns at once)."""
-    query = Membership.objects.filter(end_date__isnull=True).filter(where).values_list(*_REGISTRY_FIELDS)
+    seconds more; `_registry_arrow` types the columns at once). `by_index`: the ID's blind index in place
+    of its ciphertext."""
+    fields = list(_REGISTRY_FIELDS)
+    if by_index:
+        fields[1] = "person__id_number_index"
+    query = Membership.objects.filter(end_date__isnull=True).filter(where).values_list(*fields)
     sql, params = query.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
 
 
-def _registry_arrow(rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+def _registry_arrow(rows: Sequence[tuple[Any, ...]], ids: dict[str, str] | None = None) -> pa.Table:
+    """The rows of _current_rows as the linker's table; `ids`: the ID of each blind index when the rows
+    were read by_index."""
     columns: list[tuple[Any, ...]] = list(zip(*rows, strict=True)) if rows else [() for _ in _REGISTRY_FIELDS]
+    # read past the ORM, so decrypted here (CRY-02)
+    id_numbers = (
+        decrypt_column(Person, "id_number", columns[1]) if ids is None else [ids[i] for i in columns[1]]
+    )
     return pa.table(
         {
             "person_key": pa.array(columns[0], pa.int64()),
-            # read past the ORM, so decrypted here (CRY-02)
-            "id_number": pa.array(decrypt_column(Person, "id_number", columns[1]), pa.string()),
+            "id_number": pa.array(id_numbers, pa.string()),
             "name": pa.array(columns[2], pa.string()),
             "gender": pa.array(columns[3], pa.string()),
             "birth_date": pa.array(columns[4]).cast(pa.date32()),  # SQLite returns ISO text
@@ -366,18 +378,49 @@ def _model_path() -> Path:
     return Path(settings.FANGPIN_LAKE) / "_models" / "linkage.json"
 
 
-def linkage_model(registry: pa.Table, *, retrain: bool = False) -> LinkModel:
-    """The probabilistic linkage model, trained on the registry once and reused: it is retrained when the
-    police snapshot has changed the registry, not for every file (training takes seconds to minutes)."""
+def _pinyin_path() -> Path:
+    """The pinyin of the registry's names (pipeline/pinyin.py), next to the model: the lake already
+    holds every name in clear, and the file is rewritten with the current registry's names only."""
+    return Path(settings.FANGPIN_LAKE) / "_models" / "name_pinyin.parquet"
+
+
+def linkage_model(registry: pa.Table, *, changed: int | None = None) -> LinkModel:
+    """The probabilistic linkage model, trained on the registry once and reused (training takes seconds
+    to minutes). `changed`: after a police snapshot, the persons it created, moved or changed the status
+    of (None for any other file: the stored model stands). The model is retrained once the snapshots
+    since its training changed RETRAIN_SHARE of the persons it was trained on: a month's births, deaths
+    and moves leave its u-probabilities (how often two different persons agree on name, birth, gender,
+    place) where they were."""
     path = _model_path()
-    if path.exists() and not retrain:
-        return LinkModel.load(path)
+    if path.exists():
+        model = LinkModel.load(path)
+        if changed is None:
+            return model
+        since = int(model.meta.get("changed_since_training", 0)) + changed
+        if since < RETRAIN_SHARE * int(model.meta.get("registry_persons", 0)):
+            if changed:
+                model.meta["changed_since_training"] = since
+                _save_model(model, path)
+            return model
     model = train_model(_training_sample(registry))
+    model.meta |= {"registry_persons": registry.num_rows, "changed_since_training": 0}
+    _save_model(model, path)
+    return model
+
+
+# the share of the registry's persons new, moved or changed in status since the model's training that
+# retrains it. A month of the simulated county changes ~0.85 % (718,000 persons: 5,547 new, 70 moved,
+# 509 dead or gone), so the model is retrained about twice a year; newcomers are of the same population,
+# so the pair shares the model holds barely move. A model stored before these counts were kept is
+# retrained at the next police snapshot.
+RETRAIN_SHARE = 0.05
+
+
+def _save_model(model: LinkModel, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".tmp")
     model.save(partial)
     partial.replace(path)  # readers never see a half-written model
-    return model
 
 
 # the model's u-probabilities are shares of non-matching pairs of registry persons: a random sample of
@@ -420,6 +463,7 @@ class _Linker:
         """Against the candidate persons of the rows (candidate_registry) when a saved model exists; against
         the whole registry for the police snapshot (it rebuilds the registry and retrains the model), a
         very large file, or candidates that are much of the registry anyway."""
+        pinyin.load(_pinyin_path())
         if self.dataset != "ps_person" and records.num_rows <= WHOLE_REGISTRY_ROWS and _model_path().exists():
             counted: list[int] = []
 
@@ -444,8 +488,18 @@ class _Linker:
                 link_settings = LinkSettings(model=model, registry_size=counted[0] if counted else None)
                 return link(records, candidates, dataset_fields=person_fields, settings=link_settings)
         registry = registry_table()
-        model = linkage_model(registry, retrain=self.dataset == "ps_person")
-        return link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
+        model = linkage_model(registry, changed=self._registry_changes())
+        result = link(records, registry, dataset_fields=person_fields, settings=LinkSettings(model=model))
+        if self.dataset == "ps_person":
+            pinyin.save(_pinyin_path(), registry.column("name").combine_chunks())
+        return result
+
+    def _registry_changes(self) -> int | None:
+        """The persons the police snapshot of this file created, moved or changed the status of (None for
+        any other file)."""
+        if self.dataset != "ps_person":
+            return None
+        return sum(self.registry_counts.get(k, 0) for k in ("persons_created", "moved", "status_changed"))
 
     def __call__(self, accepted: pa.Table) -> pa.Table:
         if self.dataset != "ps_person":

@@ -211,16 +211,17 @@ def apply_police_snapshot(
     households = snapshot.existing_households(rows)
     new = snapshot.new_households(rows, households, household_types or {})
     counts["households_created"] = snapshot.insert_households(new)
-    households = snapshot.existing_households(rows)
+    # the registry is read once; what this snapshot added is looked up by its keys (a month adds few)
+    households = snapshot.with_new_households(households, new)
     unplaced = pc.invert(pc.is_in(rows.column("household_no"), value_set=households.column("household_no")))
     if pc.any(unplaced).as_py():  # a new household in a village that is not loaded
         refused = pa.concat_tables([refused, snapshot.refusal(rows.filter(unplaced), "registry_village")])
         rows = rows.filter(pc.invert(unplaced))
     counts["refused"] = refused.num_rows
-    counts["persons_created"], born_with_status = snapshot.insert_persons(
-        rows, snapshot.existing_persons(rows), as_of
-    )
-    state = snapshot.with_registry(rows, snapshot.existing_persons(rows), households)
+    persons = snapshot.existing_persons(rows)
+    counts["persons_created"], born_with_status = snapshot.insert_persons(rows, persons, as_of)
+    persons = snapshot.with_new_persons(persons, rows)
+    state = snapshot.with_registry(rows, persons, households)
     counts["status_changed"] = born_with_status + snapshot.apply_status(state, as_of)
     counts["moved"] = snapshot.apply_moves(state, as_of)
     record(

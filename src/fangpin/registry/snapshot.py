@@ -168,10 +168,28 @@ def existing_households(rows: pa.Table) -> pa.Table:
     )
 
 
+def with_new_households(households: pa.Table, new: pa.Table) -> pa.Table:
+    """`households` (existing_households) plus the just inserted `new` ones, read by their numbers."""
+    if not new.num_rows:
+        return households
+    return pa.concat_tables([households, existing_households(new)])
+
+
 def existing_persons(rows: pa.Table) -> pa.Table:
-    found = _lookup(
-        Person, "id_number", rows.column("id_number").combine_chunks(), ("id_number", "id", "status")
-    )
+    return _persons(rows.column("id_number").combine_chunks())
+
+
+def with_new_persons(persons: pa.Table, rows: pa.Table) -> pa.Table:
+    """`persons` (existing_persons of `rows`) plus the persons of `rows` registered since, read by ID."""
+    wanted = pc.unique(rows.column("id_number").combine_chunks().drop_null())
+    unread = wanted.filter(pc.invert(pc.is_in(wanted, value_set=persons.column("id_number"))))
+    if not len(unread):
+        return persons
+    return pa.concat_tables([persons, _persons(unread)])
+
+
+def _persons(id_numbers: pa.Array) -> pa.Table:
+    found = _lookup(Person, "id_number", id_numbers, ("id_number", "id", "status"))
     return pa.table(
         {
             "id_number": found.column("id_number").cast(pa.string()),

@@ -15,6 +15,10 @@ deliveries of periods ≤ P only); its label reads only the roster of P+1..P+hor
 Months whose horizon reaches past the last period are not labelled (a short horizon would call positives
 negatives).
 
+Warm start: the challenger corrects the champion (`warm_prior`) — LightGBM continues the prior's forest
+from its margin with a few small trees — instead of learning from nothing (ADR 0030: the roster's labels
+are too thin and late to replace what the prior knows).
+
 Validation by time: the latest labelled months are held out; the challenger is trained on the earlier
 ones only (its own calibration months are the latest 30 % of those), so the champion — the active model,
 the shipped default — and the rules are scored on months none of them learned from. Django-free.

@@ -22,14 +22,17 @@ from fangpin.pipeline.history import (
     psi,
     roster_positives,
     train_from_history,
+    warm_prior,
 )
 from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.model import (
     FEATURE_NAMES,
+    RiskModel,
     TrainOptions,
     active_model,
     feature_matrix,
     line_of,
+    shipped_model,
     simulation_lake,
     store_model,
     train,
@@ -220,6 +223,19 @@ def test_model_show_lists_each_version_with_its_figures(
     assert "验证期 validated on 2025-12..2026-01 (2)" in shown
     assert "本版本 challenger: 80%召回每户预警" in shown and "仅用规则 rules: 80%召回每户预警" in shown
     assert ("启用 activated:" in shown) != ("未启用 not activated:" in shown)
+    # the challenger corrected the champion, here the shipped default
+    assert f"以 {shipped_model().version} 为起点修正 warm start:" in shown
+
+
+def test_a_challenger_corrects_the_champion_unless_it_learned_this_countys_history() -> None:
+    shipped = shipped_model()
+    synthetic = RiskModel(
+        shipped.booster, {**shipped.meta, "version": "other-sim", "label_source": "simulation"}
+    )
+    assert warm_prior(synthetic) is synthetic
+    learned = RiskModel(shipped.booster, {**shipped.meta, "version": "county-1", "label_source": "history"})
+    prior = warm_prior(learned)
+    assert prior is not None and prior.version == shipped.version  # corrections are never stacked
 
 
 def test_history_training_errors_are_one_line_with_exit_2(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -331,3 +332,48 @@ def test_portraits_from_the_lake_are_enough_for_the_model(county: tuple[Path, La
     texts = m.explain(portraits.slice(0, 5))
     assert p.shape == (portraits.num_rows,) and len(texts) == 5
     assert m.grade(1.0) == "高" and m.grade(0.0) == "低"
+
+
+def test_a_warm_start_with_no_correction_rounds_keeps_the_priors_margin_exactly(
+    model: RiskModel, examples: pa.Table
+) -> None:
+    warm = train(examples, TrainOptions(seed=1, split="period", rounds=0, name="warm"), prior=model)
+    sample = examples.slice(0, 300)
+    assert np.array_equal(warm.raw(sample), model.raw(sample))
+    assert warm.meta["warm_start"] == {
+        "prior": model.version,
+        "prior_trees": model.booster.num_trees(),
+        "correction_trees": 0,
+    }
+
+
+def _warm(model: RiskModel, examples: pa.Table) -> RiskModel:
+    options = TrainOptions(seed=1, split="period", rounds=10, learning_rate=0.05, num_leaves=7, name="warm")
+    return train(examples, replace(options, min_data_in_leaf=20), prior=model)
+
+
+def test_a_warm_start_learns_only_corrections_to_the_priors_margin(
+    model: RiskModel, examples: pa.Table
+) -> None:
+    """The prior learned these very labels: from its margin (LightGBM's init_score) there is little left
+    to correct. Started from zero instead, ten trees would carry the whole log-odds (~ −3 here)."""
+    warm = _warm(model, examples)
+    sample = examples.slice(0, 400)
+    shift = warm.raw(sample) - model.raw(sample)
+    assert warm.booster.num_trees() == model.booster.num_trees() + warm.meta["warm_start"]["correction_trees"]
+    assert warm.meta["warm_start"]["correction_trees"] > 0 and np.abs(shift).max() > 0
+    assert np.abs(shift).mean() < 0.15
+    # the explanation reads the prior's contributions plus the correction's, per feature group
+    assert np.allclose(warm.group_contributions(sample).sum(axis=1), warm.raw(sample), atol=1e-9)
+    assert all(CJK.search(text) for text in warm.explain(sample.slice(0, 20)))
+
+
+def test_a_stored_warm_model_loads_and_predicts_the_same(
+    tmp_path: Path, model: RiskModel, examples: pa.Table
+) -> None:
+    warm = _warm(model, examples)
+    loaded = load_model(store_model(tmp_path / "models", warm))
+    sample = examples.slice(0, 200)
+    assert loaded.meta["warm_start"] == warm.meta["warm_start"]
+    assert np.array_equal(loaded.predict(sample), warm.predict(sample))
+    assert loaded.explain(sample.slice(0, 10)) == warm.explain(sample.slice(0, 10))

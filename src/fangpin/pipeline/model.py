@@ -889,6 +889,7 @@ class TrainOptions:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 40
+    lambda_l2: float = 1.0
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -955,13 +956,20 @@ def _recall_threshold(p: Arr, y: Arr, level: float) -> float:
     return float(p[order][int(np.searchsorted(hits, need))])
 
 
-def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
-    """Train on portrait rows with a boolean `label` (and optional `period`, `line`).
+def train(
+    examples: pa.Table, options: TrainOptions | None = None, *, prior: RiskModel | None = None
+) -> RiskModel:
+    """Train on portrait rows with a boolean `label` (and optional `period`, `line`, `weight`).
 
     With `split="period"` (and a `period` column) the latest `calibration_share` of the periods are held
     out; with `split="household"` that share of the households (all their months). The booster learns on
     the rest (early-stopped on the held-out rows), the Platt calibrator and the grade thresholds are
     fitted on the held-out rows, and the metadata reports AUC and calibration error there.
+
+    `prior` (warm start, ADR 0030): the booster starts from the prior's margin (LightGBM's init_score,
+    given as `init_model`) and learns only corrections to it; the stored forest is the prior's trees
+    followed by the correction's, so scoring and explaining need nothing else, and `meta.warm_start`
+    says where the prior ends. `rounds=0` keeps the prior's margin exactly (re-calibrated).
     """
     import lightgbm as lgb
 
@@ -1016,7 +1024,7 @@ def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
         "feature_fraction": 0.8,
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
-        "lambda_l2": 1.0,
+        "lambda_l2": opts.lambda_l2,
         "monotone_constraints": [MONOTONE.get(n, 0) for n in FEATURE_NAMES],
         "seed": opts.seed,
         "deterministic": True,
@@ -1028,19 +1036,10 @@ def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
     # unlabelled households, ADR 0030); the booster only — Platt stays unweighted, so probabilities
     # match the observed rates of the held-out months
     weight = _col(examples, "weight") if "weight" in examples.column_names else np.ones(len(y))
-    train_set = lgb.Dataset(
-        x[fit], label=y[fit], weight=weight[fit], feature_name=list(FEATURE_NAMES), free_raw_data=False
-    )
-    valid_set = lgb.Dataset(x[cal], label=y[cal], weight=weight[cal], reference=train_set)
-    booster = lgb.train(
-        {**params, "metric": "binary_logloss"},
-        train_set,
-        num_boost_round=opts.rounds,
-        valid_sets=[valid_set],
-        callbacks=[lgb.early_stopping(50, verbose=False)],
-    )
-    best = booster.best_iteration or opts.rounds
-    text = booster.model_to_string(num_iteration=best)
+    if prior is not None and opts.rounds == 0:  # no correction: the prior's forest as it is
+        text = prior._text()
+    else:
+        text = _boost(params, x, y, weight, fit, opts.rounds, prior)
     booster = lgb.Booster(model_str=text)
     margin = np.asarray(booster.predict(x[cal], raw_score=True, num_threads=_threads()), dtype=np.float64)
     a, b = _fit_platt(margin, y[cal])
@@ -1093,6 +1092,13 @@ def train(examples: pa.Table, options: TrainOptions | None = None) -> RiskModel:
             "auc": round(_auc(y[cal], score), 4),
             "calibration_error": round(calibration_error(y[cal], pr), 5),
         }
+    if prior is not None:
+        prior_trees = int(prior.booster.num_trees())
+        meta["warm_start"] = {
+            "prior": prior.version,
+            "prior_trees": prior_trees,
+            "correction_trees": int(booster.num_trees()) - prior_trees,
+        }
     return _with_version(RiskModel(booster, meta, None, text))
 
 
@@ -1121,6 +1127,35 @@ def _trust_spec(x: Arr) -> dict[str, Any]:
         "coverage_full": TRUST_COVERAGE_FULL,
         "coverage_floor": TRUST_COVERAGE_FLOOR,
     }
+
+
+def _boost(
+    params: dict[str, Any],
+    x: Arr,
+    y: Arr,
+    weight: Arr,
+    fit: npt.NDArray[np.bool_],
+    rounds: int,
+    prior: RiskModel | None,
+) -> str:
+    """The booster's text: trained on the `fit` rows, early-stopped on the others; from `prior`'s margin
+    when given (its trees first: LightGBM sets the init_score of both datasets from them)."""
+    import lightgbm as lgb
+
+    train_set = lgb.Dataset(
+        x[fit], label=y[fit], weight=weight[fit], feature_name=list(FEATURE_NAMES), free_raw_data=False
+    )
+    valid_set = lgb.Dataset(x[~fit], label=y[~fit], weight=weight[~fit], reference=train_set)
+    booster = lgb.train(
+        {**params, "metric": "binary_logloss"},
+        train_set,
+        num_boost_round=rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(50, verbose=False)],
+        init_model=prior.booster if prior is not None else None,
+    )
+    # best_iteration counts the prior's trees too
+    return str(booster.model_to_string(num_iteration=booster.best_iteration or rounds))
 
 
 def _lines_of(examples: pa.Table) -> dict[int, float]:

@@ -167,6 +167,7 @@ def _train_history(args: argparse.Namespace) -> int:
             Path(args.out) if args.out else models_dir(),
             decisions=_decisions(args),
             horizon=args.horizon,
+            warm=not args.from_scratch,
             seed=args.seed,
             name=args.name if args.name != "jx-default" else "county",
             progress=_progress(args),
@@ -210,6 +211,8 @@ def _show(args: argparse.Namespace) -> int:
         f"held-out AUC {m.get('auc')}, 校准误差 calibration error {m.get('calibration_error')}, "
         f"Brier {m.get('brier')}; trees {m.get('rounds')}"
     )
+    if _warm_text(m):
+        print(f"  {_warm_text(m)}")
     grades = m["grades"]
     print(f"  分级 grades: 高 ≥ {grades['high']}, 中 ≥ {grades['medium']} (calibrated probability)")
     print("  主要特征 top features by gain:")
@@ -233,6 +236,8 @@ def _version_figures(path: Path) -> list[str]:
         return ["元数据无法读取 unreadable meta.json"]
     trained = [str(p) for p in meta.get("train_periods", []) + meta.get("calibration_periods", [])]
     out = [f"标签 labels: {meta.get('label_source') or '—'}; 训练期 trained on {_span(sorted(trained))}"]
+    if _warm_text(meta):
+        out.append(_warm_text(meta))
     validation = meta.get("validation")
     if isinstance(validation, dict):
         out.append(f"验证期 validated on {_span([str(p) for p in validation.get('periods', [])])}")
@@ -244,6 +249,17 @@ def _version_figures(path: Path) -> list[str]:
         verdict = "启用 activated" if activation.get("active") else "未启用 not activated"
         out.append(f"{verdict}: {activation.get('why', '')}")
     return out
+
+
+def _warm_text(meta: dict[str, object]) -> str:
+    """'' unless the version corrects a prior model (history.warm_prior)."""
+    warm = meta.get("warm_start")
+    if not isinstance(warm, dict):
+        return ""
+    return (
+        f"以 {warm.get('prior')} 为起点修正 warm start: {warm.get('prior_trees')} 棵原模型树 prior trees "
+        f"+ {warm.get('correction_trees')} 棵修正树 correction trees"
+    )
 
 
 def _figure_text(fig: dict[str, object]) -> str:
@@ -292,6 +308,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=int,
         default=HORIZON,
         help=f"名册标签期 / a household monitored within N months after P is a positive at P (1–3, default {HORIZON})",
+    )
+    t.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="不以现用模型为起点 / learn from nothing instead of correcting the champion (--from-history)",
     )
     t.add_argument("--decisions", default="", help="核实决定标签 Parquet / decision labels (--from-history)")
     t.add_argument(

@@ -362,7 +362,7 @@ def test_a_warm_start_learns_only_corrections_to_the_priors_margin(
     shift = warm.raw(sample) - model.raw(sample)
     assert warm.booster.num_trees() == model.booster.num_trees() + warm.meta["warm_start"]["correction_trees"]
     assert warm.meta["warm_start"]["correction_trees"] > 0 and np.abs(shift).max() > 0
-    assert np.abs(shift).mean() < 0.15
+    assert np.abs(shift).mean() < 0.5  # from zero, ten such trees would shift it by ~4
     # the explanation reads the prior's contributions plus the correction's, per feature group
     assert np.allclose(warm.group_contributions(sample).sum(axis=1), warm.raw(sample), atol=1e-9)
     assert all(CJK.search(text) for text in warm.explain(sample.slice(0, 20)))

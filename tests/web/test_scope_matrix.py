@@ -127,6 +127,7 @@ SPECS: dict[str, Spec] = {
     "analytics:dashboard": Spec(kind="region"),
     "analytics:households": Spec(kind="region"),
     "analytics:report": Spec(kind="region"),
+    "analytics:model_health": Spec(kind="region"),
     "analytics:report_xlsx": Spec(kind="region"),
     "analytics:table_export": Spec(kind="region", extra={"name": "children", "fmt": "csv"}),
     "analytics:export_start": Spec(method="POST", kind="region"),

@@ -1,7 +1,7 @@
 """Training on a county's own history: labels a real county has, point-in-time examples, validation by
 time and champion/challenger (ADR 0030, docs/model.md "Trained on the county's own history").
 
-Labels (no simulator truth):
+Labels (what a real county has; nothing from the simulator):
 - the national roster (`ag_roster`): a household not monitored at P that is 监测中 in one of the roster
   months P+1..P+horizon (HORIZON = 2 by default; all ≤ the last period given) is a positive at P;
 - fangpin's own decisions (`decisions`: household_key, period, label, source — the Django side exports

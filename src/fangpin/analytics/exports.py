@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl.styles import Font
 
@@ -23,6 +23,7 @@ from fangpin.analytics import dashboard
 from fangpin.analytics.indicators import CATEGORY_NAMES, DEFINITIONS
 from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
+from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
 from fangpin.lib.spreadsheet import Workbook, csv_writer
@@ -72,12 +73,9 @@ def table(
 
 def monitored_cases(user: User, region: Region) -> QuerySet[Case]:
     """The households on the roster now in a region (a list, not an aggregate: read from the cases, in scope)."""
-    # NOT EXISTS per case (the identification_id index), not NOT IN over the province's eliminations
-    eliminated = Case.objects.filter(kind="elimination", state="eliminated", identification_id=OuterRef("pk"))
     return (
-        scope.cases(user)
-        .filter(kind="identification", monitored_at__isnull=False, village__prefix__startswith=region.prefix)
-        .exclude(Exists(eliminated))
+        monitoring.monitored(scope.cases(user))
+        .filter(village__prefix__startswith=region.prefix)
         .select_related("household", "village")
         .order_by("household__household_no")
     )

@@ -195,9 +195,9 @@ def toolbox(county_code: str) -> models.QuerySet[MeasureType]:
 
 
 def is_monitored(case: Case) -> bool:
-    from fangpin.cases.actions import monitored_cases
+    from fangpin.cases.monitoring import monitored
 
-    return monitored_cases(Case.objects.filter(pk=case.pk)).exists()
+    return monitored(Case.objects.filter(pk=case.pk)).exists()
 
 
 @transaction.atomic

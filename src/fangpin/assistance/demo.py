@@ -22,7 +22,7 @@ from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Category, MeasureStatus, MeasureType
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
-from fangpin.cases.transitions import Kind, State
+from fangpin.cases.monitoring import identified
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership, Person, Relation
 
@@ -93,13 +93,7 @@ def populate(county: str, *, now: dt.datetime | None = None, seed: int = 1) -> C
     if not actions.toolbox(county).exists():
         made["toolbox"] = actions.seed_toolbox(county_region)
     cases = (
-        Case.objects.filter(
-            kind=Kind.IDENTIFICATION,
-            monitored_at__isnull=False,
-            village__prefix__startswith=county,
-            plan__isnull=True,
-        )
-        .exclude(state=State.REJECTED)
+        identified(Case.objects.filter(village__prefix__startswith=county, plan__isnull=True))
         .select_related("household")
         .order_by("pk")
     )

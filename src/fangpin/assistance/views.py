@@ -162,11 +162,11 @@ def measure_type_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def plan_list(request: HttpRequest) -> HttpResponse:
     """Monitored households of the region with their plan (or the lack of one) and open prompts."""
-    from fangpin.cases.actions import monitored_cases
+    from fangpin.cases.monitoring import monitored
 
     user = _me(request)
     cases = (
-        monitored_cases(scope.cases(user))
+        monitored(scope.cases(user))
         .select_related("household", "village", "plan", "plan__responsible")
         .annotate(
             open_measures=Count("plan__measures", filter=Q(plan__measures__status__in=["planned", "active"]))

@@ -26,7 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
-from fangpin.cases import deadlines
+from fangpin.cases import deadlines, monitoring
 from fangpin.cases.forms import form_class
 from fangpin.cases.models import Case, CaseStep
 from fangpin.cases.transitions import (
@@ -63,7 +63,6 @@ __all__ = [
     "submit",
     "transition",
     "actor_for",
-    "monitored_households",
 ]
 
 
@@ -260,7 +259,7 @@ def open_case(
     household = locked.household
     assert household is not None
     if locked.kind == LeadKind.ELIMINATION:
-        identification = _monitoring_case(household)
+        identification = monitoring.current_case(household)
         if identification is None:
             raise CaseError("该户不是监测对象，不能启动风险消除")
         if identification.state != State.MONITORED:
@@ -276,7 +275,7 @@ def open_case(
             identification=identification,
         )
     else:
-        if _monitoring_case(household) is not None:
+        if monitoring.current_case(household) is not None:
             raise CaseError("该户已是监测对象：请在帮扶计划中调整措施")
         case = _new_case(
             kind=Kind.IDENTIFICATION,
@@ -312,7 +311,7 @@ def open_elimination(
     at = at or timezone.now()
     if not actor.can(Can.DISPATCH_LEADS) or not in_scope(actor, identification):
         raise Refused("您无权启动该户的风险消除")
-    current = _monitoring_case(identification.household)
+    current = monitoring.current_case(identification.household)
     if current is None or current.pk != identification.pk:
         raise CaseError("该户不是监测对象，不能启动风险消除")
     if current.state != State.MONITORED:
@@ -657,35 +656,3 @@ def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
         if found:
             rows.append({**found, "period": period})
     return rows
-
-
-# --- who is monitored ------------------------------------------------------------------------------
-
-
-def _monitoring_case(household: Household) -> Case | None:
-    """The identification case that currently makes the household monitored (None if it is not)."""
-    current = (
-        Case.objects.filter(household=household, kind=Kind.IDENTIFICATION, monitored_at__isnull=False)
-        .exclude(state=State.REJECTED)
-        .order_by("-monitored_at")
-        .first()
-    )
-    if current is None:
-        return None
-    ended = Case.objects.filter(identification=current, state=State.ELIMINATED).exists()
-    return None if ended else current
-
-
-def monitored_cases(queryset: models.QuerySet[Case] | None = None) -> models.QuerySet[Case]:
-    """Identification cases whose household is monitored now: procedure completed (monitored) or in the
-    green channel (helped first, procedure pending), and not eliminated since."""
-    base = queryset if queryset is not None else Case.objects.all()
-    return (
-        base.filter(kind=Kind.IDENTIFICATION, monitored_at__isnull=False)
-        .exclude(state=State.REJECTED)
-        .exclude(eliminations__state=State.ELIMINATED)
-    )
-
-
-def monitored_households(queryset: models.QuerySet[Case] | None = None) -> models.QuerySet[Household]:
-    return Household.objects.filter(pk__in=monitored_cases(queryset).values("household_id"))

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from fangpin.accounts.models import User
@@ -329,8 +328,3 @@ def overdue_count(county: str) -> int:
     from fangpin.cases.deadlines import overdue
 
     return overdue(Case.objects.filter(village__prefix__startswith=county)).count()
-
-
-def state_counts(county: str) -> dict[str, int]:
-    rows = Case.objects.filter(village__prefix__startswith=county).values("state").annotate(n=Count("id"))
-    return {r["state"]: r["n"] for r in rows}

@@ -45,14 +45,6 @@ UNMONITORED = ("none", "eliminated")  # the households a ranking is for (screen.
 DEFAULT_LINES = {2025: 8000.0, 2026: 8300.0}  # jx-default; used only when the examples carry no `line`
 
 
-def line_for_period(period: str, lines: dict[int, float] | None = None) -> float:
-    """The monitoring line of a period's year (a missing year uses the latest earlier one)."""
-    use = {**DEFAULT_LINES, **(lines or {})}
-    year = int(period[:4])
-    earlier = [y for y in use if y <= year]
-    return use[max(earlier)] if earlier else use[min(use)]
-
-
 class ModelError(ValueError):
     """A model that cannot be trained, stored, loaded or applied; the message says why."""
 

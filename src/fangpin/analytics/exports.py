@@ -20,12 +20,13 @@ from openpyxl.styles import Font
 from fangpin.accounts import scope
 from fangpin.accounts.models import User
 from fangpin.analytics import dashboard
-from fangpin.analytics.indicators import CATEGORY_NAMES, DEFINITIONS
+from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
 from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
+from fangpin.lib.risks import CATEGORIES
 from fangpin.lib.spreadsheet import Workbook, csv_writer
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.actions import Purpose
@@ -102,7 +103,7 @@ def household_rows(cases: QuerySet[Case], *, stream: bool = True) -> Iterator[li
             case.household.household_no,
             case.village.name,
             mask_name(head.name) if head else "",
-            CATEGORY_NAMES.get(case.category, case.category),
+            CATEGORIES.get(case.category, case.category),
             case.risk_types.replace(";", "、"),
             timezone.localtime(case.monitored_at).strftime("%Y-%m-%d") if case.monitored_at else "",
         ]

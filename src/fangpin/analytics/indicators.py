@@ -64,7 +64,6 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("below_line_share", "监测户收入低于监测线占比", "ratio", "%"),
     ]
 }
-CATEGORY_NAMES = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 CHANNEL_NAMES = {**dict(Channel.choices), "pre_system": "系统上线前已纳入/未经线索"}
 
 

@@ -158,11 +158,10 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
     The roster carries no dates: identification and elimination dates are drawn, deterministic for a seed,
     from the two years before the simulated months. Returns the number of households written."""
     from fangpin.assistance import roster
-    from fangpin.assistance.suggest import RISK_NAMES
-    from fangpin.cases.transitions import CATEGORIES
     from fangpin.exchange.actions import lake
     from fangpin.lib.masking import mask_id_number, mask_name
     from fangpin.lib.periods import recent_periods
+    from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES, RISK_TYPES
     from fangpin.lib.spreadsheet import Workbook
     from fangpin.registry.models import Household
 
@@ -198,7 +197,9 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
     written = 0
     for household in households:
         entry, head = listed[household.household_no], heads.get(household.pk)
-        codes = [c for c in risks.get(household.household_no, []) if c in RISK_NAMES][:5] or ["99"]
+        codes = [c for c in risks.get(household.household_no, []) if c in RISK_TYPES][:MAX_RISK_TYPES] or [
+            "99"
+        ]
         identified = first - dt.timedelta(days=rng.randint(60, 900))
         eliminated = entry["monitor_status"] == "eliminated"
         measures = [
@@ -217,7 +218,7 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
             "members": household.memberships.filter(end_date__isnull=True).count(),
             "household_type": "脱贫户" if household.household_type == "former_poor" else "一般农户",
             "category": CATEGORIES.get(entry["monitor_category"] or "", "边缘易致贫户"),
-            **{f"risk_{i}": f"{c} {RISK_NAMES[c]}" for i, c in enumerate(codes, start=1)},
+            **{f"risk_{i}": f"{c} {RISK_TYPES[c]}" for i, c in enumerate(codes, start=1)},
             "identified_on": identified,
             "green_channel": "否",
             "measures": "；".join(measures),

@@ -5,8 +5,7 @@ from typing import Any
 from django import forms
 
 from fangpin.assistance.models import Category, Labour, MeasureStatus
-from fangpin.assistance.suggest import RISK_NAMES
-from fangpin.cases.transitions import CATEGORIES
+from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 
 
 class MeasureTypeForm(forms.Form):
@@ -15,7 +14,7 @@ class MeasureTypeForm(forms.Form):
     name = forms.CharField(label="措施名称", max_length=100)
     risk_types = forms.MultipleChoiceField(
         label="适用风险类型",
-        choices=list(RISK_NAMES.items()),
+        choices=list(RISK_TYPES.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )

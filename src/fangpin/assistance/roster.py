@@ -15,15 +15,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from fangpin.assistance.models import Category, Measure, MeasureStatus
-from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.cases import monitoring
 from fangpin.cases.models import Case
-from fangpin.cases.transitions import CATEGORIES, State
+from fangpin.cases.transitions import State
 from fangpin.lib.masking import mask_id_number, mask_name
+from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES, RISK_TYPES
 from fangpin.lib.spreadsheet import Workbook
 from fangpin.registry.models import HouseholdType, Membership, Relation
 
-MAX_RISK_COLUMNS = 5
+MAX_RISK_COLUMNS = MAX_RISK_TYPES  # 风险类型1…5
 CHUNK = 500
 # (header, key); headers follow the national system's 监测对象 fields as far as they are public.
 COLUMNS: list[tuple[str, str]] = [
@@ -126,7 +126,7 @@ def row(case: Case, *, reveal: bool) -> dict[str, Any]:
     }
     for i in range(1, MAX_RISK_COLUMNS + 1):
         code = risks[i - 1] if i <= len(risks) else ""
-        values[f"risk_{i}"] = f"{code} {RISK_NAMES.get(code, '')}".strip() if code else ""
+        values[f"risk_{i}"] = f"{code} {RISK_TYPES.get(code, '')}".strip() if code else ""
     return values
 
 

@@ -46,7 +46,7 @@ from fangpin.cases.transitions import (
     must_hold,
     target_state,
 )
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Household
 from fangpin.warnings.actions import mark_in_case, record_outcome
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus

@@ -31,7 +31,7 @@ from fangpin.cases.transitions import (
     available,
     publicity_ends_at,
 )
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Membership
 from fangpin.warnings.models import Lead
 

@@ -23,8 +23,9 @@ from django.utils import timezone
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
 from fangpin.cases import monitoring
+from fangpin.lib.risks import MAX_RISK_TYPES, RISK_TYPES
 from fangpin.pipeline.catalog import Catalog
-from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
+from fangpin.pipeline.policy import Policy, Rule
 from fangpin.pipeline.screen import ScreenResult
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Membership
@@ -41,7 +42,6 @@ from fangpin.warnings.models import (
     ScreeningRun,
 )
 
-MAX_RISK_TYPES = 5
 ACCEPT_DAYS = 2  # the township accepts a self-declaration within 2 days (POLICY.md)
 CONSENT_VERSION = "2026-1"
 CONSENT_TEXT = (

@@ -287,7 +287,7 @@ def village_cells(prefix: str, month: str, now: dt.datetime | None = None) -> di
 
 
 def _line(year: int) -> float:
-    from fangpin.cases.actions import monitoring_line
+    from fangpin.warnings.screening import monitoring_line
 
     return monitoring_line(year)
 

@@ -50,6 +50,7 @@ from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Household
 from fangpin.warnings.actions import mark_in_case, record_outcome
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus
+from fangpin.warnings.screening import monitoring_line
 
 log = logging.getLogger(__name__)
 
@@ -576,12 +577,6 @@ ASSET_FLAGS = {
     "active_businesses": "有在营市场主体",
 }
 DEPOSIT_FLAG = 50_000.0  # 元: deposits above this are worth a look (a flag, never a block)
-
-
-def monitoring_line(year: int) -> float:
-    from fangpin.pipeline.policy import active_policy
-
-    return active_policy(Path(settings.FANGPIN_HOME) / "policies").line(year)
 
 
 def compare(case: Case) -> dict[str, Any]:

@@ -234,7 +234,8 @@ def _stable_households(county: str, exclude: set[int], months: int = 6) -> list[
 
     from django.conf import settings
 
-    from fangpin.cases.actions import _portraits_of, monitoring_line
+    from fangpin.cases.actions import _portraits_of
+    from fangpin.warnings.screening import monitoring_line
 
     if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
         return []

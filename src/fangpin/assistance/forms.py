@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from fangpin.assistance.models import Category, Labour, MeasureStatus
+from fangpin.lib.periods import PERIOD_PATTERN
 from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 
 
@@ -118,4 +119,4 @@ class ResolveForm(forms.Form):
 
 
 class ReconcileForm(forms.Form):
-    period = forms.RegexField(label="期次", regex=r"^\d{4}-(0[1-9]|1[0-2])$", max_length=7)
+    period = forms.RegexField(label="期次", regex=PERIOD_PATTERN, max_length=7)

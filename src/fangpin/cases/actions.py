@@ -46,6 +46,7 @@ from fangpin.cases.transitions import (
     must_hold,
     target_state,
 )
+from fangpin.lib.periods import previous_period
 from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Household
 from fangpin.warnings.actions import mark_in_case, record_outcome
@@ -639,14 +640,10 @@ def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
     """The household's portrait as of each of the last `months` months, latest first."""
     if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
         return []
-    today = timezone.localdate()
+    current = timezone.localdate().strftime("%Y-%m")
     rows = []
-    year, month = today.year, today.month
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        period = f"{year:04d}-{month:02d}"
+    for back in range(1, months + 1):
+        period = previous_period(current, back)
         found = _portraits_of(period).get(household.pk)
         if found:
             rows.append({**found, "period": period})

@@ -36,7 +36,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.lib.periods import check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.screen import RULE_SCORE
 
 Arr = npt.NDArray[np.float64]

@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fangpin.lib.periods import check_period, previous_period
 from fangpin.lib.risks import MAX_RISK_TYPES
 from fangpin.pipeline.dialect import Dialect
 from fangpin.pipeline.engine import Engine
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.policy import Policy, Rule
-from fangpin.pipeline.portrait import build_portraits, previous_period
+from fangpin.pipeline.portrait import build_portraits
 
 UNMONITORED = ("none", "eliminated")  # eliminated households can re-enter: screened like the others
 GRADE_ZH = {"high": "高", "medium": "中", "low": "低"}

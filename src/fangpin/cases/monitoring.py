@@ -28,11 +28,11 @@ from fangpin.cases.transitions import Kind, State
 from fangpin.registry.models import Household
 
 
-def _decided_by(at: dt.datetime | None, prefix: str = "") -> Q:
+def _decided_by(at: dt.datetime | None) -> Q:
     """Decided before `at` (a final state without a decision time counts as decided from the start)."""
     if at is None:
         return Q()
-    return Q(**{f"{prefix}decided_at__isnull": True}) | Q(**{f"{prefix}decided_at__lt": at})
+    return Q(decided_at__isnull=True) | Q(decided_at__lt=at)
 
 
 def identified(

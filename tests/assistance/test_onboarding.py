@@ -16,8 +16,8 @@ from fangpin.accounts import scope
 from fangpin.assistance import onboarding, roster
 from fangpin.assistance.actions import AssistanceError
 from fangpin.assistance.models import Discrepancy, RosterImport
-from fangpin.cases.actions import monitored_households
 from fangpin.cases.models import Case, CaseStep
+from fangpin.cases.monitoring import monitored_households
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
 

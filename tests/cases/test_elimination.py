@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fangpin.cases import actions
+from fangpin.cases import actions, monitoring
 from fangpin.cases.models import Case
 
 from .conftest import ELIMINATION_VISIT
@@ -16,7 +16,7 @@ def test_a_monitored_household_is_eliminated_and_stops_being_monitored(walk, wor
     case = walk("eliminated", kind="elimination")
     assert case.state == "eliminated" and case.decided_at is not None
     assert case.identification.state == "monitored"  # the identification record stays
-    assert not actions.monitored_households().exists()
+    assert not monitoring.monitored_households().exists()
 
 
 def test_after_elimination_the_household_can_re_enter(walk, world, make_lead) -> None:
@@ -91,7 +91,7 @@ def test_a_household_without_labour_capacity_is_held_not_eliminated(walk, world)
         payload={"version": case.version, "reason": "无劳动能力，兜底保障后继续监测"},
     )
     assert case.state == "held"
-    assert actions.monitored_households().get() == world.households["own"]
+    assert monitoring.monitored_households().get() == world.households["own"]
 
 
 def test_the_lake_months_override_the_form_when_the_lake_knows(walk, world) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from fangpin.cases import actions
+from fangpin.cases import actions, monitoring
 from fangpin.cases.models import Case, CaseStep
 
 from .conftest import VISIT, scan
@@ -35,7 +35,7 @@ def test_a_lead_walks_to_monitored_with_one_step_and_one_audit_row_per_action(
     assert len(audit_rows("CASE_SUBMIT_VISIT")) == 1 and len(audit_rows("CASE_ANNOUNCE")) == 1
     case.lead.refresh_from_db()
     assert case.lead.status == "closed" and case.lead.outcome == "confirmed"
-    assert actions.monitored_households().get() == world.households["own"]
+    assert monitoring.monitored_households().get() == world.households["own"]
 
 
 def test_opening_a_case_marks_the_lead_in_case_and_starts_the_clock_at_the_lead(make_lead, world) -> None:
@@ -243,7 +243,7 @@ def test_the_green_channel_monitors_first_and_the_procedure_follows(make_lead, w
         reason="车祸重伤，事实清楚",
     )
     assert case.green_channel and case.monitored_at is not None and case.state == "verifying"
-    assert list(actions.monitored_cases()) == [case]
+    assert list(monitoring.monitored()) == [case]
     assert case.steps.filter(action="green_channel").get().note == "车祸重伤，事实清楚"
 
 

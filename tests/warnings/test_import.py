@@ -87,6 +87,7 @@ def _monitored(world, place: str, risk_types: str):
         village_id=household.village_id,
         kind="identification",
         state="monitored",
+        monitored_at=now,  # 录入 sets it (cases.monitoring counts only cases taken into monitoring)
         risk_types=risk_types,
         found_at=now,
         opened_at=now,

@@ -7,6 +7,8 @@ import argparse
 import datetime as dt
 import sys
 
+from fangpin.lib.periods import is_period
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = subparsers.add_parser("analytics", help="监测分析 / indicators and regional-scale risk")
@@ -26,14 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
 
-def _valid_month(text: str) -> bool:
-    try:
-        dt.date(int(text[:4]), int(text[5:7]), 1)
-    except ValueError:
-        return False
-    return len(text) == 7 and text[4] == "-"
-
-
 def _refresh(args: argparse.Namespace) -> int:
     from fangpin.cli import _django
 
@@ -45,7 +39,7 @@ def _refresh(args: argparse.Namespace) -> int:
         today = timezone.localdate()
         last = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
         months = [last, today.strftime("%Y-%m")]
-    bad = [m for m in months if not _valid_month(m)]
+    bad = [m for m in months if not is_period(m)]
     if bad:
         print(f"错误 / error: 月份格式应为 YYYY-MM：{', '.join(bad)}", file=sys.stderr)
         return 2
@@ -63,7 +57,7 @@ def _refresh(args: argparse.Namespace) -> int:
 def _scan(args: argparse.Namespace) -> int:
     from fangpin.cli import _django
 
-    if not _valid_month(args.as_of) or len(args.county) != 6 or not args.county.isdigit():
+    if not is_period(args.as_of) or len(args.county) != 6 or not args.county.isdigit():
         print("错误 / error: --as-of YYYY-MM 与 6 位县级代码", file=sys.stderr)
         return 2
     _django()

@@ -18,8 +18,9 @@ from django.db.models import Max
 
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
-from fangpin.analytics.indicators import CATEGORY_NAMES, CHANNEL_NAMES, DEFINITIONS
+from fangpin.analytics.indicators import CHANNEL_NAMES, DEFINITIONS
 from fangpin.analytics.models import Indicator, RefreshRun
+from fangpin.lib.risks import CATEGORIES
 from fangpin.regions.models import Region
 
 SMALL_CELL = 5
@@ -196,7 +197,7 @@ def breakdowns(region: str, month: str, detail: bool) -> list[tuple[str, list[tu
 
 def _label(kind: str, key: str) -> str:
     if kind == "category":
-        return CATEGORY_NAMES.get(key, key)
+        return CATEGORIES.get(key, key)
     if kind == "risk":
         return f"风险类型 {key}"
     if kind == "channel":

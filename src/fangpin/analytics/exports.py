@@ -13,18 +13,20 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl.styles import Font
 
 from fangpin.accounts import scope
 from fangpin.accounts.models import User
 from fangpin.analytics import dashboard
-from fangpin.analytics.indicators import CATEGORY_NAMES, DEFINITIONS
+from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
+from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
+from fangpin.lib.risks import CATEGORIES
 from fangpin.lib.spreadsheet import Workbook, csv_writer
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.actions import Purpose
@@ -72,12 +74,9 @@ def table(
 
 def monitored_cases(user: User, region: Region) -> QuerySet[Case]:
     """The households on the roster now in a region (a list, not an aggregate: read from the cases, in scope)."""
-    # NOT EXISTS per case (the identification_id index), not NOT IN over the province's eliminations
-    eliminated = Case.objects.filter(kind="elimination", state="eliminated", identification_id=OuterRef("pk"))
     return (
-        scope.cases(user)
-        .filter(kind="identification", monitored_at__isnull=False, village__prefix__startswith=region.prefix)
-        .exclude(Exists(eliminated))
+        monitoring.monitored(scope.cases(user))
+        .filter(village__prefix__startswith=region.prefix)
         .select_related("household", "village")
         .order_by("household__household_no")
     )
@@ -104,7 +103,7 @@ def household_rows(cases: QuerySet[Case], *, stream: bool = True) -> Iterator[li
             case.household.household_no,
             case.village.name,
             mask_name(head.name) if head else "",
-            CATEGORY_NAMES.get(case.category, case.category),
+            CATEGORIES.get(case.category, case.category),
             case.risk_types.replace(";", "、"),
             timezone.localtime(case.monitored_at).strftime("%Y-%m-%d") if case.monitored_at else "",
         ]

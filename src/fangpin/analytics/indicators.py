@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from fangpin.assistance.models import Measure, MeasureStatus
+from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import FINAL_STATES
 from fangpin.registry.models import Household
@@ -63,7 +64,6 @@ DEFINITIONS: dict[str, Definition] = {
         Definition("below_line_share", "监测户收入低于监测线占比", "ratio", "%"),
     ]
 }
-CATEGORY_NAMES = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 CHANNEL_NAMES = {**dict(Channel.choices), "pre_system": "系统上线前已纳入/未经线索"}
 
 
@@ -158,20 +158,15 @@ def village_cells(prefix: str, month: str, now: dt.datetime | None = None) -> di
         cell.denominator += den
         cell.households += hh
 
-    # -- the monitored roster at month end (identification cases, minus eliminated ones) --
+    # -- the monitored roster at month end (cases.monitoring: identified by then, minus eliminated) --
+    county_cases = Case.objects.filter(village__prefix__startswith=prefix)
     ident = list(
-        Case.objects.filter(
-            kind="identification", village__prefix__startswith=prefix, monitored_at__lt=end
-        ).values(
+        monitoring.identified(county_cases, at=end).values(
             "id", "household_id", "village_id", "category", "risk_types", "lead__channel", "monitored_at"
         )
     )
-    eliminated = dict(
-        Case.objects.filter(
-            kind="elimination", state="eliminated", village__prefix__startswith=prefix, decided_at__lt=end
-        ).values_list("identification_id", "decided_at")
-    )
-    stock = [c for c in ident if c["id"] not in eliminated]
+    still = set(monitoring.monitored(county_cases, at=end).values_list("id", flat=True))
+    stock = [c for c in ident if c["id"] in still]
     members = dict(
         Household.objects.filter(id__in=[c["household_id"] for c in stock])
         .annotate(n=Count("memberships", filter=Q(memberships__end_date__isnull=True)))
@@ -179,7 +174,7 @@ def village_cells(prefix: str, month: str, now: dt.datetime | None = None) -> di
     )
     monitored_households = {c["household_id"] for c in stock}
     for c in ident:  # elimination rate: eliminated so far / ever monitored
-        add(c["village_id"], "elimination_rate", num=float(c["id"] in eliminated), den=1.0)
+        add(c["village_id"], "elimination_rate", num=float(c["id"] not in still), den=1.0)
         if c["monitored_at"] and start <= c["monitored_at"] < end:
             add(c["village_id"], "new_inclusions")
     for c in stock:
@@ -292,7 +287,7 @@ def village_cells(prefix: str, month: str, now: dt.datetime | None = None) -> di
 
 
 def _line(year: int) -> float:
-    from fangpin.cases.actions import monitoring_line
+    from fangpin.warnings.screening import monitoring_line
 
     return monitoring_line(year)
 

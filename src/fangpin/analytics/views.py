@@ -6,7 +6,6 @@ which is a scoped list of cases. Regions and alerts come through accounts/scope 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.contrib import messages
@@ -26,11 +25,10 @@ from fangpin.analytics import model_health as health
 from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.audit.actions import record
+from fangpin.lib.periods import is_period
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Region
-
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def _user(request: HttpRequest) -> User:
@@ -46,7 +44,7 @@ def _region(request: HttpRequest, prefix: str) -> Region:
 def _month(request: HttpRequest, region: Region) -> tuple[str, list[str]]:
     available = dashboard.months(region.prefix)
     wanted = request.GET.get("month", "")
-    if MONTH.match(wanted):
+    if is_period(wanted):
         return wanted, available
     return (available[0] if available else ""), available
 

@@ -31,6 +31,7 @@ from fangpin.assistance.models import (
 )
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.notifications.actions import notify
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.actions import Purpose
@@ -100,7 +101,7 @@ def load_toolbox(path: Path = DEFAULT_TOOLBOX) -> list[dict[str, Any]]:
         if item.get("labour", "any") not in Labour.values:
             raise AssistanceError(f"{code}：劳动能力条件须为 any/able/unable")
         risks = _codes(item.get("risk_types"), "risk_types", code)
-        unknown = [r for r in risks.split(";") if r and r not in ranking.RISK_NAMES]
+        unknown = [r for r in risks.split(";") if r and r not in RISK_TYPES]
         if unknown:
             raise AssistanceError(f"{code}：未知风险类型 {unknown}")
         out.append(
@@ -195,9 +196,9 @@ def toolbox(county_code: str) -> models.QuerySet[MeasureType]:
 
 
 def is_monitored(case: Case) -> bool:
-    from fangpin.cases.actions import monitored_cases
+    from fangpin.cases.monitoring import monitored
 
-    return monitored_cases(Case.objects.filter(pk=case.pk)).exists()
+    return monitored(Case.objects.filter(pk=case.pk)).exists()
 
 
 @transaction.atomic

@@ -22,7 +22,7 @@ from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Category, MeasureStatus, MeasureType
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
-from fangpin.cases.transitions import Kind, State
+from fangpin.cases.monitoring import identified
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership, Person, Relation
 
@@ -93,13 +93,7 @@ def populate(county: str, *, now: dt.datetime | None = None, seed: int = 1) -> C
     if not actions.toolbox(county).exists():
         made["toolbox"] = actions.seed_toolbox(county_region)
     cases = (
-        Case.objects.filter(
-            kind=Kind.IDENTIFICATION,
-            monitored_at__isnull=False,
-            village__prefix__startswith=county,
-            plan__isnull=True,
-        )
-        .exclude(state=State.REJECTED)
+        identified(Case.objects.filter(village__prefix__startswith=county, plan__isnull=True))
         .select_related("household")
         .order_by("pk")
     )
@@ -164,11 +158,10 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
     The roster carries no dates: identification and elimination dates are drawn, deterministic for a seed,
     from the two years before the simulated months. Returns the number of households written."""
     from fangpin.assistance import roster
-    from fangpin.assistance.suggest import RISK_NAMES
-    from fangpin.cases.transitions import CATEGORIES
     from fangpin.exchange.actions import lake
     from fangpin.lib.masking import mask_id_number, mask_name
     from fangpin.lib.periods import recent_periods
+    from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES, RISK_TYPES
     from fangpin.lib.spreadsheet import Workbook
     from fangpin.registry.models import Household
 
@@ -204,7 +197,9 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
     written = 0
     for household in households:
         entry, head = listed[household.household_no], heads.get(household.pk)
-        codes = [c for c in risks.get(household.household_no, []) if c in RISK_NAMES][:5] or ["99"]
+        codes = [c for c in risks.get(household.household_no, []) if c in RISK_TYPES][:MAX_RISK_TYPES] or [
+            "99"
+        ]
         identified = first - dt.timedelta(days=rng.randint(60, 900))
         eliminated = entry["monitor_status"] == "eliminated"
         measures = [
@@ -223,7 +218,7 @@ def write_ledger(county: str, synth_dir: Path, out: Path, *, seed: int = 1) -> i
             "members": household.memberships.filter(end_date__isnull=True).count(),
             "household_type": "脱贫户" if household.household_type == "former_poor" else "一般农户",
             "category": CATEGORIES.get(entry["monitor_category"] or "", "边缘易致贫户"),
-            **{f"risk_{i}": f"{c} {RISK_NAMES[c]}" for i, c in enumerate(codes, start=1)},
+            **{f"risk_{i}": f"{c} {RISK_TYPES[c]}" for i, c in enumerate(codes, start=1)},
             "identified_on": identified,
             "green_channel": "否",
             "measures": "；".join(measures),

@@ -5,8 +5,8 @@ from typing import Any
 from django import forms
 
 from fangpin.assistance.models import Category, Labour, MeasureStatus
-from fangpin.assistance.suggest import RISK_NAMES
-from fangpin.cases.transitions import CATEGORIES
+from fangpin.lib.periods import PERIOD_PATTERN
+from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 
 
 class MeasureTypeForm(forms.Form):
@@ -15,7 +15,7 @@ class MeasureTypeForm(forms.Form):
     name = forms.CharField(label="措施名称", max_length=100)
     risk_types = forms.MultipleChoiceField(
         label="适用风险类型",
-        choices=list(RISK_NAMES.items()),
+        choices=list(RISK_TYPES.items()),
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
@@ -119,4 +119,4 @@ class ResolveForm(forms.Form):
 
 
 class ReconcileForm(forms.Form):
-    period = forms.RegexField(label="期次", regex=r"^\d{4}-(0[1-9]|1[0-2])$", max_length=7)
+    period = forms.RegexField(label="期次", regex=PERIOD_PATTERN, max_length=7)

@@ -17,8 +17,7 @@ from openpyxl import load_workbook
 
 from fangpin.assistance.models import Category
 from fangpin.assistance.roster import COLUMNS, MAX_RISK_COLUMNS
-from fangpin.assistance.suggest import RISK_NAMES
-from fangpin.cases.transitions import CATEGORIES
+from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 
 REQUIRED = ("户编号", "监测对象类别", "识别时间")
 HEADER_SEARCH_ROWS = 20
@@ -29,7 +28,7 @@ _FULL_ID = re.compile(r"^\d{17}[\dXx]$")
 _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?$")
 _STATUS = re.compile(r"[（(](?P<status>[^（）()]*)[）)]\s*$")
 CATEGORY_CODES = {**{k: k for k in CATEGORIES}, **{v: k for k, v in CATEGORIES.items()}}
-RISK_CODES = {**{k: k for k in RISK_NAMES}, **{v: k for k, v in RISK_NAMES.items()}}
+RISK_CODES = {**{k: k for k in RISK_TYPES}, **{v: k for k, v in RISK_TYPES.items()}}
 ELIMINATION = {
     "": "monitored",
     "未消除（监测中）": "monitored",

@@ -18,7 +18,7 @@ from fangpin.accounts.roles import Can
 from fangpin.assistance.actions import AssistanceError
 from fangpin.assistance.models import Discrepancy
 from fangpin.audit.actions import record
-from fangpin.cases.actions import monitored_cases
+from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
 from fangpin.regions.models import Level, Region
@@ -44,7 +44,7 @@ def roster_statuses(period: str) -> dict[int, str]:
 def fangpin_statuses(county: str) -> dict[int, str]:
     """household id → monitored / eliminated (once monitored, no longer) for the county's households."""
     cases = Case.objects.filter(village__prefix__startswith=county)
-    monitored = set(monitored_cases(cases).values_list("household_id", flat=True))
+    monitored = set(monitoring.monitored(cases).values_list("household_id", flat=True))
     eliminated = set(
         cases.filter(kind=Kind.ELIMINATION, state=State.ELIMINATED).values_list("household_id", flat=True)
     )

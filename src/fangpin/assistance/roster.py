@@ -15,14 +15,15 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 
 from fangpin.assistance.models import Category, Measure, MeasureStatus
-from fangpin.assistance.suggest import RISK_NAMES
+from fangpin.cases import monitoring
 from fangpin.cases.models import Case
-from fangpin.cases.transitions import CATEGORIES, Kind, State
+from fangpin.cases.transitions import State
 from fangpin.lib.masking import mask_id_number, mask_name
+from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES, RISK_TYPES
 from fangpin.lib.spreadsheet import Workbook
 from fangpin.registry.models import HouseholdType, Membership, Relation
 
-MAX_RISK_COLUMNS = 5
+MAX_RISK_COLUMNS = MAX_RISK_TYPES  # 风险类型1…5
 CHUNK = 500
 # (header, key); headers follow the national system's 监测对象 fields as far as they are public.
 COLUMNS: list[tuple[str, str]] = [
@@ -50,10 +51,9 @@ TEXT_KEYS = {"household_no", "head_id"}  # never numbers: 3.60722E+17 would lose
 
 
 def roster_cases(cases: models.QuerySet[Case]) -> models.QuerySet[Case]:
-    """Every household that has been monitored (procedure done or green channel), eliminated or not."""
+    """Every household taken into monitoring and not rejected, eliminated or not (cases.monitoring)."""
     return (
-        cases.filter(kind=Kind.IDENTIFICATION, monitored_at__isnull=False)
-        .exclude(state=State.REJECTED)
+        monitoring.identified(cases)
         .select_related("household", "village__parent__parent", "plan__responsible")
         .prefetch_related(
             Prefetch(
@@ -126,7 +126,7 @@ def row(case: Case, *, reveal: bool) -> dict[str, Any]:
     }
     for i in range(1, MAX_RISK_COLUMNS + 1):
         code = risks[i - 1] if i <= len(risks) else ""
-        values[f"risk_{i}"] = f"{code} {RISK_NAMES.get(code, '')}".strip() if code else ""
+        values[f"risk_{i}"] = f"{code} {RISK_TYPES.get(code, '')}".strip() if code else ""
     return values
 
 
@@ -141,9 +141,7 @@ def _responsible(plan: Any) -> str:
 
 def rows(cases: models.QuerySet[Case], *, reveal: bool) -> Iterator[dict[str, Any]]:
     """In chunks, so a county's roster never sits in memory as model objects all at once."""
-    ids = list(
-        cases.filter(kind=Kind.IDENTIFICATION, monitored_at__isnull=False).values_list("pk", flat=True)
-    )
+    ids = list(monitoring.identified(cases).values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK):
         for case in roster_cases(Case.objects.filter(pk__in=ids[start : start + CHUNK])):
             yield row(case, reveal=reveal)

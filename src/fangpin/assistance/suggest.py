@@ -9,17 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-RISK_NAMES = {
-    "01": "因病",
-    "02": "因灾",
-    "03": "因残",
-    "04": "缺劳动力",
-    "05": "意外",
-    "06": "产业失败",
-    "07": "务工就业不稳",
-    "09": "因学",
-    "99": "其他",
-}
+from fangpin.lib.risks import RISK_TYPES
+
 # An unmet 保障 need is answered by the toolbox category of the same name.
 NEEDS = {"medical": "医疗", "education": "教育", "housing": "住房", "water": "饮水"}
 NEED_CATEGORY = {"medical": "medical", "education": "education", "housing": "housing", "water": "water"}
@@ -85,7 +76,7 @@ def suggest(toolbox: Iterable[Entry], situation: Situation, limit: int = 8) -> l
             score += 15.0
         parts = []
         if risks:
-            parts.append("对应风险：" + "、".join(RISK_NAMES.get(r, r) for r in risks))
+            parts.append("对应风险：" + "、".join(RISK_TYPES.get(r, r) for r in risks))
         if needs:
             parts.append("保障缺口：" + "、".join(NEEDS[n] for n in needs))
         if entry.labour == "unable":

@@ -34,9 +34,9 @@ from fangpin.assistance.models import (
     MeasureType,
     RosterExport,
 )
-from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Level
@@ -162,11 +162,11 @@ def measure_type_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def plan_list(request: HttpRequest) -> HttpResponse:
     """Monitored households of the region with their plan (or the lack of one) and open prompts."""
-    from fangpin.cases.actions import monitored_cases
+    from fangpin.cases.monitoring import monitored
 
     user = _me(request)
     cases = (
-        monitored_cases(scope.cases(user))
+        monitored(scope.cases(user))
         .select_related("household", "village", "plan", "plan__responsible")
         .annotate(
             open_measures=Count("plan__measures", filter=Q(plan__measures__status__in=["planned", "active"]))
@@ -242,7 +242,7 @@ def _plan_context(user: User, plan: AssistancePlan) -> dict[str, Any]:
     return {
         "plan": plan,
         "case": plan.case,
-        "risk_names": "、".join(RISK_NAMES.get(r, r) for r in plan.case.risk_type_list()),
+        "risk_names": "、".join(RISK_TYPES.get(r, r) for r in plan.case.risk_type_list()),
         "members": members,
         "measures": plan.measures.select_related("measure_type", "person", "responsible"),
         "visits": plan.visits.select_related("visitor")[:20],

@@ -26,7 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
-from fangpin.cases import deadlines
+from fangpin.cases import deadlines, monitoring
 from fangpin.cases.forms import form_class
 from fangpin.cases.models import Case, CaseStep
 from fangpin.cases.transitions import (
@@ -46,10 +46,12 @@ from fangpin.cases.transitions import (
     must_hold,
     target_state,
 )
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.periods import previous_period
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Household
 from fangpin.warnings.actions import mark_in_case, record_outcome
 from fangpin.warnings.models import Lead, LeadKind, LeadStatus
+from fangpin.warnings.screening import monitoring_line
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,6 @@ __all__ = [
     "submit",
     "transition",
     "actor_for",
-    "monitored_households",
 ]
 
 
@@ -260,7 +261,7 @@ def open_case(
     household = locked.household
     assert household is not None
     if locked.kind == LeadKind.ELIMINATION:
-        identification = _monitoring_case(household)
+        identification = monitoring.current_case(household)
         if identification is None:
             raise CaseError("该户不是监测对象，不能启动风险消除")
         if identification.state != State.MONITORED:
@@ -276,7 +277,7 @@ def open_case(
             identification=identification,
         )
     else:
-        if _monitoring_case(household) is not None:
+        if monitoring.current_case(household) is not None:
             raise CaseError("该户已是监测对象：请在帮扶计划中调整措施")
         case = _new_case(
             kind=Kind.IDENTIFICATION,
@@ -312,7 +313,7 @@ def open_elimination(
     at = at or timezone.now()
     if not actor.can(Can.DISPATCH_LEADS) or not in_scope(actor, identification):
         raise Refused("您无权启动该户的风险消除")
-    current = _monitoring_case(identification.household)
+    current = monitoring.current_case(identification.household)
     if current is None or current.pk != identification.pk:
         raise CaseError("该户不是监测对象，不能启动风险消除")
     if current.state != State.MONITORED:
@@ -579,12 +580,6 @@ ASSET_FLAGS = {
 DEPOSIT_FLAG = 50_000.0  # 元: deposits above this are worth a look (a flag, never a block)
 
 
-def monitoring_line(year: int) -> float:
-    from fangpin.pipeline.policy import active_policy
-
-    return active_policy(Path(settings.FANGPIN_HOME) / "policies").line(year)
-
-
 def compare(case: Case) -> dict[str, Any]:
     """Flags from the household's portrait (the lead's snapshot, else the lake); never blocks the case."""
     portrait: dict[str, Any] = dict(case.lead.portrait_snapshot) if case.lead else {}
@@ -645,47 +640,11 @@ def _lake_portraits(household: Household, months: int) -> list[dict[str, Any]]:
     """The household's portrait as of each of the last `months` months, latest first."""
     if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
         return []
-    today = timezone.localdate()
+    current = timezone.localdate().strftime("%Y-%m")
     rows = []
-    year, month = today.year, today.month
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        period = f"{year:04d}-{month:02d}"
+    for back in range(1, months + 1):
+        period = previous_period(current, back)
         found = _portraits_of(period).get(household.pk)
         if found:
             rows.append({**found, "period": period})
     return rows
-
-
-# --- who is monitored ------------------------------------------------------------------------------
-
-
-def _monitoring_case(household: Household) -> Case | None:
-    """The identification case that currently makes the household monitored (None if it is not)."""
-    current = (
-        Case.objects.filter(household=household, kind=Kind.IDENTIFICATION, monitored_at__isnull=False)
-        .exclude(state=State.REJECTED)
-        .order_by("-monitored_at")
-        .first()
-    )
-    if current is None:
-        return None
-    ended = Case.objects.filter(identification=current, state=State.ELIMINATED).exists()
-    return None if ended else current
-
-
-def monitored_cases(queryset: models.QuerySet[Case] | None = None) -> models.QuerySet[Case]:
-    """Identification cases whose household is monitored now: procedure completed (monitored) or in the
-    green channel (helped first, procedure pending), and not eliminated since."""
-    base = queryset if queryset is not None else Case.objects.all()
-    return (
-        base.filter(kind=Kind.IDENTIFICATION, monitored_at__isnull=False)
-        .exclude(state=State.REJECTED)
-        .exclude(eliminations__state=State.ELIMINATED)
-    )
-
-
-def monitored_households(queryset: models.QuerySet[Case] | None = None) -> models.QuerySet[Household]:
-    return Household.objects.filter(pk__in=monitored_cases(queryset).values("household_id"))

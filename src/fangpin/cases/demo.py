@@ -19,7 +19,6 @@ from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from fangpin.accounts.models import User
@@ -235,21 +234,20 @@ def _stable_households(county: str, exclude: set[int], months: int = 6) -> list[
 
     from django.conf import settings
 
-    from fangpin.cases.actions import _portraits_of, monitoring_line
+    from fangpin.cases.actions import _portraits_of
+    from fangpin.lib.periods import previous_period
+    from fangpin.warnings.screening import monitoring_line
 
     if not (Path(settings.FANGPIN_LAKE) / "_deliveries").is_dir():
         return []
-    today = timezone.localdate()
-    year, month = today.year, today.month
+    current = timezone.localdate().strftime("%Y-%m")
     above: set[int] | None = None
-    for _ in range(months):
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-        rows = _portraits_of(f"{year:04d}-{month:02d}")
+    for back in range(1, months + 1):
+        period = previous_period(current, back)
+        rows = _portraits_of(period)
         if not rows:
             continue
-        line = monitoring_line(year) * 1.2
+        line = monitoring_line(int(period[:4])) * 1.2
         these = {
             key
             for key, row in rows.items()
@@ -329,8 +327,3 @@ def overdue_count(county: str) -> int:
     from fangpin.cases.deadlines import overdue
 
     return overdue(Case.objects.filter(village__prefix__startswith=county)).count()
-
-
-def state_counts(county: str) -> dict[str, int]:
-    rows = Case.objects.filter(village__prefix__startswith=county).values("state").annotate(n=Count("id"))
-    return {r["state"]: r["n"] for r in rows}

@@ -9,8 +9,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from fangpin.cases import uploads
-from fangpin.cases.transitions import CATEGORIES, MAX_RISK_TYPES, RETURN_TARGETS, STATE_LABELS
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.cases.transitions import RETURN_TARGETS, STATE_LABELS
+from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES, RISK_TYPES
 
 
 class VersionForm(forms.Form):

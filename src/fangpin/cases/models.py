@@ -16,7 +16,6 @@ from django.db import models
 from django.db.models import Q
 
 from fangpin.cases.transitions import (
-    CATEGORIES,
     FINAL_STATES,
     KIND_LABELS,
     LEVEL_LABELS,
@@ -24,6 +23,7 @@ from fangpin.cases.transitions import (
     Kind,
     State,
 )
+from fangpin.lib.risks import CATEGORIES
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
 from fangpin.web.fields import RecordMacField

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from fangpin.lib.risks import CATEGORIES, MAX_RISK_TYPES
+
 PUBLICITY_DAYS = 5  # 村内公示 at least five full days
 STABLE_MONTHS = 6  # elimination: income above the line for at least six months
-MAX_RISK_TYPES = 5
 
 
 class Kind(StrEnum):
@@ -303,8 +304,6 @@ def available(case: CaseView, actor: Actor, *, now: dt.datetime) -> list[Transit
 
 
 # --- what the forms must say -------------------------------------------------------------------------
-
-CATEGORIES = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 
 
 def check_decision(

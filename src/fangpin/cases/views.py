@@ -18,7 +18,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
-from fangpin.cases import actions, deadlines, integrity
+from fangpin.cases import actions, deadlines, integrity, monitoring
 from fangpin.cases.forms import DeadlineRuleForm, OpenCaseForm, form_class
 from fangpin.cases.models import Case, DeadlineRule
 from fangpin.cases.transitions import (
@@ -31,7 +31,7 @@ from fangpin.cases.transitions import (
     available,
     publicity_ends_at,
 )
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Membership
 from fangpin.warnings.models import Lead
 
@@ -68,7 +68,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     counts = {
         "open": deadlines.running(scope.cases(user)).count(),
         "overdue": deadlines.overdue(scope.cases(user)).count(),
-        "monitored": actions.monitored_cases(scope.cases(user)).count(),
+        "monitored": monitoring.monitored(scope.cases(user)).count(),
     }
     context = {
         "page": page,
@@ -154,7 +154,7 @@ def _detail_context(request: HttpRequest, case: Case, forms: dict[str, Any] | No
         "can_eliminate": (
             user.can(Can.DISPATCH_LEADS)
             and case.kind == Kind.IDENTIFICATION
-            and actions.monitored_cases(Case.objects.filter(pk=case.pk)).exists()
+            and monitoring.monitored(Case.objects.filter(pk=case.pk)).exists()
             and not case.eliminations.filter(state__in=OPEN_STATES).exists()
         ),
     }

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import re
 import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -32,7 +31,8 @@ from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
-from fangpin.lib.periods import month_end
+from fangpin.lib.periods import PeriodError, month_end, previous_period
+from fangpin.lib.periods import check_period as check_format
 from fangpin.pipeline import link_decisions, pinyin
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
 from fangpin.pipeline.continuity import carried_forward
@@ -55,7 +55,6 @@ from fangpin.pipeline.linkage import (
     prepare,
     train_model,
 )
-from fangpin.pipeline.portrait import previous_period
 from fangpin.pipeline.readers import ROW
 from fangpin.regions.models import Level, Region
 from fangpin.registry.actions import apply_police_snapshot
@@ -63,7 +62,6 @@ from fangpin.registry.models import Household, Membership, Person
 from fangpin.registry.snapshot import SNAPSHOT_SCHEMA, SnapshotResult
 from fangpin.web.fields import decrypt_column, index_column
 
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "village_code")
 
 logger = logging.getLogger(__name__)
@@ -612,8 +610,10 @@ def known_villages() -> set[str]:
 
 def check_period(period: str) -> None:
     """YYYY-MM, and not a month still to come: no department reports on a period that has not begun."""
-    if not _PERIOD.match(period):
-        raise ExchangeError(f"期次格式应为 YYYY-MM：{period}")
+    try:
+        check_format(period)
+    except PeriodError as exc:
+        raise ExchangeError(str(exc)) from exc
     current = timezone.localdate().strftime("%Y-%m")
     if period > current:
         raise ExchangeError(f"期次{period}晚于当前月份{current}：只能交付已开始的月份的数据")

@@ -16,6 +16,7 @@ from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange import actions, reports
 from fangpin.exchange.models import DepartmentToken, Source
+from fangpin.lib.periods import PERIOD_PATTERN
 
 router = Router(tags=["数据交换 exchange"])
 MAX_ROWS = 1000
@@ -37,7 +38,7 @@ class DepartmentTokenAuth(HttpBearer):
 
 
 class EventBatch(Schema):
-    period: str = Field(..., pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="期次 YYYY-MM")
+    period: str = Field(..., pattern=PERIOD_PATTERN, description="期次 YYYY-MM")
     rows: list[dict[str, Any]] = Field(
         ..., min_length=1, max_length=MAX_ROWS, description="事件行，字段名同数据共享目录"
     )

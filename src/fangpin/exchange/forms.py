@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,8 @@ class UploadForm(StyledForm):
 
     def clean_period(self) -> str:
         period: str = self.cleaned_data["period"].strip()
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
-            raise forms.ValidationError("期次格式应为 YYYY-MM，如 2026-10")
         try:
-            check_period(period)  # not a month still to come
+            check_period(period)  # YYYY-MM, and not a month still to come
         except ExchangeError as exc:
             raise forms.ValidationError(str(exc)) from exc
         return period

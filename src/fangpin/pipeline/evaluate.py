@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.lib.periods import check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.screen import UNMONITORED, ScreenResult
 
 if TYPE_CHECKING:

@@ -36,9 +36,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.lib.periods import check_period, previous_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.model import UNMONITORED, ModelError, calibration_error
-from fangpin.pipeline.portrait import previous_period
 
 if TYPE_CHECKING:
     from fangpin.pipeline.model import RiskModel

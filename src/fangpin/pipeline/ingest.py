@@ -17,10 +17,11 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fangpin.lib.periods import check_period
 from fangpin.pipeline import id_repair
 from fangpin.pipeline.catalog import Catalog, Dataset
 from fangpin.pipeline.engine import Engine
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.readers import FORMATS, ROW, DeliveryRejected, read_file
 from fangpin.pipeline.validate import reason_counts, validate
 

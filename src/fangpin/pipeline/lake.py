@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fangpin.lib.periods import check_period
 from fangpin.pipeline.catalog import Catalog, Dataset, load_catalog
 from fangpin.pipeline.engine import DuckDBEngine, Engine, ParquetSource, Source
 from fangpin.pipeline.readers import ROW
@@ -39,7 +40,6 @@ LINK_COLUMNS = ("person_key", "household_key")
 META_COLUMNS = ("_period", "_delivery_id")
 PAUSE_ENV = "FANGPIN_LAKE_PAUSE_BEFORE_MARKER"  # test hook: seconds to sleep before the commit marker
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}$")
-_PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 class LakeError(RuntimeError):
@@ -71,12 +71,6 @@ class CommitResult:
     rows: int
     duplicates: int
     existing: str | None = None  # set when the same (dataset, period, hash) was committed meanwhile
-
-
-def check_period(period: str) -> str:
-    if not _PERIOD.match(period):
-        raise ValueError(f"period must be YYYY-MM, not {period!r}")
-    return period
 
 
 class Lake:

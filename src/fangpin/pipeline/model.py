@@ -36,21 +36,14 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.lib.periods import check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.screen import RULE_SCORE
 
 Arr = npt.NDArray[np.float64]
 SHIPPED_MODELS = Path(__file__).with_name("models")
 UNMONITORED = ("none", "eliminated")  # the households a ranking is for (screen.UNMONITORED)
 DEFAULT_LINES = {2025: 8000.0, 2026: 8300.0}  # jx-default; used only when the examples carry no `line`
-
-
-def line_for_period(period: str, lines: dict[int, float] | None = None) -> float:
-    """The monitoring line of a period's year (a missing year uses the latest earlier one)."""
-    use = {**DEFAULT_LINES, **(lines or {})}
-    year = int(period[:4])
-    earlier = [y for y in use if y <= year]
-    return use[max(earlier)] if earlier else use[min(use)]
 
 
 class ModelError(ValueError):

@@ -19,9 +19,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fangpin.lib.periods import check_period, period_range
 from fangpin.pipeline.evaluate import examples_from_simulation
 from fangpin.pipeline.history import HORIZON
-from fangpin.pipeline.lake import Lake, LakeError, check_period
+from fangpin.pipeline.lake import Lake, LakeError
 from fangpin.pipeline.model import (
     SHIPPED_MODELS,
     ModelError,
@@ -59,15 +60,8 @@ def _fail(message: str) -> int:
 def parse_periods(text: str) -> list[str]:
     """`2025-07..2026-10` (inclusive) or a comma list `2026-01,2026-02`."""
     if ".." in text:
-        start, end = (check_period(p.strip()) for p in text.split("..", 1))
-        if end < start:
-            raise ValueError(f"periods {text!r}: the end is before the start")
-        out = []
-        y, m = int(start[:4]), int(start[5:])
-        while f"{y:04d}-{m:02d}" <= end:
-            out.append(f"{y:04d}-{m:02d}")
-            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-        return out
+        start, end = (p.strip() for p in text.split("..", 1))
+        return period_range(start, end)
     return [check_period(p.strip()) for p in text.split(",") if p.strip()]
 
 

@@ -31,19 +31,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.pipeline.portrait import DEFAULT_PARAMS, portrait_columns
 
-RISK_TYPES: dict[str, str] = {
-    "01": "因病",
-    "02": "因灾",
-    "03": "因残",
-    "04": "缺劳动力",
-    "05": "意外",
-    "06": "产业失败",
-    "07": "务工就业不稳",
-    "09": "因学",
-    "99": "其他",
-}
 KINDS = ("income", "hardship", "shock")
 DEFAULT_POLICY = Path(__file__).with_name("policies") / "jx-default.yaml"
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fangpin.lib.periods import check_period
 from fangpin.pipeline.dialect import Dialect
 from fangpin.pipeline.engine import Engine, Source, SqlStep, cte_sql
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.lake import Lake
 
 # datasets a portrait reads (each registered under its own name)
 DATASETS = (
@@ -122,12 +123,6 @@ def window(as_of: str) -> Window:
         _month_start(year, month, 2),
         _month_start(year, month, 23),
     )
-
-
-def previous_period(as_of: str, back: int = 1) -> str:
-    year, month = (int(x) for x in check_period(as_of).split("-"))
-    d = _month_start(year, month, back)
-    return f"{d.year:04d}-{d.month:02d}"
 
 
 def _days(d: Dialect, a: str, b: str) -> str:

@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fangpin.lib.periods import check_period, previous_period
+from fangpin.lib.risks import MAX_RISK_TYPES
 from fangpin.pipeline.dialect import Dialect
 from fangpin.pipeline.engine import Engine
-from fangpin.pipeline.lake import Lake, check_period
-from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
-from fangpin.pipeline.portrait import build_portraits, previous_period
+from fangpin.pipeline.lake import Lake
+from fangpin.pipeline.policy import Policy, Rule
+from fangpin.pipeline.portrait import build_portraits
 
-MAX_RISK_TYPES = 5
 UNMONITORED = ("none", "eliminated")  # eliminated households can re-enter: screened like the others
-CATEGORY_ZH = {"unstable": "脱贫不稳定户", "marginal": "边缘易致贫户", "sudden": "突发严重困难户"}
 GRADE_ZH = {"high": "高", "medium": "中", "low": "低"}
 RULE_SCORE = "rule_score"  # the column screen() adds to the ranker's input (rule_scores)
 MODEL_ONLY_REASON = "未触发筛查规则，风险排序模型评估其返贫致贫风险较高"
@@ -429,7 +429,3 @@ def _set_pushed(table: pa.Table, column: str, texts: pa.Array | pa.ChunkedArray)
     return table.set_column(
         table.schema.get_field_index(column), column, pc.replace_with_mask(blank, mask, values)
     )
-
-
-def risk_types_zh(codes: str) -> str:
-    return "、".join(f"{c}{RISK_TYPES.get(c, '')}" for c in codes.split(";") if c)

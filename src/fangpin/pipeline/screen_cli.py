@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fangpin.lib.periods import check_period
 from fangpin.lib.spreadsheet import dict_writer
-from fangpin.pipeline.lake import Lake, check_period
+from fangpin.pipeline.lake import Lake
 from fangpin.pipeline.policy import (
     DEFAULT_POLICY,
     Policy,

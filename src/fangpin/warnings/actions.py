@@ -13,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
@@ -23,8 +22,10 @@ from django.utils import timezone
 
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.cases import monitoring
+from fangpin.lib.risks import MAX_RISK_TYPES, RISK_TYPES
 from fangpin.pipeline.catalog import Catalog
-from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
+from fangpin.pipeline.policy import Policy, Rule
 from fangpin.pipeline.screen import ScreenResult
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Membership
@@ -41,7 +42,6 @@ from fangpin.warnings.models import (
     ScreeningRun,
 )
 
-MAX_RISK_TYPES = 5
 ACCEPT_DAYS = 2  # the township accepts a self-declaration within 2 days (POLICY.md)
 CONSENT_VERSION = "2026-1"
 CONSENT_TEXT = (
@@ -269,31 +269,10 @@ def merge_leads(primary: Lead, duplicate: Lead, *, actor: Any) -> Lead:
 
 
 def monitored_risks(household_ids: Iterable[int]) -> dict[int, set[str]]:
-    """Recorded risk types of households monitored in the workflow (cases app), when it is installed:
-    identification cases that reached 'monitored', unless a later elimination case eliminated the risk."""
+    """Recorded risk types of the households monitored now (cases.monitoring: 录入 or green channel, not
+    rejected, not eliminated), so a warning names only the risks not already being helped."""
     ids = set(household_ids)
-    if not ids or not apps.is_installed("fangpin.cases"):
-        return {}
-    try:
-        case_model = apps.get_model("cases", "Case")
-    except LookupError:
-        return {}
-    names = {f.name for f in case_model._meta.get_fields()}
-    if not {"household", "kind", "state", "risk_types"} <= names:
-        return {}
-    order = "opened_at" if "opened_at" in names else "pk"
-    out: dict[int, set[str]] = {}
-    rows = (
-        case_model.objects.filter(household_id__in=ids, kind__in=["identification", "elimination"])
-        .order_by(order, "pk")
-        .values_list("household_id", "kind", "state", "risk_types")
-    )
-    for household_id, kind, state, risk_types in rows:
-        if kind == "identification" and state == "monitored":
-            out[household_id] = {t for t in str(risk_types or "").split(";") if t}
-        elif kind == "elimination" and state == "eliminated":
-            out.pop(household_id, None)
-    return out
+    return monitoring.monitored_risks(ids) if ids else {}
 
 
 def _rules_by_id(policy: Policy | None, result: ScreenResult) -> dict[str, Rule]:

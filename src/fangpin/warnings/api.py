@@ -21,7 +21,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
 from fangpin.lib.masking import mask_name
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.warnings import actions, portrait_info
 from fangpin.warnings.models import OPEN_STATUSES, Lead, LeadStatus
 from fangpin.warnings.templatetags.leads import mask_household_no

@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from fangpin.lib import idcard
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 from fangpin.warnings.models import Channel, LeadKind, LeadStatus
 
 RISK_CHOICES = [(code, f"{code} {name}") for code, name in RISK_TYPES.items()]

@@ -47,16 +47,24 @@ def _policy_key(folder: Path) -> tuple[str, str, float]:
 
 
 def active_policy() -> Policy:
-    """The policy in force, parsed once per version (validating it binds every rule in DuckDB, ~1 s —
-    too slow to repeat for each pushed event)."""
+    """The policy in force: the one cached service for it (screening, re-scoring, the monitoring line of
+    cases and indicators). Parsed once per version: validating binds every rule in DuckDB (~1 s, too slow
+    to repeat per pushed event or per month of a comparison). The key is the `active` pointer and the
+    file's mtime, so a policy activated by another process (`fangpin screen policy load`) is seen on the
+    next call; the file loaded is the one the key names, even if the pointer moved in between."""
     key = _policy_key(policies_dir())
     with _cache_lock:
         found = _policy_cache.get(key)
     if found is None:
-        found = policy_mod.active_policy(policies_dir())
+        found = policy_mod.load_policy(Path(key[1]))
         with _cache_lock:
             _policy_cache[key] = found
     return found
+
+
+def monitoring_line(year: int) -> float:
+    """The monitoring line in force for `year` (元 per capita per year; POLICY.md: per province and year)."""
+    return active_policy().line(year)
 
 
 def policy_of(policy_hash: str) -> Policy:

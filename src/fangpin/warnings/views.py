@@ -27,8 +27,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import DEPARTMENTS, Can, Role
 from fangpin.audit.actions import record
 from fangpin.audit.middleware import client_ip
-from fangpin.pipeline.policy import RISK_TYPES
-from fangpin.pipeline.screen import CATEGORY_ZH
+from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 from fangpin.regions.models import Level, Region
 from fangpin.warnings import actions, portrait_info, screening
 from fangpin.warnings.forms import (
@@ -176,7 +175,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "lead": lead,
             "head": lead.household.head() if lead.household else None,
             "risks": _risk_list(lead.risk_types),
-            "category_zh": CATEGORY_ZH.get(lead.category, ""),
+            "category_zh": CATEGORIES.get(lead.category, ""),
             "rules": _rule_rows(lead),
             "explanations": [s for s in lead.explanation.replace("\n", "；").split("；") if s.strip()],
             "snapshot": snapshot,

@@ -25,11 +25,6 @@ def lead_cases(lead: Any) -> list[tuple[Case, deadlines.Clock]]:
     return [(c, deadlines.clock(c)) for c in Case.objects.filter(lead_id=lead.pk).order_by("-opened_at")]
 
 
-@register.inclusion_tag("cases/_clock.html")
-def case_clock(case: Case) -> dict[str, Any]:
-    return {"clock": deadlines.clock(case)}
-
-
 @register.simple_tag
 def user_can(user: Any, capability: str) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.can(capability))

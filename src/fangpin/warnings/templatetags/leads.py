@@ -7,7 +7,7 @@ import datetime as dt
 from django import template
 from django.utils import timezone
 
-from fangpin.pipeline.policy import RISK_TYPES
+from fangpin.lib.risks import RISK_TYPES
 
 register = template.Library()
 

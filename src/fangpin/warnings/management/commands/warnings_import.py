@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from fangpin.pipeline.lake import check_period
+from fangpin.lib.periods import check_period
 from fangpin.pipeline.policy import PolicyError, load_policy
 from fangpin.warnings import screening
 

@@ -35,7 +35,7 @@ from fangpin.lib.periods import PeriodError, month_end, previous_period
 from fangpin.lib.periods import check_period as check_format
 from fangpin.pipeline import link_decisions, pinyin
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
-from fangpin.pipeline.continuity import carried_forward
+from fangpin.pipeline.continuity import carried_forward, weak_id_kind
 from fangpin.pipeline.id_repair import ID_PROBLEM, UNLINKED
 from fangpin.pipeline.ingest import (
     REFUSED_FIELD,
@@ -163,20 +163,30 @@ def _registry_state() -> tuple[int, int]:
     return current, int(Membership.objects.aggregate(top=Max("pk"))["top"] or 0)
 
 
+# A batch's file asking for at least this many ID numbers is served from the batch's whole registry (read
+# once, already read for the police snapshot's link) instead of indexed lookups (~20 µs an ID on SQLite: a
+# month's department files took ~15 s of them). A push of a few IDs keeps the lookups.
+WHOLE_READ_IDS = 20_000
+
+
 def registry_table(id_numbers: Sequence[str] | None = None) -> pa.Table:
     """Current persons with their household, as the linker expects (person_key = Person.pk);
     `id_numbers`: only the persons with these ID numbers (an indexed lookup, not the province).
-    The whole registry is reused within a registry_snapshot() block while it has not changed."""
-    batch = _batch_registry.get() if id_numbers is None else None
-    if batch is None:
+    Within a registry_snapshot() block the whole registry is read once and reused while it has not
+    changed, also for WHOLE_READ_IDS ID numbers or more (the rows of their lookup, in the whole read's
+    order: the linker's results do not depend on the order of the registry's rows)."""
+    batch = _batch_registry.get()
+    if batch is None or (id_numbers is not None and len(id_numbers) < WHOLE_READ_IDS):
         return _read_registry(id_numbers)
     state = _registry_state()
     cached = batch.get("registry")
-    if cached is not None and cached[0] == state:
-        return cached[1]
-    table = _read_registry(None)
-    batch["registry"] = (state, table)
-    return table
+    if cached is None or cached[0] != state:
+        cached = batch["registry"] = (state, _read_registry(None))
+    whole = cached[1]
+    if id_numbers is None:
+        return whole
+    wanted = pa.array(sorted(set(id_numbers)), pa.string())
+    return whole.filter(pc.is_in(whole.column("id_number"), value_set=wanted))
 
 
 def _read_registry(id_numbers: Sequence[str] | None) -> pa.Table:
@@ -561,6 +571,8 @@ class _Linker:
         exactly one person are that person's (pipeline/continuity.py); the linker's guess is replaced."""
         if active_catalog()[self.dataset].cadence != "snapshot" or self.dataset == "ps_person":
             return result
+        if not pc.any(pc.is_valid(weak_id_kind(accepted.column("id_number")))).as_py():
+            return result  # no weak ID to repair: last month's rows (up to a second to read) are not needed
         previous = lake().read(self.dataset, previous_period(self.period))
         if not previous.num_rows or "person_key" not in previous.column_names:
             return result

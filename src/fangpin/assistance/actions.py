@@ -31,6 +31,8 @@ from fangpin.assistance.models import (
 )
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.notifications.actions import notify
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.actions import Purpose
@@ -57,12 +59,11 @@ MEASURE_TYPE_FIELDS = (
 )
 
 
-class AssistanceError(ValueError):
+class AssistanceError(ActionError):
     """Refused or bad input: the message is shown to the user as is."""
 
 
-class Conflict(AssistanceError):
-    """Someone else changed the record since the form was loaded."""
+STALE = "该措施已被他人修改，请刷新后重试"
 
 
 def _require(actor: Any, capability: Can) -> None:
@@ -147,7 +148,7 @@ def seed_toolbox(county: Region, *, actor: Any = None, path: Path = DEFAULT_TOOL
     return len(new)
 
 
-@transaction.atomic
+@outermost
 def save_measure_type(
     county: Region,
     data: dict[str, Any],
@@ -170,12 +171,10 @@ def save_measure_type(
         measure_type = MeasureType.objects.create(county=county, code=code, **values)
         event = "MEASURE_TYPE_CREATED"
     else:
-        updated = MeasureType.objects.filter(
-            pk=instance.pk, version=expected_version or instance.version
-        ).update(version=F("version") + 1, **values)
-        if not updated:
-            raise Conflict("该措施已被他人修改，请刷新后重试")
-        measure_type = MeasureType.objects.get(pk=instance.pk)
+        measure_type = lock(MeasureType, instance.pk, expected_version or instance.version, message=STALE)
+        for name, value in values.items():
+            setattr(measure_type, name, value)
+        measure_type.bump(values)
         event = "MEASURE_TYPE_UPDATED"
     record(
         event,
@@ -346,7 +345,7 @@ def add_measure(
     return measure
 
 
-@transaction.atomic
+@outermost
 def update_measure(
     measure: Measure,
     *,
@@ -363,15 +362,14 @@ def update_measure(
         raise AssistanceError("未知的措施状态")
     if end_date is not None and end_date < measure.start_date:
         raise AssistanceError("结束日期不能早于开始日期")
-    updated = Measure.objects.filter(pk=measure.pk, version=expected_version).update(
-        status=status,
-        effect=effect,
-        income_gained=income_gained,
-        end_date=end_date,
-        version=F("version") + 1,
+    locked = lock(Measure, measure.pk, expected_version, message=STALE)
+    locked.status, locked.effect, locked.income_gained, locked.end_date = (
+        status,
+        effect,
+        income_gained,
+        end_date,
     )
-    if not updated:
-        raise Conflict("该措施已被他人修改，请刷新后重试")
+    locked.bump(["status", "effect", "income_gained", "end_date"])
     record(
         "MEASURE_UPDATED",
         actor=actor,
@@ -379,7 +377,8 @@ def update_measure(
         object_id=measure.pk,
         data={"status": status, "income_gained": str(income_gained) if income_gained is not None else None},
     )
-    return Measure.objects.get(pk=measure.pk)
+    locked.refresh_from_db()  # the amount as stored (two decimals)
+    return locked
 
 
 @transaction.atomic

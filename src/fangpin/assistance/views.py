@@ -37,6 +37,7 @@ from fangpin.assistance.models import (
 from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.audit.actions import record
 from fangpin.cases.models import Case
+from fangpin.kernel import ActionError
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Level
@@ -111,7 +112,7 @@ def _measure_type_form(request: HttpRequest, instance: MeasureType | None) -> Ht
                     instance=instance,
                     expected_version=form.cleaned_data.get("version"),
                 )
-            except actions.AssistanceError as exc:
+            except ActionError as exc:  # an AssistanceError, or a Conflict
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"已保存：{saved.code} {saved.name}")
@@ -332,7 +333,7 @@ def measure_update(request: HttpRequest, pk: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
             **{k: form.cleaned_data[k] for k in ("status", "effect", "income_gained", "end_date")},
         )
-    except actions.AssistanceError as exc:
+    except ActionError as exc:  # an AssistanceError, or a Conflict
         messages.error(request, str(exc))
     else:
         messages.success(request, "已更新措施进展")

@@ -263,7 +263,7 @@ def case_reassign(request: HttpRequest, pk: int) -> HttpResponse:
             case, actor=user, assignee=form.cleaned_data["assignee"], expected_version=int(version)
         )
         messages.success(request, "已改派")
-    except (actions.CaseError, actions.Refused) as exc:
+    except (actions.CaseError, actions.Conflict, actions.Refused) as exc:
         messages.error(request, str(exc))
     return redirect("cases:case_detail", pk=case.pk)
 

@@ -32,6 +32,8 @@ from fangpin.audit.actions import record
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.lib.periods import month_end
 from fangpin.pipeline import link_decisions
 from fangpin.pipeline.catalog import Catalog, CatalogError, Dataset, catalog_from_bytes, load_catalog
@@ -69,7 +71,7 @@ PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "v
 logger = logging.getLogger(__name__)
 
 
-class ExchangeError(ValueError):
+class ExchangeError(ActionError):
     """Bad input for an import: the message is shown to the user as is."""
 
 
@@ -860,11 +862,7 @@ def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> D
 # --- review queue and tokens -------------------------------------------------------------------------
 
 
-class Conflict(ExchangeError):
-    """Someone else changed the object since the form was loaded."""
-
-
-@transaction.atomic
+@outermost
 def decide_link(review: LinkReview, *, person_key: int | None, actor: Any, version: int) -> LinkReview:
     """A person picks one of the candidates (`person_key`) or says none fits (None). The decision is
     written to the lake's link decisions, which screening reads alongside the delivered rows."""
@@ -872,17 +870,12 @@ def decide_link(review: LinkReview, *, person_key: int | None, actor: Any, versi
     if person_key is not None and person_key not in candidates:
         raise ExchangeError("只能在候选人员中选择")
     decision = LinkReview.Decision.LINKED if person_key is not None else LinkReview.Decision.NOT_FOUND
-    updated = LinkReview.objects.filter(
-        pk=review.pk, version=version, decision=LinkReview.Decision.PENDING
-    ).update(
-        decision=decision,
-        chosen_id=person_key,
-        decided_by=actor.username,
-        decided_at=timezone.now(),
-        version=version + 1,
-    )
-    if not updated:
+    locked = lock(LinkReview, review.pk, version, message="该记录已被他人处理，请刷新")
+    if locked.decision != LinkReview.Decision.PENDING:
         raise Conflict("该记录已被他人处理，请刷新")
+    locked.decision, locked.chosen_id = decision, person_key
+    locked.decided_by, locked.decided_at = actor.username, timezone.now()
+    locked.bump(["decision", "chosen", "decided_by", "decided_at"])
     review.refresh_from_db()
     record(
         "LINK_DECIDED",

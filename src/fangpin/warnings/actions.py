@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.pipeline.catalog import Catalog
 from fangpin.pipeline.policy import RISK_TYPES, Policy, Rule
 from fangpin.pipeline.screen import ScreenResult
@@ -55,12 +57,8 @@ DECLARATIONS_PER_ID_PER_DAY = 3
 DECLARATIONS_PER_CLIENT_PER_HOUR = 10
 
 
-class LeadError(ValueError):
+class LeadError(ActionError):
     """A request that cannot be carried out: the message is shown to the user as is."""
-
-
-class Conflict(LeadError):
-    """Someone else changed the lead since the form was loaded."""
 
 
 class RateLimited(LeadError):
@@ -90,15 +88,7 @@ def _check(actor: Any, capability: Can, lead: Lead | None = None) -> None:
 
 
 def _locked(lead: Lead, expected_version: int | None) -> Lead:
-    fresh = Lead.objects.select_for_update().get(pk=lead.pk)
-    if expected_version is not None and fresh.version != expected_version:
-        raise Conflict("该线索已被他人处理或修改，请刷新后重试")
-    return fresh
-
-
-def _bump(lead: Lead, fields: Iterable[str]) -> None:
-    lead.version += 1
-    lead.save(update_fields=[*fields, "version", "updated_at"])
+    return lock(Lead, lead.pk, expected_version, message="该线索已被他人处理或修改，请刷新后重试")
 
 
 def _notify(users: Any, title: str, url: str, *, target: Lead | None = None) -> None:
@@ -209,7 +199,7 @@ def _absorb_fields(primary: Lead, dup: Lead) -> None:
 def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
     """Fold `dup` into `primary` and save it (see `_absorb_fields`)."""
     _absorb_fields(primary, dup)
-    _bump(primary, ABSORBED_FIELDS)
+    primary.bump(ABSORBED_FIELDS)
     _sync_sources(primary, dup.datasets, catalog)
 
 
@@ -237,7 +227,7 @@ def _open_duplicate(lead: Lead) -> Lead | None:
 def _merge(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> Lead:
     _absorb(primary, dup, catalog)
     dup.status, dup.merged_into = LeadStatus.MERGED, primary
-    _bump(dup, ["status", "merged_into"])
+    dup.bump(["status", "merged_into"])
     return primary
 
 
@@ -866,7 +856,7 @@ def report_lead(*, household: Household, risk_types: Sequence[str], note: str, a
 # --- decisions -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@outermost
 def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) -> Lead:
     _check(actor, Can.DISPATCH_LEADS, lead)
     lead = _locked(lead, expected_version)
@@ -875,12 +865,12 @@ def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) 
     if lead.household_id is None:
         raise LeadError("请先为该申报匹配农户，再受理")
     lead.status, lead.accepted_at, lead.decided_by = LeadStatus.ACCEPTED, timezone.now(), actor
-    _bump(lead, ["status", "accepted_at", "decided_by"])
+    lead.bump(["status", "accepted_at", "decided_by"])
     record("LEAD_ACCEPTED", actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
 
-@transaction.atomic
+@outermost
 def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | None = None) -> Lead:
     _check(actor, Can.DISPATCH_LEADS, lead)
     reason = reason.strip()
@@ -892,13 +882,13 @@ def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | 
     now = timezone.now()
     lead.status, lead.reject_reason, lead.decided_by = LeadStatus.REJECTED, reason[:1000], actor
     lead.outcome, lead.outcome_at = Outcome.REJECTED, now
-    _bump(lead, ["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
+    lead.bump(["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
     _propagate_outcome(lead, Outcome.REJECTED, now)
     record("LEAD_REJECTED", actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
     return lead
 
 
-@transaction.atomic
+@outermost
 def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
     """The township matches an unmatched self-declaration to a household (in its scope)."""
     _check(actor, Can.DISPATCH_LEADS, lead)
@@ -911,7 +901,7 @@ def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
         raise LeadError("该线索已匹配农户")
     lead.household, lead.village_id = household, household.village_id
     lead.provenance = [*lead.provenance, {"matched_by": actor.username, "at": timezone.now().isoformat()}]
-    _bump(lead, ["household", "village", "provenance"])
+    lead.bump(["household", "village", "provenance"])
     record(
         "LEAD_MATCHED", actor=actor, object_type="lead", object_id=lead.pk, data={"household": household.pk}
     )
@@ -934,7 +924,7 @@ def mark_in_case(lead: Lead, *, actor: Any) -> Lead:
     lead.status = LeadStatus.IN_CASE
     if lead.accepted_at is None:
         lead.accepted_at = timezone.now()
-    _bump(lead, ["status", "accepted_at"])
+    lead.bump(["status", "accepted_at"])
     record("LEAD_IN_CASE", actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
@@ -960,7 +950,7 @@ def record_outcome(lead: Lead, outcome: str, *, actor: Any) -> Lead:
     lead.outcome, lead.outcome_at = outcome, now
     if lead.status in OPEN_STATUSES:
         lead.status = LeadStatus.CLOSED
-    _bump(lead, ["outcome", "outcome_at", "status"])
+    lead.bump(["outcome", "outcome_at", "status"])
     _propagate_outcome(lead, outcome, now)
     record("LEAD_OUTCOME", actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
     return lead

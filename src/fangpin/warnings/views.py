@@ -206,7 +206,7 @@ def _decide(request: HttpRequest, pk: int, run: Any, form_class: type[DecisionFo
         return redirect("warnings:lead_detail", pk=lead.pk)
     try:
         run(lead, user, form.cleaned_data)
-    except actions.LeadError as exc:
+    except (actions.LeadError, actions.Conflict) as exc:
         messages.error(request, str(exc))
     return redirect("warnings:lead_detail", pk=lead.pk)
 

@@ -30,6 +30,7 @@ from fangpin.assistance.models import (
     RosterExport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
 from fangpin.kernel import ActionError, lock, outermost
 from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
@@ -139,7 +140,7 @@ def seed_toolbox(county: Region, *, actor: Any = None, path: Path = DEFAULT_TOOL
     new = [MeasureType(county=county, **e) for e in load_toolbox(path) if e["code"] not in existing]
     MeasureType.objects.bulk_create(new)
     record(
-        "TOOLBOX_SEEDED",
+        Event.TOOLBOX_SEEDED,
         actor=actor,
         object_type="region",
         object_id=county.prefix,
@@ -169,13 +170,13 @@ def save_measure_type(
         if MeasureType.objects.filter(county=county, code=code).exists():
             raise AssistanceError(f"本县已有编号为 {code} 的措施")
         measure_type = MeasureType.objects.create(county=county, code=code, **values)
-        event = "MEASURE_TYPE_CREATED"
+        event = Event.MEASURE_TYPE_CREATED
     else:
         measure_type = lock(MeasureType, instance.pk, expected_version or instance.version, message=STALE)
         for name, value in values.items():
             setattr(measure_type, name, value)
         measure_type.bump(values)
-        event = "MEASURE_TYPE_UPDATED"
+        event = Event.MEASURE_TYPE_UPDATED
     record(
         event,
         actor=actor,
@@ -219,7 +220,11 @@ def create_plan(
         created_by=actor,
     )
     record(
-        "PLAN_CREATED", actor=actor, object_type="assistance_plan", object_id=plan.pk, data={"case": case.pk}
+        Event.PLAN_CREATED,
+        actor=actor,
+        object_type="assistance_plan",
+        object_id=plan.pk,
+        data={"case": case.pk},
     )
     if responsible is not None and responsible.pk != actor.pk:
         notify(
@@ -326,7 +331,7 @@ def add_measure(
         lead=lead,
     )
     record(
-        "MEASURE_ADDED",
+        Event.MEASURE_ADDED,
         actor=actor,
         object_type="measure",
         object_id=measure.pk,
@@ -371,7 +376,7 @@ def update_measure(
     )
     locked.bump(["status", "effect", "income_gained", "end_date"])
     record(
-        "MEASURE_UPDATED",
+        Event.MEASURE_UPDATED,
         actor=actor,
         object_type="measure",
         object_id=measure.pk,
@@ -414,7 +419,7 @@ def record_visit(
         water_ok=water_ok,
     )
     record(
-        "FOLLOWUP_RECORDED",
+        Event.FOLLOWUP_RECORDED,
         actor=actor,
         object_type="assistance_plan",
         object_id=plan.pk,
@@ -528,7 +533,7 @@ def request_roster_export(
         if approval is not None:
             privacy.link_export(approval, export.pk)
         record(
-            "ROSTER_EXPORT",
+            Event.ROSTER_EXPORT,
             actor=actor,
             object_type="roster_export",
             object_id=export.pk,
@@ -604,7 +609,7 @@ def end_measures_on_elimination(identification: Case, *, actor: Any = None, on: 
     Measure.objects.filter(pk__in=ids, end_date__lt=F("start_date")).update(end_date=F("start_date"))
     if ids:
         record(
-            "MEASURES_ENDED",
+            Event.MEASURES_ENDED,
             actor=actor,
             object_type="assistance_plan",
             object_id=plan.pk,

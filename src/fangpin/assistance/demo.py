@@ -21,6 +21,7 @@ from fangpin.accounts.roles import Role
 from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Category, MeasureStatus, MeasureType
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
 from fangpin.regions.models import Region
@@ -79,7 +80,7 @@ def _plan(case: Case, cadre: User) -> AssistancePlan:
             created_by=cadre,
         )
         record(
-            "PLAN_CREATED",
+            Event.PLAN_CREATED,
             actor=cadre,
             object_type="assistance_plan",
             object_id=plan.pk,

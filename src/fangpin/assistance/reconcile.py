@@ -18,6 +18,7 @@ from fangpin.accounts.roles import Can
 from fangpin.assistance.actions import AssistanceError
 from fangpin.assistance.models import Discrepancy
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.actions import monitored_cases
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
@@ -103,7 +104,7 @@ def reconcile(county: Region, period: str, *, actor: User | None = None, usernam
     Discrepancy.objects.filter(pk__in=gone).update(status=Discrepancy.Status.GONE, last_period=period)
     counts["closed"] = len(gone)
     record(
-        "ROSTER_RECONCILED",
+        Event.ROSTER_RECONCILED,
         actor=actor,
         username=username,
         object_type="region",
@@ -147,7 +148,7 @@ def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_versio
     if not updated:
         raise AssistanceError("该差异已被他人处理或已自动关闭，请刷新")
     record(
-        "ROSTER_DISCREPANCY_RESOLVED",
+        Event.ROSTER_DISCREPANCY_RESOLVED,
         actor=actor,
         object_type="discrepancy",
         object_id=discrepancy.pk,

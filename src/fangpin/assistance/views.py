@@ -36,6 +36,7 @@ from fangpin.assistance.models import (
 )
 from fangpin.assistance.suggest import RISK_NAMES
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
 from fangpin.kernel import ActionError
 from fangpin.privacy import actions as privacy
@@ -469,7 +470,7 @@ def roster_download(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("assistance:roster_export_detail", export.pk)
     record(
-        "ROSTER_DOWNLOADED",
+        Event.ROSTER_DOWNLOADED,
         actor=user,
         object_type="roster_export",
         object_id=export.pk,

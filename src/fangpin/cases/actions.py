@@ -26,6 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import deadlines
 from fangpin.cases.forms import form_class
 from fangpin.cases.models import Case, CaseStep
@@ -219,7 +220,7 @@ def _new_case(
         },
     )
     record(
-        "CASE_OPENED",
+        Event.CASE_OPENED,
         actor=actor,
         object_type="case",
         object_id=case.pk,
@@ -346,7 +347,9 @@ def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) 
         note=f"改派给 {assignee.full_name or assignee.username}",
         data={"from": previous, "to": assignee.pk},
     )
-    record("CASE_REASSIGNED", actor=actor, object_type="case", object_id=locked.pk, data={"to": assignee.pk})
+    record(
+        Event.CASE_REASSIGNED, actor=actor, object_type="case", object_id=locked.pk, data={"to": assignee.pk}
+    )
     _notify([assignee], "新的入户核实任务（改派）", locked, verb="case_assigned")
     return locked
 
@@ -517,7 +520,7 @@ def _transition(
         saved.attachment.save(attachment.stored_name, ContentFile(attachment.content), save=False)
     saved.save()
     record(
-        f"CASE_{action.upper()}",
+        Event(f"CASE_{action.upper()}"),  # one member per transition (a test walks them)
         actor=actor,
         object_type="case",
         object_id=locked.pk,

@@ -29,6 +29,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
@@ -113,7 +114,7 @@ def load_catalog_version(yaml_text: str, *, actor: Any = None, username: str = "
         active=True,
     )
     record(
-        "CATALOG_LOADED",
+        Event.CATALOG_LOADED,
         actor=actor,
         username=username,
         object_type="catalog",
@@ -721,7 +722,7 @@ def _finish(
     if delivery.status == Status.ACCEPTED and linker.roster:
         _apply_roster(linker.roster)
     record(
-        "DELIVERY_IMPORTED" if delivery.status != Status.REJECTED_WHOLE else "DELIVERY_REJECTED",
+        Event.DELIVERY_IMPORTED if delivery.status != Status.REJECTED_WHOLE else Event.DELIVERY_REJECTED,
         actor=actor,
         username=username,
         outcome=Outcome.SUCCESS if delivery.status != Status.REJECTED_WHOLE else Outcome.FAILURE,
@@ -822,7 +823,7 @@ def recover_interrupted(now: dt.datetime | None = None) -> list[int]:
             )
             if changed:
                 record(
-                    "DELIVERY_INTERRUPTED",
+                    Event.DELIVERY_INTERRUPTED,
                     outcome=Outcome.FAILURE,
                     object_type="delivery",
                     object_id=delivery.pk,
@@ -847,7 +848,7 @@ def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> D
             finished_at=timezone.now(),
         )
         record(
-            "DELIVERY_FAILED",
+            Event.DELIVERY_FAILED,
             actor=actor,
             username=username,
             outcome=Outcome.FAILURE,
@@ -878,7 +879,7 @@ def decide_link(review: LinkReview, *, person_key: int | None, actor: Any, versi
     locked.bump(["decision", "chosen", "decided_by", "decided_at"])
     review.refresh_from_db()
     record(
-        "LINK_DECIDED",
+        Event.LINK_DECIDED,
         actor=actor,
         object_type="link_review",
         object_id=review.pk,
@@ -915,7 +916,7 @@ def create_token(*, department: str, name: str, actor: Any) -> tuple[Any, str]:
         created_by=actor.username,
     )
     record(
-        "TOKEN_CREATED",
+        Event.TOKEN_CREATED,
         actor=actor,
         object_type="department_token",
         object_id=created.pk,
@@ -928,7 +929,7 @@ def create_token(*, department: str, name: str, actor: Any) -> tuple[Any, str]:
 def revoke_token(token: Any, *, actor: Any) -> None:
     token.active = False
     token.save(update_fields=["active"])
-    record("TOKEN_REVOKED", actor=actor, object_type="department_token", object_id=token.pk)
+    record(Event.TOKEN_REVOKED, actor=actor, object_type="department_token", object_id=token.pk)
 
 
 DELIVERY_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -991,7 +992,7 @@ def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Deliv
             operator=actor.username,
         )
         record(
-            "UPLOAD",
+            Event.UPLOAD,
             actor=actor,
             object_type="delivery",
             object_id=delivery.pk,

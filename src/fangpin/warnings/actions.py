@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.kernel import ActionError, lock, outermost
 from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.pipeline.catalog import Catalog
@@ -246,7 +247,7 @@ def merge_leads(primary: Lead, duplicate: Lead, *, actor: Any) -> Lead:
         raise LeadError("只能合并同一农户的线索")
     _merge(primary, duplicate)
     record(
-        "LEAD_MERGED",
+        Event.LEAD_MERGED,
         actor=actor,
         object_type="lead",
         object_id=primary.pk,
@@ -676,7 +677,7 @@ def import_screening(
     run.save(update_fields=["created", "updated", "merged", "skipped", "finished_at"])
     importer.notify_townships()
     record(
-        "SCREENING_IMPORTED",
+        Event.SCREENING_IMPORTED,
         actor=actor,
         username="" if actor else f"system:{trigger}",
         object_type="screening_run",
@@ -778,7 +779,7 @@ def declare(
         receipt=new_receipt(),
     )
     record(
-        "LEAD_DECLARED",
+        Event.LEAD_DECLARED,
         username="public",
         object_type="lead",
         object_id=lead.pk,
@@ -834,7 +835,7 @@ def report_lead(*, household: Household, risk_types: Sequence[str], note: str, a
         ],
     )
     record(
-        "LEAD_REPORTED",
+        Event.LEAD_REPORTED,
         actor=actor,
         object_type="lead",
         object_id=lead.pk,
@@ -866,7 +867,7 @@ def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) 
         raise LeadError("请先为该申报匹配农户，再受理")
     lead.status, lead.accepted_at, lead.decided_by = LeadStatus.ACCEPTED, timezone.now(), actor
     lead.bump(["status", "accepted_at", "decided_by"])
-    record("LEAD_ACCEPTED", actor=actor, object_type="lead", object_id=lead.pk)
+    record(Event.LEAD_ACCEPTED, actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
 
@@ -884,7 +885,7 @@ def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | 
     lead.outcome, lead.outcome_at = Outcome.REJECTED, now
     lead.bump(["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
     _propagate_outcome(lead, Outcome.REJECTED, now)
-    record("LEAD_REJECTED", actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
+    record(Event.LEAD_REJECTED, actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
     return lead
 
 
@@ -903,7 +904,11 @@ def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
     lead.provenance = [*lead.provenance, {"matched_by": actor.username, "at": timezone.now().isoformat()}]
     lead.bump(["household", "village", "provenance"])
     record(
-        "LEAD_MATCHED", actor=actor, object_type="lead", object_id=lead.pk, data={"household": household.pk}
+        Event.LEAD_MATCHED,
+        actor=actor,
+        object_type="lead",
+        object_id=lead.pk,
+        data={"household": household.pk},
     )
     duplicate_of = _open_duplicate(lead)
     if duplicate_of is not None:
@@ -925,7 +930,7 @@ def mark_in_case(lead: Lead, *, actor: Any) -> Lead:
     if lead.accepted_at is None:
         lead.accepted_at = timezone.now()
     lead.bump(["status", "accepted_at"])
-    record("LEAD_IN_CASE", actor=actor, object_type="lead", object_id=lead.pk)
+    record(Event.LEAD_IN_CASE, actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
 
@@ -952,5 +957,5 @@ def record_outcome(lead: Lead, outcome: str, *, actor: Any) -> Lead:
         lead.status = LeadStatus.CLOSED
     lead.bump(["outcome", "outcome_at", "status"])
     _propagate_outcome(lead, outcome, now)
-    record("LEAD_OUTCOME", actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
+    record(Event.LEAD_OUTCOME, actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
     return lead

@@ -26,6 +26,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import DEPARTMENTS, Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.middleware import client_ip
 from fangpin.pipeline.policy import RISK_TYPES
 from fangpin.pipeline.screen import CATEGORY_ZH
@@ -168,7 +169,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         (portrait_info.label(k), portrait_info.display(v)) for k, v in (lead.portrait_snapshot or {}).items()
     ]
     declaration = getattr(lead, "declaration", None)
-    record("LEAD_VIEWED", actor=user, object_type="lead", object_id=lead.pk)
+    record(Event.LEAD_VIEWED, actor=user, object_type="lead", object_id=lead.pk)
     return render(
         request,
         "warnings/lead_detail.html",

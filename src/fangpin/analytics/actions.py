@@ -102,12 +102,12 @@ def run_scan(
     return stored
 
 
-@outermost
 def start_household_export(
     user: User, region: Region, purpose: Purpose, approval: ExportRequest | None = None
 ) -> ExportJob | ExportRequest:
     """Queue a household list for a stated purpose; above the approval threshold it becomes a request
-    another person approves (the requester then calls this again with the approval)."""
+    another person approves (privacy.request_approval; the requester then calls this again with the
+    approval)."""
     from fangpin.analytics.tasks import build_export
 
     if approval is None:
@@ -121,6 +121,15 @@ def start_household_export(
                 purpose=purpose,
                 params={},
             )
+    job = _queue_household_export(user, region, purpose, approval)
+    build_export.enqueue(job.pk)  # after the durable block: the job row and its audit row are committed
+    return job
+
+
+@outermost
+def _queue_household_export(
+    user: User, region: Region, purpose: Purpose, approval: ExportRequest | None
+) -> ExportJob:
     if approval is not None:
         privacy.use_approval(approval, actor=user, kind=ExportKind.HOUSEHOLDS)
     job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
@@ -139,6 +148,4 @@ def start_household_export(
             **({"approval": approval.pk} if approval else {}),
         },
     )
-    # the worker must find the job row and its audit row committed
-    transaction.on_commit(lambda: build_export.enqueue(job.pk))
     return job

@@ -34,9 +34,7 @@ class Pushed:
     leads: int  # open leads of the pushed households after re-scoring (0 when nothing was accepted)
 
 
-def push_events(
-    token: DepartmentToken, dataset: str, period: str, rows: Sequence[dict[str, Any]]
-) -> Pushed:
+def push_events(token: DepartmentToken, dataset: str, period: str, rows: Sequence[dict[str, Any]]) -> Pushed:
     """Validate and store `rows` of an events dataset of the token's own department, then re-score."""
     names = _check(token, dataset, period, rows)
     username = f"token:{token.prefix}"

@@ -28,13 +28,14 @@ from fangpin.audit.actions import record
 from fangpin.audit.context import current
 from fangpin.audit.events import Event
 from fangpin.audit.models import AuditEvent, Outcome
+from fangpin.kernel import ActionError, lock, outermost
 from fangpin.regions.models import Region
 
 # One message for unknown user, wrong password and locked account (SECURITY.md AUTH-03).
 LOGIN_FAILED_MESSAGE = "用户名或密码错误，或账号已被锁定。"
 
 
-class AccountError(ValueError):
+class AccountError(ActionError):
     pass
 
 
@@ -259,7 +260,7 @@ def create_user(
     return user, initial
 
 
-@transaction.atomic
+@outermost
 def assign_role(
     *, actor: User, user: User, role: str, region: Region, department: str = "", version: int
 ) -> User:
@@ -269,20 +270,16 @@ def assign_role(
     _check_assignment(role, region, department)
     if role in ADMIN_ROLES and role != user.role and user.must_change_password:
         raise AccountError("该账号尚未由本人修改初始密码，不能授予管理员角色（否则发放初始密码的人可冒用）")
-    updated = User.objects.filter(pk=user.pk, version=version).update(
-        role=role, region=region, department=department, version=version + 1
-    )
-    if not updated:
-        raise AccountError("该账号已被他人修改，请刷新后重试")
+    locked = lock(User, user.pk, version, message="该账号已被他人修改，请刷新后重试")
+    old = {"role": locked.role, "region": locked.region_id, "department": locked.department}
+    locked.role, locked.region, locked.department = role, region, department
+    locked.bump(["role", "region", "department"])
     record(
         Event.ROLE_ASSIGNED,
         actor=actor,
         object_type="user",
         object_id=user.pk,
-        data={
-            "old": {"role": user.role, "region": user.region_id, "department": user.department},
-            "new": {"role": role, "region": region.prefix, "department": department},
-        },
+        data={"old": old, "new": {"role": role, "region": region.prefix, "department": department}},
     )
     _end_sessions(user)
     user.refresh_from_db()

@@ -276,7 +276,7 @@ class RosterImport(JobProgress, models.Model):
         return f"roster import #{self.pk}"
 
 
-class Discrepancy(models.Model):
+class Discrepancy(Versioned):
     """A household on which the agriculture roster (ag_roster) and fangpin's cases disagree, listed for
     the county to resolve; the reconciliation never changes a case itself."""
 
@@ -305,7 +305,6 @@ class Discrepancy(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "名册核对差异"

@@ -22,6 +22,7 @@ from fangpin.audit.events import Event
 from fangpin.cases.actions import monitored_cases
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
+from fangpin.kernel import Conflict, lock, outermost
 from fangpin.regions.models import Level, Region
 from fangpin.registry.models import Household
 
@@ -130,7 +131,7 @@ def after_roster_delivery(period: str) -> None:
         log.exception("reconciliation after the ag_roster delivery of %s failed", period)
 
 
-@transaction.atomic
+@outermost
 def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_version: int) -> Discrepancy:
     """The county records how it resolved a discrepancy (the fix itself goes through the case actions)."""
     if not actor.can(Can.COUNTY_APPROVE) or not str(discrepancy.village_id).startswith(str(actor.region_id)):
@@ -138,15 +139,13 @@ def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_versio
     note = note.strip()
     if len(note) < 2:
         raise AssistanceError("请填写处理说明")
-    updated = Discrepancy.objects.filter(pk=discrepancy.pk, version=expected_version, status="open").update(
-        status=Discrepancy.Status.RESOLVED,
-        note=note[:2000],
-        resolved_by=actor,
-        resolved_at=timezone.now(),
-        version=discrepancy.version + 1,
-    )
-    if not updated:
-        raise AssistanceError("该差异已被他人处理或已自动关闭，请刷新")
+    stale = "该差异已被他人处理或已自动关闭，请刷新"
+    locked = lock(Discrepancy, discrepancy.pk, expected_version, message=stale)
+    if locked.status != Discrepancy.Status.OPEN:
+        raise Conflict(stale)
+    locked.status, locked.note = Discrepancy.Status.RESOLVED, note[:2000]
+    locked.resolved_by, locked.resolved_at = actor, timezone.now()
+    locked.bump(["status", "note", "resolved_by", "resolved_at"])
     record(
         Event.ROSTER_DISCREPANCY_RESOLVED,
         actor=actor,
@@ -154,4 +153,4 @@ def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_versio
         object_id=discrepancy.pk,
         data={"kind": discrepancy.kind},
     )
-    return Discrepancy.objects.get(pk=discrepancy.pk)
+    return locked

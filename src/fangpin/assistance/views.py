@@ -591,6 +591,6 @@ def discrepancy_resolve(request: HttpRequest, pk: int) -> HttpResponse:
             item, actor=user, note=form.cleaned_data["note"], expected_version=form.cleaned_data["version"]
         )
         messages.success(request, "已记录处理说明")
-    except actions.AssistanceError as exc:
+    except ActionError as exc:  # an AssistanceError, or a Conflict
         messages.error(request, str(exc))
     return redirect("assistance:reconciliation")

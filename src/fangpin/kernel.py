@@ -18,7 +18,7 @@ public function and a plain `@transaction.atomic` helper (`_transition`, ...) th
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.db import models, transaction
 
@@ -26,8 +26,13 @@ __all__ = ["ActionError", "Conflict", "Versioned", "lock", "outermost"]
 
 M = TypeVar("M", bound="Versioned")
 
-# The public, outermost action of a unit of work (see the module docstring).
-outermost = transaction.atomic(durable=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def outermost(action: Callable[P, R]) -> Callable[P, R]:
+    """The public, outermost action of a unit of work (see the module docstring)."""
+    return transaction.atomic(durable=True)(action)
 
 
 class ActionError(ValueError):

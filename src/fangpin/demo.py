@@ -26,6 +26,7 @@ from tqdm import tqdm
 from fangpin.accounts.actions import create_user
 from fangpin.accounts.models import User
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.lib.periods import recent_periods
 from fangpin.regions.actions import load_divisions
 from fangpin.regions.models import Region
@@ -159,7 +160,7 @@ def ensure_accounts() -> list[tuple[DemoAccount, str, str]]:
                     "is_active",
                 ]
             )
-            record("DEMO_PASSWORD_SET", object_type="user", object_id=user.pk)
+            record(Event.DEMO_PASSWORD_SET, object_type="user", object_id=user.pk)
         result.append((account, password, region.full_name or region.name))
     return result
 

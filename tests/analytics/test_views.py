@@ -212,3 +212,17 @@ def test_formulas_in_names_are_inert_in_every_table_export(indicators: None, cli
     job = ExportJob.objects.get()
     background = load_workbook(io.BytesIO(client.get(f"/analytics/exports/{job.pk}/download/").content))
     assert all(_inert(r[1]) and _inert(r[2]) for r in background.active.iter_rows(min_row=2))
+
+
+def test_queuing_a_household_export_is_audited_with_its_job_and_purpose(
+    indicators: None, client_for, audit_rows
+) -> None:
+    client_for("zhang_township").post(f"/analytics/region/{A}/export/", {"purpose": "statistics"})
+    job = ExportJob.objects.get()
+    (row,) = audit_rows("ANALYTICS_EXPORT_REQUESTED")
+    assert row.actor_username == "zhang_township" and row.object_id == A
+    assert row.data["job"] == job.pk and row.data["table"] == "households"
+    assert row.data["purpose"] == "statistics"
+    # the background build, queued once the job row was committed, is audited as the export itself
+    (done,) = audit_rows("ANALYTICS_EXPORTED")
+    assert done.data["job"] == job.pk and done.id > row.id

@@ -17,6 +17,7 @@ from django.db import connection
 
 from fangpin import cli
 from fangpin.audit.actions import record, verify_chain
+from fangpin.audit.events import Event
 from fangpin.audit.maintenance import append_only_suspended
 from fangpin.audit.models import HMAC_CHAIN, SHA256_CHAIN, AuditEvent
 from fangpin.conf import audit_key
@@ -33,7 +34,7 @@ def guessed_key(message: bytes) -> str:
     return hmac.new(b"fangpin-audit-key-guess-0123456789", message, hashlib.sha256).hexdigest()
 
 
-def events(n: int, kind: str = "TEST_EVENT") -> list[AuditEvent]:
+def events(n: int, kind: Event = Event.AUDIT_QUERIED) -> list[AuditEvent]:
     return [record(kind, object_type="t", object_id=str(i), data={"n": i}) for i in range(n)]
 
 
@@ -99,7 +100,7 @@ def test_deleting_every_reveal_and_recomputing_the_chain_is_found(
     """The pen test's attack: remove each PI_REVEAL row, then recompute the chain after it."""
     before = events(2)
     assert cli.main(["audit", "anchor"]) == 0
-    reveal = events(1, "PI_REVEAL")[0]
+    reveal = events(1, Event.PI_REVEAL)[0]
     after = events(2)
     delete_rows("event_type = %s", ["PI_REVEAL"])
     rewrite_chain(after[0].pk, hasher, chain)

@@ -8,13 +8,15 @@ from django.db import DatabaseError, connection, transaction
 
 from fangpin import cli
 from fangpin.audit.actions import record, verify_chain
+from fangpin.audit.events import Event
 from fangpin.audit.maintenance import append_only_suspended
 from fangpin.audit.models import AuditEvent, AuditLogIsAppendOnly
 
 
 def three_events() -> list[AuditEvent]:
     return [
-        record("TEST_EVENT", object_type="t", object_id=str(i), data={"n": i, "名": "水东"}) for i in range(3)
+        record(Event.AUDIT_QUERIED, object_type="t", object_id=str(i), data={"n": i, "名": "水东"})
+        for i in range(3)
     ]
 
 
@@ -92,5 +94,5 @@ def test_an_audit_failure_rolls_back_the_change_it_records(world, monkeypatch: p
 
 
 def test_it_encodes_control_characters_in_logged_text(db: None) -> None:
-    event = record("LOGIN_FAILED", username="evil\nLOGIN_SUCCEEDED admin")
+    event = record(Event.LOGIN_FAILED, username="evil\nLOGIN_SUCCEEDED admin")
     assert "\n" not in event.actor_username and "\\x0a" in event.actor_username

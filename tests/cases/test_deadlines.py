@@ -127,3 +127,34 @@ def test_the_clock_escalates_overdue_cases_without_anyone_opening_a_page(walk, c
     call_command("periodic", once=True)
     assert case.escalations.count() == 1
     assert "超期提醒 1 件" in capsys.readouterr().out
+
+
+def test_a_county_sets_its_time_limit_in_one_audited_action(world, client_for, audit_rows) -> None:
+    response = client_for("wang_county").post(
+        "/cases/deadlines/", {"days": "20", "working_days": "on", "escalate_days_before": "4"}
+    )
+    assert response.status_code == 302
+    rule = DeadlineRule.objects.get(region_id="360722")
+    assert (rule.days, rule.working_days, rule.escalate_days_before) == (20, True, 4)
+    assert rule.updated_by == world.user("wang_county")
+    (row,) = audit_rows("CASE_DEADLINE_RULE_SET", object_id="360722")
+    assert row.actor_username == "wang_county"
+    assert row.data == {"days": 20, "working_days": True, "escalate_days_before": 4}
+
+
+def test_only_a_county_approver_sets_a_time_limit_and_only_for_its_own_county(world, audit_rows) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        deadlines.set_rule(
+            "360722100",
+            actor=world.user("zhang_township"),
+            days=5,
+            working_days=False,
+            escalate_days_before=1,
+        )
+    with pytest.raises(PermissionDenied):
+        deadlines.set_rule(
+            "360722", actor=world.user("huang_county_c"), days=5, working_days=False, escalate_days_before=1
+        )
+    assert not DeadlineRule.objects.exists() and not audit_rows("CASE_DEADLINE_RULE_SET")

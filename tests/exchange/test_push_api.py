@@ -148,3 +148,34 @@ def test_a_pushed_formula_reaches_the_delivery_report_as_inert_text(world, medic
     hostile_cell, number_cell = (r[4] for r in detail)
     assert hostile_cell.data_type != "f" and hostile_cell.value == "'" + hostile
     assert number_cell.value == "-5"  # text that is just a number is not quoted
+
+
+def test_a_push_is_audited_with_its_delivery_and_the_leads_it_left_open(
+    world, medical_token, audit_rows
+) -> None:
+    response = push(
+        medical_token, "ms_settlement", {"period": "2026-10", "rows": [event(world.persons["own"].id_number)]}
+    )
+    delivery = Delivery.objects.get()
+    (pushed,) = audit_rows("EVENTS_PUSHED")
+    assert pushed.object_id == str(delivery.pk) and pushed.actor_username.startswith("token:")
+    assert pushed.data == {
+        "dataset": "ms_settlement",
+        "period": "2026-10",
+        "rows": 1,
+        "leads": response.json()["leads"],
+    }
+    (imported,) = audit_rows("DELIVERY_IMPORTED")
+    assert imported.id < pushed.id  # the import is audited where it happens, the push ties it together
+
+
+def test_a_refused_push_is_audited_as_denied_and_not_as_a_push(world, medical_token, audit_rows) -> None:
+    row = {
+        "report_id": "A1",
+        "id_number": "11010519491231002X",
+        "event_date": "2026-10-01",
+        "injury": "minor",
+    }
+    assert push(medical_token, "em_accident", {"period": "2026-10", "rows": [row]}).status_code == 403
+    (denied,) = audit_rows("ACCESS_DENIED", object_id="em_accident")
+    assert denied.outcome == "denied" and not audit_rows("EVENTS_PUSHED")

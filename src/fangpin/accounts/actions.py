@@ -26,14 +26,16 @@ from fangpin.accounts.models import User
 from fangpin.accounts.roles import ADMIN_ROLES, ROLE_LEVELS, Can, Role
 from fangpin.audit.actions import record
 from fangpin.audit.context import current
+from fangpin.audit.events import Event
 from fangpin.audit.models import AuditEvent, Outcome
+from fangpin.kernel import ActionError, lock, outermost
 from fangpin.regions.models import Region
 
 # One message for unknown user, wrong password and locked account (SECURITY.md AUTH-03).
 LOGIN_FAILED_MESSAGE = "用户名或密码错误，或账号已被锁定。"
 
 
-class AccountError(ValueError):
+class AccountError(ActionError):
     pass
 
 
@@ -53,7 +55,7 @@ def _login_failed(
 ) -> None:
     """One audit row per failed attempt; the answer to the user is the same whatever the reason."""
     record(
-        "LOGIN_FAILED",
+        Event.LOGIN_FAILED,
         username=username,
         outcome=outcome,
         object_type="user" if user else "",
@@ -82,7 +84,7 @@ def _refusal(ip: str, user: User | None, device: str | None) -> str | None:
 def _refuse(username: str, user: User | None, reason: str, ip: str) -> None:
     if reason == "throttled":
         record(
-            "LOGIN_THROTTLED",
+            Event.LOGIN_THROTTLED,
             actor=None,
             username=username,
             outcome=Outcome.DENIED,
@@ -139,12 +141,16 @@ def record_login(user: User, factors: str) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
         record(
-            "LOGIN_SUCCEEDED", actor=user, object_type="user", object_id=user.pk, data={"factors": factors}
+            Event.LOGIN_SUCCEEDED,
+            actor=user,
+            object_type="user",
+            object_id=user.pk,
+            data={"factors": factors},
         )
 
 
 def record_logout(user: Any, reason: str = "logout") -> None:
-    event = {"logout": "LOGOUT", "idle": "SESSION_TIMEOUT", "absolute": "SESSION_TIMEOUT"}[reason]
+    event = {"logout": Event.LOGOUT, "idle": Event.SESSION_TIMEOUT, "absolute": Event.SESSION_TIMEOUT}[reason]
     record(event, actor=user, object_type="user", object_id=getattr(user, "pk", ""), reason=reason)
 
 
@@ -165,7 +171,7 @@ def random_initial_password() -> str:
 def change_password(user: User, current_password: str, new_password: str) -> None:
     if not user.check_password(current_password):
         record(
-            "PASSWORD_CHANGE_FAILED",
+            Event.PASSWORD_CHANGE_FAILED,
             actor=user,
             outcome=Outcome.FAILURE,
             object_type="user",
@@ -179,7 +185,7 @@ def change_password(user: User, current_password: str, new_password: str) -> Non
     user.password_changed_at = timezone.now()
     user.must_change_password = False
     user.save(update_fields=["password", "password_changed_at", "must_change_password"])
-    record("PASSWORD_CHANGED", actor=user, object_type="user", object_id=user.pk)
+    record(Event.PASSWORD_CHANGED, actor=user, object_type="user", object_id=user.pk)
 
 
 def _end_sessions(user: User) -> int:
@@ -245,7 +251,7 @@ def create_user(
     user.must_change_password = password is None
     user.save()
     record(
-        "ACCOUNT_CREATED",
+        Event.ACCOUNT_CREATED,
         actor=actor,
         object_type="user",
         object_id=user.pk,
@@ -254,7 +260,7 @@ def create_user(
     return user, initial
 
 
-@transaction.atomic
+@outermost
 def assign_role(
     *, actor: User, user: User, role: str, region: Region, department: str = "", version: int
 ) -> User:
@@ -264,20 +270,16 @@ def assign_role(
     _check_assignment(role, region, department)
     if role in ADMIN_ROLES and role != user.role and user.must_change_password:
         raise AccountError("该账号尚未由本人修改初始密码，不能授予管理员角色（否则发放初始密码的人可冒用）")
-    updated = User.objects.filter(pk=user.pk, version=version).update(
-        role=role, region=region, department=department, version=version + 1
-    )
-    if not updated:
-        raise AccountError("该账号已被他人修改，请刷新后重试")
+    locked = lock(User, user.pk, version, message="该账号已被他人修改，请刷新后重试")
+    old = {"role": locked.role, "region": locked.region_id, "department": locked.department}
+    locked.role, locked.region, locked.department = role, region, department
+    locked.bump(["role", "region", "department"])
     record(
-        "ROLE_ASSIGNED",
+        Event.ROLE_ASSIGNED,
         actor=actor,
         object_type="user",
         object_id=user.pk,
-        data={
-            "old": {"role": user.role, "region": user.region_id, "department": user.department},
-            "new": {"role": role, "region": region.prefix, "department": department},
-        },
+        data={"old": old, "new": {"role": role, "region": region.prefix, "department": department}},
     )
     _end_sessions(user)
     user.refresh_from_db()
@@ -290,7 +292,7 @@ def set_active(*, actor: User, user: User, active: bool) -> User:
         user.is_active = active
         user.save(update_fields=["is_active"])
         record(
-            "ACCOUNT_ENABLED" if active else "ACCOUNT_DISABLED",
+            Event.ACCOUNT_ENABLED if active else Event.ACCOUNT_DISABLED,
             actor=actor,
             object_type="user",
             object_id=user.pk,
@@ -306,7 +308,7 @@ def unlock(*, actor: User, user: User) -> User:
         user.failed_logins, user.first_failed_at, user.locked_until = 0, None, None
         user.save(update_fields=["failed_logins", "first_failed_at", "locked_until"])
         second_factor.clear_throttle(user)
-        record("ACCOUNT_UNLOCKED", actor=actor, object_type="user", object_id=user.pk)
+        record(Event.ACCOUNT_UNLOCKED, actor=actor, object_type="user", object_id=user.pk)
     return user
 
 
@@ -319,7 +321,7 @@ def reset_password(*, actor: User, user: User) -> str:
         user.password_changed_at = timezone.now()
         user.must_change_password = True
         user.save(update_fields=["password", "password_changed_at", "must_change_password"])
-        record("PASSWORD_RESET", actor=actor, object_type="user", object_id=user.pk)
+        record(Event.PASSWORD_RESET, actor=actor, object_type="user", object_id=user.pk)
         second_factor.tell_the_person(user, "PASSWORD_RESET", actor=actor)
         _end_sessions(user)
     return initial
@@ -330,7 +332,7 @@ def reset_totp(*, actor: User, user: User) -> User:
     check_may_administer(actor, user, "reset_totp")
     with transaction.atomic():
         second_factor.remove_devices(user)
-        record("TOTP_RESET", actor=actor, object_type="user", object_id=user.pk)
+        record(Event.TOTP_RESET, actor=actor, object_type="user", object_id=user.pk)
         second_factor.tell_the_person(user, "TOTP_RESET", actor=actor)
         _end_sessions(user)
     return user
@@ -351,7 +353,7 @@ def check_may_administer(actor: User, user: User, action: str) -> None:
     problem = _administration_problem(actor, user, action)
     if problem:
         record(
-            "ADMIN_SEPARATION_DENIED",
+            Event.ADMIN_SEPARATION_DENIED,
             actor=actor,
             outcome=Outcome.DENIED,
             object_type="user",

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 
 View = Callable[..., HttpResponse]
@@ -52,7 +53,7 @@ def api_user(request: HttpRequest, *capabilities: Can) -> Any:
 def _record_denial(request: HttpRequest, kind: str, capabilities: tuple[Can, ...]) -> None:
     """The audit row of a refused page or API call: who, where, which capability was missing."""
     record(
-        "ACCESS_DENIED",
+        Event.ACCESS_DENIED,
         actor=request.user,
         outcome=Outcome.DENIED,
         object_type=kind,

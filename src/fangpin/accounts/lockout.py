@@ -11,6 +11,7 @@ from django.utils import timezone
 from fangpin.accounts import devices
 from fangpin.accounts.models import User
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 
 
@@ -27,7 +28,7 @@ def count_failed_attempt(user: User) -> bool:
         user.locked_until = now + timedelta(minutes=settings.FANGPIN_LOCKOUT_MINUTES)
         fields.append("locked_until")
         record(
-            "ACCOUNT_LOCKED",
+            Event.ACCOUNT_LOCKED,
             username=user.username,
             outcome=Outcome.DENIED,
             object_type="user",
@@ -44,7 +45,7 @@ def count_device_failure(device: str, user: User) -> bool:
     if not devices.count_failure(device, user.pk):
         return False
     record(
-        "DEVICE_LOCKED",
+        Event.DEVICE_LOCKED,
         username=user.username,
         outcome=Outcome.DENIED,
         object_type="user",

@@ -9,10 +9,11 @@ from django.db import models
 from django.utils import timezone
 
 from fangpin.accounts.roles import ADMIN_ROLES, DEPARTMENTS, ROLE_LEVELS, Can, Role, can
+from fangpin.kernel import Versioned
 from fangpin.regions.models import Region
 
 
-class User(AbstractUser):
+class User(AbstractUser, Versioned):
     """One person, one account, one role, one region (SECURITY.md AUTH-01, AC-06)."""
 
     full_name = models.CharField("姓名", max_length=50, blank=True)
@@ -26,7 +27,6 @@ class User(AbstractUser):
     failed_logins = models.PositiveIntegerField(default=0)
     first_failed_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField("锁定至", null=True, blank=True)
-    version = models.PositiveIntegerField(default=1)
 
     REQUIRED_FIELDS = []
 

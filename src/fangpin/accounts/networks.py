@@ -17,6 +17,7 @@ from django.shortcuts import render
 from fangpin.accounts.roles import ADMIN_ROLES
 from fangpin.audit.actions import record
 from fangpin.audit.context import current
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -66,7 +67,7 @@ class AdminNetworkMiddleware:
         if admin_address_allowed(ip):
             return None
         record(
-            "ADMIN_NETWORK_REFUSED",
+            Event.ADMIN_NETWORK_REFUSED,
             actor=user,
             outcome=Outcome.DENIED,
             object_type="request",

@@ -25,6 +25,7 @@ from fangpin.assistance.models import (
     RosterImport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.cases.models import Case
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview
@@ -258,7 +259,7 @@ def get_or_404(user: User, model: type[M], **lookup: Any) -> M:
     found: M | None = SCOPES[model](user).filter(**lookup).first()
     if found is None:
         record(
-            "ACCESS_DENIED",
+            Event.ACCESS_DENIED,
             actor=user,
             outcome=Outcome.DENIED,
             object_type=model._meta.model_name or "",

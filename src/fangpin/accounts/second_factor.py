@@ -22,6 +22,7 @@ from fangpin.accounts.models import User
 from fangpin.accounts.signals import account_security_changed
 from fangpin.audit.actions import record
 from fangpin.audit.context import current
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 
 DEVICE_NAME = "authenticator"
@@ -76,7 +77,7 @@ def _check_code(user: User, device: TOTPDevice, code: str, browser: str | None) 
     caller holds the user's row lock."""
     if is_locked_for(user, browser):
         record(
-            "TOTP_FAILED",
+            Event.TOTP_FAILED,
             username=user.username,
             outcome=Outcome.DENIED,
             object_type="user",
@@ -93,7 +94,7 @@ def _check_code(user: User, device: TOTPDevice, code: str, browser: str | None) 
         device.throttle_increment(commit=True)  # verify_token was not asked: count it all the same
     reason = "throttled" if not allowed else ("replayed" if _is_replay(device, code) else "wrong_code")
     record(
-        "TOTP_FAILED",
+        Event.TOTP_FAILED,
         username=user.username,
         outcome=Outcome.FAILURE,
         object_type="user",
@@ -143,7 +144,7 @@ def confirm_enrolment(
     TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
     device.confirmed = True
     device.save(update_fields=["confirmed"])
-    event = "TOTP_REBOUND" if old is not None else "TOTP_ENROLLED"
+    event = Event.TOTP_REBOUND if old is not None else Event.TOTP_ENROLLED
     record(event, actor=user, object_type="user", object_id=user.pk)
     tell_the_person(user, event, actor=user)
     return CodeCheck(user)
@@ -151,7 +152,7 @@ def confirm_enrolment(
 
 def record_setup_denied(user: User) -> None:
     record(
-        "TOTP_SETUP_DENIED",
+        Event.TOTP_SETUP_DENIED,
         username=user.username,
         outcome=Outcome.DENIED,
         object_type="user",

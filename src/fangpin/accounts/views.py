@@ -23,6 +23,7 @@ from fangpin.accounts.forms import (
 )
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
+from fangpin.kernel import ActionError
 from fangpin.regions.models import Region
 
 PENDING_SECONDS = 300  # time allowed between the password step and the second factor
@@ -267,7 +268,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         department=form.cleaned_data["department"],
                         version=form.cleaned_data["version"],
                     )
-                except actions.AccountError as exc:
+                except ActionError as exc:  # an AccountError, or a Conflict
                     form.add_error(None, str(exc))
                 else:
                     messages.success(request, "角色与区划已更新，该用户需重新登录。")

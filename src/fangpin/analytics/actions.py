@@ -1,4 +1,5 @@
-"""Every change the analytics app makes: indicator refreshes, regional-risk scans, exports (each audited)."""
+"""Every change the analytics app makes: indicator refreshes, regional-risk scans, queued exports (each
+audited)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,18 @@ from typing import Any
 
 from django.db import transaction
 
-from fangpin.analytics.models import RegionalAlert
+from fangpin.accounts.models import User
+from fangpin.analytics.exports import monitored_cases
+from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.analytics.refresh import Progress, refresh_changed, refresh_month
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
+from fangpin.kernel import outermost
 from fangpin.pipeline.scan import ScanConfig, ScanResult, scan_lake
+from fangpin.privacy import actions as privacy
+from fangpin.privacy.actions import Purpose
+from fangpin.privacy.models import ExportKind, ExportRequest
+from fangpin.regions.models import Region
 
 
 def refresh(
@@ -29,7 +38,7 @@ def refresh(
             refresh_month(month, scope=scope, progress=progress)
         done = list(months)
     record(
-        "INDICATORS_REFRESHED",
+        Event.INDICATORS_REFRESHED,
         actor=actor,
         object_type="indicator",
         object_id=scope or "all",
@@ -78,7 +87,7 @@ def run_scan(
             for a in result.alerts
         ]
         record(
-            "REGIONAL_SCAN",
+            Event.REGIONAL_SCAN,
             actor=actor,
             object_type="region",
             object_id=county,
@@ -91,3 +100,52 @@ def run_scan(
             },
         )
     return stored
+
+
+def start_household_export(
+    user: User, region: Region, purpose: Purpose, approval: ExportRequest | None = None
+) -> ExportJob | ExportRequest:
+    """Queue a household list for a stated purpose; above the approval threshold it becomes a request
+    another person approves (privacy.request_approval; the requester then calls this again with the
+    approval)."""
+    from fangpin.analytics.tasks import build_export
+
+    if approval is None:
+        rows = monitored_cases(user, region).count()
+        if privacy.needs_approval(rows):
+            return privacy.request_approval(
+                user,
+                kind=ExportKind.HOUSEHOLDS,
+                region_id=region.prefix,
+                rows=rows,
+                purpose=purpose,
+                params={},
+            )
+    job = _queue_household_export(user, region, purpose, approval)
+    build_export.enqueue(job.pk)  # after the durable block: the job row and its audit row are committed
+    return job
+
+
+@outermost
+def _queue_household_export(
+    user: User, region: Region, purpose: Purpose, approval: ExportRequest | None
+) -> ExportJob:
+    if approval is not None:
+        privacy.use_approval(approval, actor=user, kind=ExportKind.HOUSEHOLDS)
+    job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
+    if approval is not None:
+        privacy.link_export(approval, job.pk)
+    record(
+        Event.ANALYTICS_EXPORT_REQUESTED,
+        actor=user,
+        object_type="region",
+        object_id=region.prefix,
+        reason=purpose.note,
+        data={
+            "table": "households",
+            "job": job.pk,
+            **purpose.audit_data(),
+            **({"approval": approval.pk} if approval else {}),
+        },
+    )
+    return job

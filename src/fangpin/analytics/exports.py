@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from openpyxl.styles import Font
@@ -23,14 +22,12 @@ from fangpin.analytics import dashboard
 from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.lib.masking import mask_name
 from fangpin.lib.risks import CATEGORIES
 from fangpin.lib.spreadsheet import Workbook, csv_writer
-from fangpin.privacy import actions as privacy
-from fangpin.privacy.actions import Purpose
-from fangpin.privacy.models import ExportKind, ExportRequest
 from fangpin.regions.models import Region
 from fangpin.registry.models import Membership, Relation
 
@@ -175,47 +172,6 @@ def export_dir() -> Path:
     return path
 
 
-def start_household_export(
-    user: User, region: Region, purpose: Purpose, approval: ExportRequest | None = None
-) -> ExportJob | ExportRequest:
-    """Queue a household list for a stated purpose; above the approval threshold it becomes a request
-    another person approves (the requester then calls this again with the approval)."""
-    from fangpin.analytics.tasks import build_export
-
-    if approval is None:
-        rows = monitored_cases(user, region).count()
-        if privacy.needs_approval(rows):
-            return privacy.request_approval(
-                user,
-                kind=ExportKind.HOUSEHOLDS,
-                region_id=region.prefix,
-                rows=rows,
-                purpose=purpose,
-                params={},
-            )
-    with transaction.atomic():
-        if approval is not None:
-            privacy.use_approval(approval, actor=user, kind=ExportKind.HOUSEHOLDS)
-        job = ExportJob.objects.create(user=user, kind="households", region=region, month="")
-        if approval is not None:
-            privacy.link_export(approval, job.pk)
-        record(
-            "ANALYTICS_EXPORT_REQUESTED",
-            actor=user,
-            object_type="region",
-            object_id=region.prefix,
-            reason=purpose.note,
-            data={
-                "table": "households",
-                "job": job.pk,
-                **purpose.audit_data(),
-                **({"approval": approval.pk} if approval else {}),
-            },
-        )
-    build_export.enqueue(job.pk)  # after the block: the job row and its audit row are committed
-    return job
-
-
 def run_export_job(job_id: int) -> str:
     """Build a household list in the background, recording progress on the job (polled by the page)."""
     job = ExportJob.objects.select_related("user", "region").get(pk=job_id)
@@ -245,7 +201,7 @@ def run_export_job(job_id: int) -> str:
     )
     job.save(update_fields=["status", "done", "file_name", "finished_at"])
     record(
-        "ANALYTICS_EXPORTED",
+        Event.ANALYTICS_EXPORTED,
         actor=job.user,
         object_type="region",
         object_id=job.region_id,

@@ -20,11 +20,13 @@ from fangpin.accounts import scope
 from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
+from fangpin.analytics import actions as analytics_actions
 from fangpin.analytics import dashboard, exports
 from fangpin.analytics import model_health as health
 from fangpin.analytics.indicators import DEFINITIONS
 from fangpin.analytics.models import ExportJob, RegionalAlert
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.lib.periods import is_period
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.models import ExportKind, ExportRequest
@@ -122,7 +124,7 @@ def households(request: HttpRequest, prefix: str) -> HttpResponse:
     page = Paginator(cases.values_list("pk", flat=True), 50).get_page(request.GET.get("page"))
     rows = list(exports.household_rows(cases.filter(pk__in=list(page.object_list)), stream=False))
     record(
-        "HOUSEHOLD_LIST_VIEWED",
+        Event.HOUSEHOLD_LIST_VIEWED,
         actor=user,
         object_type="region",
         object_id=region.prefix,
@@ -197,7 +199,7 @@ def report_xlsx(request: HttpRequest, prefix: str) -> HttpResponse:
         return _refused(request, str(exc))
     data = exports.report_workbook(region, month, user, public)
     record(
-        "ANALYTICS_EXPORTED",
+        Event.ANALYTICS_EXPORTED,
         actor=user,
         object_type="region",
         object_id=region.prefix,
@@ -228,7 +230,7 @@ def table_export(request: HttpRequest, prefix: str, name: str, fmt: str) -> Http
     month, _ = _month(request, region)
     header, rows = exports.table(name, region, month, user, request.GET.get("public") == "1")
     record(
-        "ANALYTICS_EXPORTED",
+        Event.ANALYTICS_EXPORTED,
         actor=user,
         object_type="region",
         object_id=region.prefix,
@@ -252,7 +254,7 @@ def export_start(request: HttpRequest, prefix: str) -> HttpResponse:
         purpose = privacy.purpose_from(request.POST)
     except privacy.PrivacyError as exc:
         return _refused(request, str(exc))
-    started = exports.start_household_export(user, region, purpose)
+    started = analytics_actions.start_household_export(user, region, purpose)
     if isinstance(started, ExportRequest):
         messages.info(request, f"导出 {started.rows} 户超过审批门槛，已提交审批，批准后可生成并下载一次")
         return redirect("privacy:export_request_detail", started.pk)

@@ -30,7 +30,10 @@ from fangpin.assistance.models import (
     RosterExport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.lib.risks import RISK_TYPES
 from fangpin.notifications.actions import notify
 from fangpin.privacy import actions as privacy
@@ -58,12 +61,11 @@ MEASURE_TYPE_FIELDS = (
 )
 
 
-class AssistanceError(ValueError):
+class AssistanceError(ActionError):
     """Refused or bad input: the message is shown to the user as is."""
 
 
-class Conflict(AssistanceError):
-    """Someone else changed the record since the form was loaded."""
+STALE = "该措施已被他人修改，请刷新后重试"
 
 
 def _require(actor: Any, capability: Can) -> None:
@@ -139,7 +141,7 @@ def seed_toolbox(county: Region, *, actor: Any = None, path: Path = DEFAULT_TOOL
     new = [MeasureType(county=county, **e) for e in load_toolbox(path) if e["code"] not in existing]
     MeasureType.objects.bulk_create(new)
     record(
-        "TOOLBOX_SEEDED",
+        Event.TOOLBOX_SEEDED,
         actor=actor,
         object_type="region",
         object_id=county.prefix,
@@ -148,7 +150,7 @@ def seed_toolbox(county: Region, *, actor: Any = None, path: Path = DEFAULT_TOOL
     return len(new)
 
 
-@transaction.atomic
+@outermost
 def save_measure_type(
     county: Region,
     data: dict[str, Any],
@@ -169,15 +171,13 @@ def save_measure_type(
         if MeasureType.objects.filter(county=county, code=code).exists():
             raise AssistanceError(f"本县已有编号为 {code} 的措施")
         measure_type = MeasureType.objects.create(county=county, code=code, **values)
-        event = "MEASURE_TYPE_CREATED"
+        event = Event.MEASURE_TYPE_CREATED
     else:
-        updated = MeasureType.objects.filter(
-            pk=instance.pk, version=expected_version or instance.version
-        ).update(version=F("version") + 1, **values)
-        if not updated:
-            raise Conflict("该措施已被他人修改，请刷新后重试")
-        measure_type = MeasureType.objects.get(pk=instance.pk)
-        event = "MEASURE_TYPE_UPDATED"
+        measure_type = lock(MeasureType, instance.pk, expected_version or instance.version, message=STALE)
+        for name, value in values.items():
+            setattr(measure_type, name, value)
+        measure_type.bump(values)
+        event = Event.MEASURE_TYPE_UPDATED
     record(
         event,
         actor=actor,
@@ -221,7 +221,11 @@ def create_plan(
         created_by=actor,
     )
     record(
-        "PLAN_CREATED", actor=actor, object_type="assistance_plan", object_id=plan.pk, data={"case": case.pk}
+        Event.PLAN_CREATED,
+        actor=actor,
+        object_type="assistance_plan",
+        object_id=plan.pk,
+        data={"case": case.pk},
     )
     if responsible is not None and responsible.pk != actor.pk:
         notify(
@@ -328,7 +332,7 @@ def add_measure(
         lead=lead,
     )
     record(
-        "MEASURE_ADDED",
+        Event.MEASURE_ADDED,
         actor=actor,
         object_type="measure",
         object_id=measure.pk,
@@ -347,7 +351,7 @@ def add_measure(
     return measure
 
 
-@transaction.atomic
+@outermost
 def update_measure(
     measure: Measure,
     *,
@@ -364,23 +368,23 @@ def update_measure(
         raise AssistanceError("未知的措施状态")
     if end_date is not None and end_date < measure.start_date:
         raise AssistanceError("结束日期不能早于开始日期")
-    updated = Measure.objects.filter(pk=measure.pk, version=expected_version).update(
-        status=status,
-        effect=effect,
-        income_gained=income_gained,
-        end_date=end_date,
-        version=F("version") + 1,
+    locked = lock(Measure, measure.pk, expected_version, message=STALE)
+    locked.status, locked.effect, locked.income_gained, locked.end_date = (
+        status,
+        effect,
+        income_gained,
+        end_date,
     )
-    if not updated:
-        raise Conflict("该措施已被他人修改，请刷新后重试")
+    locked.bump(["status", "effect", "income_gained", "end_date"])
     record(
-        "MEASURE_UPDATED",
+        Event.MEASURE_UPDATED,
         actor=actor,
         object_type="measure",
         object_id=measure.pk,
         data={"status": status, "income_gained": str(income_gained) if income_gained is not None else None},
     )
-    return Measure.objects.get(pk=measure.pk)
+    locked.refresh_from_db()  # the amount as stored (two decimals)
+    return locked
 
 
 @transaction.atomic
@@ -416,7 +420,7 @@ def record_visit(
         water_ok=water_ok,
     )
     record(
-        "FOLLOWUP_RECORDED",
+        Event.FOLLOWUP_RECORDED,
         actor=actor,
         object_type="assistance_plan",
         object_id=plan.pk,
@@ -530,7 +534,7 @@ def request_roster_export(
         if approval is not None:
             privacy.link_export(approval, export.pk)
         record(
-            "ROSTER_EXPORT",
+            Event.ROSTER_EXPORT,
             actor=actor,
             object_type="roster_export",
             object_id=export.pk,
@@ -606,7 +610,7 @@ def end_measures_on_elimination(identification: Case, *, actor: Any = None, on: 
     Measure.objects.filter(pk__in=ids, end_date__lt=F("start_date")).update(end_date=F("start_date"))
     if ids:
         record(
-            "MEASURES_ENDED",
+            Event.MEASURES_ENDED,
             actor=actor,
             object_type="assistance_plan",
             object_id=plan.pk,

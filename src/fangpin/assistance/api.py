@@ -18,6 +18,7 @@ from fangpin.accounts.roles import Can
 from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Measure, MeasureType
 from fangpin.cases.models import Case
+from fangpin.kernel import ActionError
 from fangpin.registry.models import Person
 
 router = Router(tags=["帮扶措施 assistance"], auth=django_auth)
@@ -203,7 +204,7 @@ def _plan_out(plan: AssistancePlan) -> PlanOut:
     )
 
 
-def _refused(exc: actions.AssistanceError) -> Status[Problem]:
+def _refused(exc: ActionError) -> Status[Problem]:
     return Status(409 if isinstance(exc, actions.Conflict) else 400, Problem(detail=str(exc)))
 
 
@@ -286,7 +287,7 @@ def measure_update(request: HttpRequest, pk: int, body: MeasureUpdateIn) -> Any:
             income_gained=body.income_gained,
             end_date=body.end_date,
         )
-    except actions.AssistanceError as exc:
+    except ActionError as exc:  # an AssistanceError, or a Conflict (409)
         return _refused(exc)
     return _measure_out(updated)
 

@@ -21,6 +21,7 @@ from fangpin.accounts.roles import Role
 from fangpin.assistance import actions
 from fangpin.assistance.models import AssistancePlan, Category, MeasureStatus, MeasureType
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
 from fangpin.cases.monitoring import identified
 from fangpin.regions.models import Region
@@ -69,17 +70,22 @@ def _plan(case: Case, cadre: User) -> AssistancePlan:
     if actions.is_monitored(case):
         return actions.create_plan(case, actor=cadre, responsible=cadre, summary="按致贫风险逐项落实帮扶措施")
     # Eliminated since: the plan was made while the household was monitored (the action refuses now).
-    plan = AssistancePlan.objects.create(
-        case=case,
-        household_id=case.household_id,
-        village_id=case.village_id,
-        responsible=cadre,
-        summary="按致贫风险逐项落实帮扶措施",
-        created_by=cadre,
-    )
-    record(
-        "PLAN_CREATED", actor=cadre, object_type="assistance_plan", object_id=plan.pk, data={"case": case.pk}
-    )
+    with transaction.atomic():
+        plan = AssistancePlan.objects.create(
+            case=case,
+            household_id=case.household_id,
+            village_id=case.village_id,
+            responsible=cadre,
+            summary="按致贫风险逐项落实帮扶措施",
+            created_by=cadre,
+        )
+        record(
+            Event.PLAN_CREATED,
+            actor=cadre,
+            object_type="assistance_plan",
+            object_id=plan.pk,
+            data={"case": case.pk},
+        )
     return plan
 
 
@@ -102,48 +108,48 @@ def populate(county: str, *, now: dt.datetime | None = None, seed: int = 1) -> C
         cadre = _cadre(case.village_id)
         if cadre is None or case.monitored_at is None:
             continue
-        with transaction.atomic():
-            plan = _plan(case, cadre)
-            made["plans"] += 1
-            start = timezone.localdate(case.monitored_at) + dt.timedelta(days=3)
-            for measure_type, _ in actions.suggestions(plan, limit=3):
-                measure = actions.add_measure(
-                    plan,
+        # each action below is its own transaction (they are outermost: fangpin.kernel)
+        plan = _plan(case, cadre)
+        made["plans"] += 1
+        start = timezone.localdate(case.monitored_at) + dt.timedelta(days=3)
+        for measure_type, _ in actions.suggestions(plan, limit=3):
+            measure = actions.add_measure(
+                plan,
+                actor=cadre,
+                measure_type=measure_type,
+                person=_person_for(plan, measure_type),
+                start_date=min(start, today),
+                responsible=cadre,
+            )
+            made["measures"] += 1
+            age = (today - measure.start_date).days
+            if age > 60 and rng.random() < 0.5:  # some have run long enough to show an effect
+                actions.update_measure(
+                    measure,
                     actor=cadre,
-                    measure_type=measure_type,
-                    person=_person_for(plan, measure_type),
-                    start_date=min(start, today),
-                    responsible=cadre,
+                    expected_version=measure.version,
+                    status=MeasureStatus.DONE
+                    if not measure_type.continues_after_elimination
+                    else MeasureStatus.ACTIVE,
+                    effect=f"{measure_type.name}已落实",
+                    income_gained=Decimal(rng.randrange(1200, 6000, 100)),
                 )
-                made["measures"] += 1
-                age = (today - measure.start_date).days
-                if age > 60 and rng.random() < 0.5:  # some have run long enough to show an effect
-                    actions.update_measure(
-                        measure,
-                        actor=cadre,
-                        expected_version=measure.version,
-                        status=MeasureStatus.DONE
-                        if not measure_type.continues_after_elimination
-                        else MeasureStatus.ACTIVE,
-                        effect=f"{measure_type.name}已落实",
-                        income_gained=Decimal(rng.randrange(1200, 6000, 100)),
-                    )
-                    made["effects"] += 1
-            income = Decimal(rng.randrange(6800, 8400, 50))
-            visitor = _visitor(case.village_id, cadre)
-            visited = start + dt.timedelta(days=30)
-            while visited <= today and made["visits_" + str(case.pk)] < 6:
-                actions.record_visit(
-                    plan,
-                    actor=visitor,
-                    visited_on=visited,
-                    findings=rng.choice(FINDINGS),
-                    income_per_capita=income,
-                )
-                income += Decimal(rng.randrange(100, 400, 50))
-                made["visits_" + str(case.pk)] += 1
-                made["visits"] += 1
-                visited += dt.timedelta(days=30)
+                made["effects"] += 1
+        income = Decimal(rng.randrange(6800, 8400, 50))
+        visitor = _visitor(case.village_id, cadre)
+        visited = start + dt.timedelta(days=30)
+        while visited <= today and made["visits_" + str(case.pk)] < 6:
+            actions.record_visit(
+                plan,
+                actor=visitor,
+                visited_on=visited,
+                findings=rng.choice(FINDINGS),
+                income_per_capita=income,
+            )
+            income += Decimal(rng.randrange(100, 400, 50))
+            made["visits_" + str(case.pk)] += 1
+            made["visits"] += 1
+            visited += dt.timedelta(days=30)
     return Counter({k: v for k, v in made.items() if not k.startswith("visits_")})
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from fangpin.kernel import Versioned
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household, Person
 
@@ -33,7 +34,7 @@ class Labour(models.TextChoices):
     UNABLE = "unable", "无劳动能力（兜底）"
 
 
-class MeasureType(models.Model):
+class MeasureType(Versioned):
     """One entry of a county's policy toolbox (政策工具箱)."""
 
     county = models.ForeignKey(
@@ -58,7 +59,6 @@ class MeasureType(models.Model):
     priority = models.PositiveSmallIntegerField("推荐优先级", default=50)  # higher first among equals
     active = models.BooleanField("启用", default=True)
     updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "帮扶措施类型"
@@ -124,7 +124,7 @@ class MeasureStatus(models.TextChoices):
 OPEN_MEASURE_STATUSES = (MeasureStatus.PLANNED, MeasureStatus.ACTIVE)
 
 
-class Measure(models.Model):
+class Measure(Versioned):
     plan = models.ForeignKey(AssistancePlan, on_delete=models.PROTECT, related_name="measures")
     measure_type = models.ForeignKey(
         MeasureType, on_delete=models.PROTECT, related_name="measures", verbose_name="措施类型"
@@ -164,7 +164,6 @@ class Measure(models.Model):
     source_text = models.CharField("台账原文", max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "帮扶措施"
@@ -277,7 +276,7 @@ class RosterImport(JobProgress, models.Model):
         return f"roster import #{self.pk}"
 
 
-class Discrepancy(models.Model):
+class Discrepancy(Versioned):
     """A household on which the agriculture roster (ag_roster) and fangpin's cases disagree, listed for
     the county to resolve; the reconciliation never changes a case itself."""
 
@@ -306,7 +305,6 @@ class Discrepancy(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     resolved_at = models.DateTimeField(null=True, blank=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "名册核对差异"

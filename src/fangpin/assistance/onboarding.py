@@ -36,6 +36,7 @@ from fangpin.assistance.models import (
     RosterImport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 from fangpin.cases.models import SOURCE_NATIONAL, Case, CaseStep
 from fangpin.cases.transitions import Kind, State
@@ -398,7 +399,7 @@ def _write(
         if progress:
             progress(start + len(part))
     record(
-        "ROSTER_IMPORTED",
+        Event.ROSTER_IMPORTED,
         actor=actor,
         username=username,
         object_type="region",
@@ -491,7 +492,7 @@ def run_import(job_id: int) -> str:
             status=ExportStatus.FAILED, message=str(exc)[:500], finished_at=timezone.now()
         )
         record(
-            "ROSTER_IMPORT_REFUSED",
+            Event.ROSTER_IMPORT_REFUSED,
             actor=job.requested_by,
             username=job.operator,
             outcome=Outcome.FAILURE,

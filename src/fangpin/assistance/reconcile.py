@@ -18,9 +18,11 @@ from fangpin.accounts.roles import Can
 from fangpin.assistance.actions import AssistanceError
 from fangpin.assistance.models import Discrepancy
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import monitoring
 from fangpin.cases.models import Case
 from fangpin.cases.transitions import Kind, State
+from fangpin.kernel import Conflict, lock, outermost
 from fangpin.regions.models import Level, Region
 from fangpin.registry.models import Household
 
@@ -103,7 +105,7 @@ def reconcile(county: Region, period: str, *, actor: User | None = None, usernam
     Discrepancy.objects.filter(pk__in=gone).update(status=Discrepancy.Status.GONE, last_period=period)
     counts["closed"] = len(gone)
     record(
-        "ROSTER_RECONCILED",
+        Event.ROSTER_RECONCILED,
         actor=actor,
         username=username,
         object_type="region",
@@ -129,7 +131,7 @@ def after_roster_delivery(period: str) -> None:
         log.exception("reconciliation after the ag_roster delivery of %s failed", period)
 
 
-@transaction.atomic
+@outermost
 def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_version: int) -> Discrepancy:
     """The county records how it resolved a discrepancy (the fix itself goes through the case actions)."""
     if not actor.can(Can.COUNTY_APPROVE) or not str(discrepancy.village_id).startswith(str(actor.region_id)):
@@ -137,20 +139,18 @@ def resolve(discrepancy: Discrepancy, *, actor: User, note: str, expected_versio
     note = note.strip()
     if len(note) < 2:
         raise AssistanceError("请填写处理说明")
-    updated = Discrepancy.objects.filter(pk=discrepancy.pk, version=expected_version, status="open").update(
-        status=Discrepancy.Status.RESOLVED,
-        note=note[:2000],
-        resolved_by=actor,
-        resolved_at=timezone.now(),
-        version=discrepancy.version + 1,
-    )
-    if not updated:
-        raise AssistanceError("该差异已被他人处理或已自动关闭，请刷新")
+    stale = "该差异已被他人处理或已自动关闭，请刷新"
+    locked = lock(Discrepancy, discrepancy.pk, expected_version, message=stale)
+    if locked.status != Discrepancy.Status.OPEN:
+        raise Conflict(stale)
+    locked.status, locked.note = Discrepancy.Status.RESOLVED, note[:2000]
+    locked.resolved_by, locked.resolved_at = actor, timezone.now()
+    locked.bump(["status", "note", "resolved_by", "resolved_at"])
     record(
-        "ROSTER_DISCREPANCY_RESOLVED",
+        Event.ROSTER_DISCREPANCY_RESOLVED,
         actor=actor,
         object_type="discrepancy",
         object_id=discrepancy.pk,
         data={"kind": discrepancy.kind},
     )
-    return Discrepancy.objects.get(pk=discrepancy.pk)
+    return locked

@@ -35,7 +35,9 @@ from fangpin.assistance.models import (
     RosterExport,
 )
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.models import Case
+from fangpin.kernel import ActionError
 from fangpin.lib.risks import RISK_TYPES
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.models import ExportKind, ExportRequest
@@ -111,7 +113,7 @@ def _measure_type_form(request: HttpRequest, instance: MeasureType | None) -> Ht
                     instance=instance,
                     expected_version=form.cleaned_data.get("version"),
                 )
-            except actions.AssistanceError as exc:
+            except ActionError as exc:  # an AssistanceError, or a Conflict
                 form.add_error(None, str(exc))
             else:
                 messages.success(request, f"已保存：{saved.code} {saved.name}")
@@ -332,7 +334,7 @@ def measure_update(request: HttpRequest, pk: int) -> HttpResponse:
             expected_version=form.cleaned_data["version"],
             **{k: form.cleaned_data[k] for k in ("status", "effect", "income_gained", "end_date")},
         )
-    except actions.AssistanceError as exc:
+    except ActionError as exc:  # an AssistanceError, or a Conflict
         messages.error(request, str(exc))
     else:
         messages.success(request, "已更新措施进展")
@@ -468,7 +470,7 @@ def roster_download(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("assistance:roster_export_detail", export.pk)
     record(
-        "ROSTER_DOWNLOADED",
+        Event.ROSTER_DOWNLOADED,
         actor=user,
         object_type="roster_export",
         object_id=export.pk,
@@ -589,6 +591,6 @@ def discrepancy_resolve(request: HttpRequest, pk: int) -> HttpResponse:
             item, actor=user, note=form.cleaned_data["note"], expected_version=form.cleaned_data["version"]
         )
         messages.success(request, "已记录处理说明")
-    except actions.AssistanceError as exc:
+    except ActionError as exc:  # an AssistanceError, or a Conflict
         messages.error(request, str(exc))
     return redirect("assistance:reconciliation")

@@ -13,6 +13,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from fangpin.audit.context import current
+from fangpin.audit.events import Event
 from fangpin.audit.models import HMAC_CHAIN, SHA256_CHAIN, AuditEvent, Outcome
 from fangpin.lib import anchors as anchor_file
 from fangpin.lib.anchors import GENESIS, Anchor, AnchorFileError
@@ -45,7 +46,7 @@ def _actor_fields(actor: Any) -> dict[str, Any]:
 
 
 def record(
-    event_type: str,
+    event_type: Event,
     *,
     actor: Any = None,
     outcome: str = Outcome.SUCCESS,
@@ -56,7 +57,10 @@ def record(
     username: str = "",
 ) -> AuditEvent:
     """Append one audit row, chained to the previous one, in the caller's transaction (fail closed:
-    if this raises, the caller's change rolls back with it)."""
+    if this raises, the caller's change rolls back with it). `event_type` must be an `Event` member: a
+    free string (a typo, a name nobody can search for) raises before anything is written."""
+    if not isinstance(event_type, Event):
+        raise TypeError(f"审计事件类型必须是 audit.events.Event 的成员，而不是 {event_type!r}")
     context = current.get()
     fields = _actor_fields(actor)
     if username and not fields["actor_username"]:
@@ -70,7 +74,7 @@ def record(
             at=timezone.now(),
             ip=context.ip,
             request_id=context.request_id,
-            event_type=event_type,
+            event_type=event_type.value,
             outcome=outcome,
             object_type=object_type,
             object_id=_clean(object_id, 64),
@@ -190,7 +194,7 @@ def anchor_head(*, actor: Any = None, daily: bool = False) -> Anchor | None:
     if not report.ok:
         raise ChainBroken(report.broken_at, report.problem, report.checked)
     legacy = AuditEvent.objects.filter(chain=SHA256_CHAIN).aggregate(last=Max("id"))["last"] or 0
-    record("AUDIT_ANCHORED", actor=actor, object_type="audit", data={"checked": report.checked})
+    record(Event.AUDIT_ANCHORED, actor=actor, object_type="audit", data={"checked": report.checked})
     head = chain_head()
     assert head is not None  # the row just recorded
     return anchor_file.append(

@@ -15,6 +15,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import chain_head, record, verify_chain
+from fangpin.audit.events import Event
 from fangpin.audit.models import AuditEvent
 from fangpin.lib.spreadsheet import csv_writer
 from fangpin.privacy import actions as privacy
@@ -42,7 +43,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     params = {k: request.GET.get(k, "") for k in ("event_type", "username", "since", "until")}
     page = Paginator(_filtered(request, params), 100).get_page(request.GET.get("page"))
     record(
-        "AUDIT_QUERIED", actor=request.user, object_type="audit", data={k: v for k, v in params.items() if v}
+        Event.AUDIT_QUERIED,
+        actor=request.user,
+        object_type="audit",
+        data={k: v for k, v in params.items() if v},
     )
     return render(request, "audit/audit_list.html", {"page": page, "params": params})
 
@@ -105,7 +109,7 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         writer.writerow(["链头", head.pk, timezone.localtime(head.at).isoformat(), *[""] * 10, head.hash])
         response["X-Audit-Chain-Head"] = f"{head.pk} {head.hash}"
     record(
-        "AUDIT_EXPORTED",
+        Event.AUDIT_EXPORTED,
         actor=request.user,
         object_type="audit",
         reason=purpose.note,
@@ -120,7 +124,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     report = verify_chain()
     record(
-        "AUDIT_VERIFIED",
+        Event.AUDIT_VERIFIED,
         actor=user,
         object_type="audit",
         data={"checked": report.checked, "broken_at": report.broken_at},

@@ -26,6 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import deadlines, monitoring
 from fangpin.cases.forms import form_class
 from fangpin.cases.models import Case, CaseStep
@@ -46,6 +47,7 @@ from fangpin.cases.transitions import (
     must_hold,
     target_state,
 )
+from fangpin.kernel import ActionError, Conflict, lock, outermost
 from fangpin.lib.periods import previous_period
 from fangpin.lib.risks import RISK_TYPES
 from fangpin.registry.models import Household
@@ -68,12 +70,8 @@ __all__ = [
 ]
 
 
-class CaseError(ValueError):
+class CaseError(ActionError):
     """Bad input: the message is shown to the user as is."""
-
-
-class Conflict(CaseError):
-    """Someone else changed the case since the form was loaded."""
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -223,7 +221,7 @@ def _new_case(
         },
     )
     record(
-        "CASE_OPENED",
+        Event.CASE_OPENED,
         actor=actor,
         object_type="case",
         object_id=case.pk,
@@ -233,7 +231,7 @@ def _new_case(
     return case
 
 
-@transaction.atomic
+@outermost
 def open_case(
     lead: Lead,
     *,
@@ -248,7 +246,7 @@ def open_case(
     """Dispatch a lead: a township reviewer or county approver opens the case and assigns a grid worker
     or village cadre of the lead's village. A consider-elimination lead opens an elimination case."""
     at = at or timezone.now()
-    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    locked = lock(Lead, lead.pk, None)
     if not actor.can(Can.DISPATCH_LEADS) or not str(locked.village_id).startswith(str(actor.region_id)):
         raise Refused("您无权派发该线索")
     if locked.status not in (LeadStatus.NEW, LeadStatus.ACCEPTED):
@@ -290,22 +288,20 @@ def open_case(
         )
     mark_in_case(locked, actor=actor)
     if green_channel:
-        case = submit(
-            case,
-            "green_channel",
-            actor=actor,
-            payload={
-                "version": case.version,
-                "category": category or locked.category,
-                "risk_types": risk_types if risk_types is not None else locked.risk_type_list(),
-                "reason": reason,
-            },
-            at=at,
+        payload = {
+            "version": case.version,
+            "category": category or locked.category,
+            "risk_types": risk_types if risk_types is not None else locked.risk_type_list(),
+            "reason": reason,
+        }
+        form = _valid_form(case, "green_channel", actor=actor, payload=payload)
+        case = _transition(
+            case, "green_channel", actor=actor, expected_version=case.version, form=form, at=at
         )
     return case
 
 
-@transaction.atomic
+@outermost
 def open_elimination(
     identification: Case, *, actor: User, assignee: User, at: dt.datetime | None = None
 ) -> Case:
@@ -331,7 +327,7 @@ def open_elimination(
     )
 
 
-@transaction.atomic
+@outermost
 def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) -> Case:
     locked = _lock(case, expected_version)
     if not actor.can(Can.DISPATCH_LEADS) or not in_scope(actor, locked):
@@ -341,8 +337,7 @@ def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) 
     _check_assignee(assignee, str(locked.village_id))
     previous = locked.assignee_id
     locked.assignee = assignee
-    locked.version += 1
-    locked.save(update_fields=["assignee", "version", "updated_at"])
+    locked.bump(["assignee"])
     CaseStep.objects.create(
         case=locked,
         action="reassign",
@@ -353,7 +348,9 @@ def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) 
         note=f"改派给 {assignee.full_name or assignee.username}",
         data={"from": previous, "to": assignee.pk},
     )
-    record("CASE_REASSIGNED", actor=actor, object_type="case", object_id=locked.pk, data={"to": assignee.pk})
+    record(
+        Event.CASE_REASSIGNED, actor=actor, object_type="case", object_id=locked.pk, data={"to": assignee.pk}
+    )
     _notify([assignee], "新的入户核实任务（改派）", locked, verb="case_assigned")
     return locked
 
@@ -362,18 +359,13 @@ def reassign(case: Case, *, actor: User, assignee: User, expected_version: int) 
 
 
 def _lock(case: Case, expected_version: int) -> Case:
-    locked = (
-        Case.objects.select_for_update(of=("self",))
-        .select_related("village", "household", "lead")
-        .get(pk=case.pk)
-    )
-    if locked.version != expected_version:
+    def who_changed_it(locked: Case) -> str:
         last = locked.steps.select_related("actor").order_by("-at", "-id").first()
         who = (last.actor.full_name or last.actor.username) if last and last.actor else "系统"
-        raise Conflict(
-            f"该案件已被{who}办理（当前：{STATE_LABELS[locked.state]}），您看到的是旧版本，请刷新后重试"
-        )
-    return locked
+        return f"该案件已被{who}办理（当前：{STATE_LABELS[locked.state]}），您看到的是旧版本，请刷新后重试"
+
+    cases = Case.objects.select_related("village", "household", "lead")
+    return lock(cases, case.pk, expected_version, message=who_changed_it)
 
 
 def submit(
@@ -386,6 +378,20 @@ def submit(
     at: dt.datetime | None = None,
 ) -> Case:
     """Validate `payload` with the step's form (as the web page does) and take the step."""
+    form = _valid_form(case, action, actor=actor, payload=payload, files=files)
+    return transition(
+        case, action, actor=actor, expected_version=form.cleaned_data["version"], form=form, at=at
+    )
+
+
+def _valid_form(
+    case: Case,
+    action: str,
+    *,
+    actor: User,
+    payload: Mapping[str, Any],
+    files: Mapping[str, UploadedFile[Any]] | None = None,
+) -> Any:
     uploads = MultiValueDict({k: [v] for k, v in (files or {}).items()})
     form = form_class(action, case.kind)(data=payload, files=uploads, actor=actor)
     if not form.is_valid():
@@ -394,12 +400,10 @@ def submit(
             for f, e in form.errors.items()
         )
         raise CaseError(problems)
-    return transition(
-        case, action, actor=actor, expected_version=form.cleaned_data["version"], form=form, at=at
-    )
+    return form
 
 
-@transaction.atomic
+@outermost
 def transition(
     case: Case,
     action: str,
@@ -410,6 +414,20 @@ def transition(
     at: dt.datetime | None = None,
 ) -> Case:
     """Take one step. `form` is the step's valid form (see forms.form_class); None for `compare`."""
+    return _transition(case, action, actor=actor, expected_version=expected_version, form=form, at=at)
+
+
+@transaction.atomic
+def _transition(
+    case: Case,
+    action: str,
+    *,
+    actor: User | None,
+    expected_version: int,
+    form: Any = None,
+    at: dt.datetime | None = None,
+) -> Case:
+    """`transition` for callers inside another action (open_case, the automatic comparison)."""
     at = at or timezone.now()
     locked = _lock(case, expected_version)
     view = case_view(locked)
@@ -423,7 +441,7 @@ def transition(
     return_to = State(data["return_to"]) if data.get("return_to") else None
     new_state = target_state(view, step, return_to=return_to)
     from_state = locked.state
-    fields = ["state", "version", "updated_at"]
+    fields = ["state"]  # + version and updated_at (Versioned.bump)
 
     if action == "submit_visit":
         assert form is not None
@@ -485,8 +503,7 @@ def transition(
         fields.append("decided_at")
 
     locked.state = new_state
-    locked.version += 1
-    locked.save(update_fields=list(dict.fromkeys(fields)))
+    locked.bump(fields)
     saved = CaseStep(
         case=locked,
         action=action,
@@ -504,7 +521,7 @@ def transition(
         saved.attachment.save(attachment.stored_name, ContentFile(attachment.content), save=False)
     saved.save()
     record(
-        f"CASE_{action.upper()}",
+        Event(f"CASE_{action.upper()}"),  # one member per transition (a test walks them)
         actor=actor,
         object_type="case",
         object_id=locked.pk,
@@ -521,7 +538,7 @@ def _after(case: Case, action: str, actor: User | None, at: dt.datetime) -> None
         findings = compare(case)
         case.comparison = findings
         case.save(update_fields=["comparison"])
-        transition(case, "compare", actor=None, expected_version=case.version, at=at)
+        _transition(case, "compare", actor=None, expected_version=case.version, at=at)
         case.refresh_from_db()
         return
     if action == "announce":

@@ -13,16 +13,19 @@ import logging
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from fangpin.accounts.models import User
-from fangpin.accounts.roles import Role
+from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases.holidays import WorkingCalendar, parse_schedule, replace_year
 from fangpin.cases.models import Case, CaseStep, DeadlineRule, Escalation
 from fangpin.cases.transitions import DECIDED_STATES, STATE_LABELS, STATE_LEVEL, Level, State
+from fangpin.kernel import outermost
 from fangpin.regions.models import Region
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,21 @@ def rule_for(region_prefix: str) -> Rule:
     if best is None:
         return Rule()
     return Rule(best.days, best.working_days, best.escalate_days_before, str(best.region_id))
+
+
+@outermost
+def set_rule(
+    region_id: str, *, actor: User, days: int, working_days: bool, escalate_days_before: int
+) -> DeadlineRule:
+    """A county sets its time limit (its townships and villages inherit it); new cases use it."""
+    if not actor.can(Can.MANAGE_TOOLBOX) or not region_id.startswith(str(actor.region_id)):
+        raise PermissionDenied("您无权设置该地区的办理时限")
+    values = {"days": days, "working_days": working_days, "escalate_days_before": escalate_days_before}
+    rule, _ = DeadlineRule.objects.update_or_create(
+        region_id=region_id, defaults={**values, "updated_by": actor}
+    )
+    record(Event.CASE_DEADLINE_RULE_SET, actor=actor, object_type="region", object_id=region_id, data=values)
+    return rule
 
 
 def is_working_day(day: dt.date) -> bool:
@@ -150,7 +168,7 @@ def load_holidays(
         None,
     )
     record(
-        "CASE_HOLIDAYS_LOADED",
+        Event.CASE_HOLIDAYS_LOADED,
         actor=actor,
         username=username,
         object_type="holiday_year",
@@ -211,7 +229,7 @@ def recompute_deadlines(year: int, *, actor: User | None = None, username: str =
             data={"year": year, "old": old_day, "new": new_day},
         )
         record(
-            "CASE_DEADLINE_RECOMPUTED",
+            Event.CASE_DEADLINE_RECOMPUTED,
             actor=actor,
             username=username,
             object_type="case",
@@ -341,7 +359,7 @@ def escalate(now: dt.datetime | None = None) -> EscalationReport:
                     target=case,
                 )
                 record(
-                    "CASE_ESCALATED",
+                    Event.CASE_ESCALATED,
                     object_type="case",
                     object_id=case.pk,
                     data={"kind": str(kind), "level": str(level), "recipients": len(people)},

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
 from django.utils import timezone
 
 from fangpin.accounts.models import User
@@ -284,38 +283,38 @@ def populate(
     if focus_village:
         stable.sort(key=lambda pk: not Household.objects.filter(pk=pk, village_id=focus_village).exists())
     for (until, kind, age, green), lead in zip(PLAN, pool, strict=False):
+        # each action below is its own transaction (they are outermost: fangpin.kernel)
         start = now - dt.timedelta(days=age)
-        with transaction.atomic():
-            if kind == "elimination" and stable:
-                # A household the lake shows above the line: monitored earlier (a cadre's report), now stable.
-                household = Household.objects.get(pk=stable.pop(0))
-                people = _People(household.village)
-                lead = report_lead(
-                    household=household,
-                    risk_types=["07"],
-                    note="演示：务工就业不稳，曾纳入监测",
-                    actor=people.grid,
-                )
-            people = _People(lead.village)
-            if kind == "elimination":
-                base = actions.open_case(
-                    lead, actor=people.township, assignee=people.grid, at=start - dt.timedelta(days=200)
-                )
-                base = _advance(base, "monitored", people, start - dt.timedelta(days=200), lead)
-                case = actions.open_elimination(base, actor=people.township, assignee=people.grid, at=start)
-                case = _advance(case, until, people, start, None)
-            else:
-                case = actions.open_case(
-                    lead,
-                    actor=people.township,
-                    assignee=people.grid,
-                    green_channel=green,
-                    category=lead.category or "sudden",
-                    risk_types=lead.risk_type_list()[:5] or ["05"],
-                    reason="突发意外，事实清楚，先帮扶后补程序" if green else "",
-                    at=start,
-                )
-                case = _advance(case, until, people, start, lead)
+        if kind == "elimination" and stable:
+            # A household the lake shows above the line: monitored earlier (a cadre's report), now stable.
+            household = Household.objects.get(pk=stable.pop(0))
+            people = _People(household.village)
+            lead = report_lead(
+                household=household,
+                risk_types=["07"],
+                note="演示：务工就业不稳，曾纳入监测",
+                actor=people.grid,
+            )
+        people = _People(lead.village)
+        if kind == "elimination":
+            base = actions.open_case(
+                lead, actor=people.township, assignee=people.grid, at=start - dt.timedelta(days=200)
+            )
+            base = _advance(base, "monitored", people, start - dt.timedelta(days=200), lead)
+            case = actions.open_elimination(base, actor=people.township, assignee=people.grid, at=start)
+            case = _advance(case, until, people, start, None)
+        else:
+            case = actions.open_case(
+                lead,
+                actor=people.township,
+                assignee=people.grid,
+                green_channel=green,
+                category=lead.category or "sudden",
+                risk_types=lead.risk_type_list()[:5] or ["05"],
+                reason="突发意外，事实清楚，先帮扶后补程序" if green else "",
+                at=start,
+            )
+            case = _advance(case, until, people, start, lead)
         made[case.state + ("(绿色通道)" if case.green_channel else "")] += 1
     if len(pool) < len(PLAN):
         log.warning("cases demo: only %s leads for %s planned cases", len(pool), len(PLAN))

@@ -23,6 +23,7 @@ from fangpin.cases.transitions import (
     Kind,
     State,
 )
+from fangpin.kernel import Versioned
 from fangpin.lib.risks import CATEGORIES
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
@@ -56,7 +57,7 @@ SOURCE_NATIONAL = "national"
 SOURCE_CHOICES = [("", "本系统办理"), (SOURCE_NATIONAL, "全国防返贫监测信息系统")]
 
 
-class Case(models.Model):
+class Case(Versioned):
     kind = models.CharField("类型", max_length=16, choices=KIND_CHOICES, default=Kind.IDENTIFICATION.value)
     household = models.ForeignKey(
         Household, on_delete=models.PROTECT, related_name="cases", verbose_name="农户"
@@ -107,7 +108,6 @@ class Case(models.Model):
     # "national": imported from the county's 监测对象台账 (assistance.onboarding), in its current state
     source = models.CharField("来源", max_length=10, choices=SOURCE_CHOICES, blank=True, default="")
     updated_at = models.DateTimeField("更新时间", auto_now=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "识别/消除案件"

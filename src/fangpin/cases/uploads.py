@@ -30,6 +30,7 @@ from pypdf import PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 from fangpin.conf import ConfigError, env_str
 
@@ -204,7 +205,7 @@ def _scan(content: bytes, actor: Any) -> None:
             raise Rejected("病毒扫描服务暂不可用，文件未保存，请稍后再上传") from None
         if found:
             record(
-                "MALWARE_REJECTED",
+                Event.MALWARE_REJECTED,
                 actor=actor,
                 outcome=Outcome.DENIED,
                 object_type="upload",

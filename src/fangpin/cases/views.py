@@ -18,9 +18,10 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import actions, deadlines, integrity, monitoring
 from fangpin.cases.forms import DeadlineRuleForm, OpenCaseForm, form_class
-from fangpin.cases.models import Case, DeadlineRule
+from fangpin.cases.models import Case
 from fangpin.cases.transitions import (
     DECIDED_STATES,
     KIND_LABELS,
@@ -263,7 +264,7 @@ def case_reassign(request: HttpRequest, pk: int) -> HttpResponse:
             case, actor=user, assignee=form.cleaned_data["assignee"], expected_version=int(version)
         )
         messages.success(request, "已改派")
-    except (actions.CaseError, actions.Refused) as exc:
+    except (actions.CaseError, actions.Conflict, actions.Refused) as exc:
         messages.error(request, str(exc))
     return redirect("cases:case_detail", pk=case.pk)
 
@@ -298,7 +299,7 @@ def case_notice(request: HttpRequest, pk: int) -> HttpResponse:
         raise Http404("该案件尚未进入公示")
     head = _heads([case.household_id]).get(case.household_id)
     members = Membership.objects.filter(household=case.household, end_date__isnull=True).count()
-    record("CASE_NOTICE_PRINTED", actor=user, object_type="case", object_id=case.pk)
+    record(Event.CASE_NOTICE_PRINTED, actor=user, object_type="case", object_id=case.pk)
     context = {
         "case": case,
         "head": head,
@@ -324,7 +325,11 @@ def case_authorization(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, "该案件没有上传承诺授权书")
         return redirect("cases:case_detail", pk=case.pk)
     record(
-        "CASE_ATTACHMENT_VIEWED", actor=user, object_type="case", object_id=case.pk, data={"step": step.pk}
+        Event.CASE_ATTACHMENT_VIEWED,
+        actor=user,
+        object_type="case",
+        object_id=case.pk,
+        data={"step": step.pk},
     )
     with step.attachment.open("rb") as handle:  # at most 10 MB (uploads.MAX_BYTES)
         content = handle.read()
@@ -353,16 +358,7 @@ def deadline_settings(request: HttpRequest) -> HttpResponse:
         },
     )
     if request.method == "POST" and form.is_valid():
-        DeadlineRule.objects.update_or_create(
-            region_id=region_id, defaults={**form.cleaned_data, "updated_by": user}
-        )
-        record(
-            "CASE_DEADLINE_RULE_SET",
-            actor=user,
-            object_type="region",
-            object_id=region_id,
-            data=form.cleaned_data,
-        )
+        deadlines.set_rule(region_id, actor=user, **form.cleaned_data)
         messages.success(request, "已保存；新立案件按新时限计算")
         return redirect("cases:deadline_settings")
     today = timezone.localdate()

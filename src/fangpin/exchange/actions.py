@@ -28,9 +28,12 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 from fangpin.exchange.models import CatalogVersion, Delivery, LinkReview, Source, Status
 from fangpin.exchange.signals import delivery_accepted
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.lib.periods import PeriodError, month_end, previous_period
 from fangpin.lib.periods import check_period as check_format
 from fangpin.pipeline import link_decisions, pinyin
@@ -67,7 +70,7 @@ PERSON_FIELDS = ("id_number", "name", "gender", "birth_date", "household_no", "v
 logger = logging.getLogger(__name__)
 
 
-class ExchangeError(ValueError):
+class ExchangeError(ActionError):
     """Bad input for an import: the message is shown to the user as is."""
 
 
@@ -109,7 +112,7 @@ def load_catalog_version(yaml_text: str, *, actor: Any = None, username: str = "
         active=True,
     )
     record(
-        "CATALOG_LOADED",
+        Event.CATALOG_LOADED,
         actor=actor,
         username=username,
         object_type="catalog",
@@ -785,7 +788,7 @@ def _finish(
     if delivery.status == Status.ACCEPTED and linker.roster:
         _apply_roster(linker.roster)
     record(
-        "DELIVERY_IMPORTED" if delivery.status != Status.REJECTED_WHOLE else "DELIVERY_REJECTED",
+        Event.DELIVERY_IMPORTED if delivery.status != Status.REJECTED_WHOLE else Event.DELIVERY_REJECTED,
         actor=actor,
         username=username,
         outcome=Outcome.SUCCESS if delivery.status != Status.REJECTED_WHOLE else Outcome.FAILURE,
@@ -886,7 +889,7 @@ def recover_interrupted(now: dt.datetime | None = None) -> list[int]:
             )
             if changed:
                 record(
-                    "DELIVERY_INTERRUPTED",
+                    Event.DELIVERY_INTERRUPTED,
                     outcome=Outcome.FAILURE,
                     object_type="delivery",
                     object_id=delivery.pk,
@@ -911,7 +914,7 @@ def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> D
             finished_at=timezone.now(),
         )
         record(
-            "DELIVERY_FAILED",
+            Event.DELIVERY_FAILED,
             actor=actor,
             username=username,
             outcome=Outcome.FAILURE,
@@ -926,11 +929,7 @@ def _fail(delivery: Delivery, exc: Exception, *, actor: Any, username: str) -> D
 # --- review queue and tokens -------------------------------------------------------------------------
 
 
-class Conflict(ExchangeError):
-    """Someone else changed the object since the form was loaded."""
-
-
-@transaction.atomic
+@outermost
 def decide_link(review: LinkReview, *, person_key: int | None, actor: Any, version: int) -> LinkReview:
     """A person picks one of the candidates (`person_key`) or says none fits (None). The decision is
     written to the lake's link decisions, which screening reads alongside the delivered rows."""
@@ -938,20 +937,15 @@ def decide_link(review: LinkReview, *, person_key: int | None, actor: Any, versi
     if person_key is not None and person_key not in candidates:
         raise ExchangeError("只能在候选人员中选择")
     decision = LinkReview.Decision.LINKED if person_key is not None else LinkReview.Decision.NOT_FOUND
-    updated = LinkReview.objects.filter(
-        pk=review.pk, version=version, decision=LinkReview.Decision.PENDING
-    ).update(
-        decision=decision,
-        chosen_id=person_key,
-        decided_by=actor.username,
-        decided_at=timezone.now(),
-        version=version + 1,
-    )
-    if not updated:
+    locked = lock(LinkReview, review.pk, version, message="该记录已被他人处理，请刷新")
+    if locked.decision != LinkReview.Decision.PENDING:
         raise Conflict("该记录已被他人处理，请刷新")
+    locked.decision, locked.chosen_id = decision, person_key
+    locked.decided_by, locked.decided_at = actor.username, timezone.now()
+    locked.bump(["decision", "chosen", "decided_by", "decided_at"])
     review.refresh_from_db()
     record(
-        "LINK_DECIDED",
+        Event.LINK_DECIDED,
         actor=actor,
         object_type="link_review",
         object_id=review.pk,
@@ -988,7 +982,7 @@ def create_token(*, department: str, name: str, actor: Any) -> tuple[Any, str]:
         created_by=actor.username,
     )
     record(
-        "TOKEN_CREATED",
+        Event.TOKEN_CREATED,
         actor=actor,
         object_type="department_token",
         object_id=created.pk,
@@ -1001,7 +995,7 @@ def create_token(*, department: str, name: str, actor: Any) -> tuple[Any, str]:
 def revoke_token(token: Any, *, actor: Any) -> None:
     token.active = False
     token.save(update_fields=["active"])
-    record("TOKEN_REVOKED", actor=actor, object_type="department_token", object_id=token.pk)
+    record(Event.TOKEN_REVOKED, actor=actor, object_type="department_token", object_id=token.pk)
 
 
 DELIVERY_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -1064,7 +1058,7 @@ def queue_upload(*, actor: Any, dataset: str, period: str, upload: Any) -> Deliv
             operator=actor.username,
         )
         record(
-            "UPLOAD",
+            Event.UPLOAD,
             actor=actor,
             object_type="delivery",
             object_id=delivery.pk,

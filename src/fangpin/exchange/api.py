@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
-from fangpin.exchange import actions, reports
-from fangpin.exchange.models import DepartmentToken, Source
+from fangpin.exchange import actions, push, reports
+from fangpin.exchange.models import DepartmentToken
 from fangpin.lib.periods import PERIOD_PATTERN
 
 router = Router(tags=["数据交换 exchange"])
@@ -27,7 +26,7 @@ class DepartmentTokenAuth(HttpBearer):
         found = DepartmentToken.objects.filter(token_hash=DepartmentToken.digest(token), active=True).first()
         if found is None:
             record(
-                "API_TOKEN_REJECTED",
+                Event.API_TOKEN_REJECTED,
                 outcome=Outcome.DENIED,
                 object_type="department_token",
                 object_id=token[3:11],
@@ -80,51 +79,13 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
     """Events (e.g. an inpatient settlement) are validated exactly like delivered files; bad rows come back
     with reason codes, and re-pushing the same events does not duplicate them."""
     token: DepartmentToken = request.auth  # type: ignore[attr-defined]
-    catalog = actions.active_catalog()
-    spec = catalog.datasets.get(dataset)
-    if spec is None:
-        return Status(400, {"detail": f"未知数据集：{dataset}"})
-    if spec.department != token.department:
-        record(
-            "ACCESS_DENIED",
-            outcome=Outcome.DENIED,
-            object_type="dataset",
-            object_id=dataset,
-            reason=f"token_of:{token.department}",
-            username=f"token:{token.prefix}",
-        )
-        return Status(403, {"detail": f"该令牌属于{token.get_department_display()}，不能推送 {dataset}"})
-    if spec.cadence != "events":
-        return Status(400, {"detail": f"{dataset} 是快照数据集，请按期交付整个文件"})
     try:
-        actions.check_period(batch.period)  # not a month still to come
+        pushed = push.push_events(token, dataset, batch.period, batch.rows)
+    except PermissionDenied as exc:
+        return Status(403, {"detail": str(exc)})
     except actions.ExchangeError as exc:
         return Status(400, {"detail": str(exc)})
-    names = [f.name for f in spec.fields]
-    unknown = sorted({key for row in batch.rows for key in row} - set(names))
-    if unknown:
-        return Status(400, {"detail": f"未知字段：{', '.join(unknown)}；应为 {', '.join(names)}"})
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{dataset}.csv"
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=names)
-            writer.writeheader()
-            for row in batch.rows:
-                writer.writerow({k: "" if v is None else _text(v) for k, v in row.items()})
-        delivery = actions.import_file(
-            path,
-            dataset,
-            batch.period,
-            source=Source.API,
-            username=f"token:{token.prefix}",
-            file_name=f"api-{dataset}.csv",
-        )
-    leads = 0
-    if delivery.status == "accepted" and delivery.accepted:
-        # the incremental path (issue #5): re-score the households these events are about
-        from fangpin.warnings.screening import after_push
-
-        leads = len(after_push(batch.period, batch.rows))
+    delivery = pushed.delivery
     return Status(
         200,
         {
@@ -136,7 +97,7 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
             "duplicates": delivery.duplicates,
             "reasons": delivery.reasons,
             "message": delivery.message,
-            "leads": leads,
+            "leads": pushed.leads,
             "rejected_rows": [
                 # a pushed row is rows[i]; in the file written for the import it is Excel row i + 2
                 {
@@ -149,9 +110,3 @@ def push_events(request: HttpRequest, dataset: str, batch: EventBatch) -> Status
             ],
         },
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

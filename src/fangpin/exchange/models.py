@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from fangpin.accounts.roles import DEPARTMENTS
+from fangpin.kernel import Versioned
 from fangpin.regions.models import Region
 
 
@@ -141,7 +142,7 @@ class Delivery(models.Model):
         return self.linked / self.accepted if self.accepted else 0.0
 
 
-class LinkReview(models.Model):
+class LinkReview(Versioned):
     """A delivered row the linker could not place with confidence: its candidates are shown to a person
     who picks one or says none fits. Nothing is guessed."""
 
@@ -163,7 +164,6 @@ class LinkReview(models.Model):
     )
     decided_by = models.CharField(max_length=150, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "关联待确认"

@@ -14,6 +14,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.exchange import actions, quality, reports
 from fangpin.exchange.forms import DecisionForm, TokenForm, UploadForm
 from fangpin.exchange.models import Delivery, DepartmentToken, LinkReview, Status
@@ -83,7 +84,7 @@ def delivery_corrections(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = scope.get_or_404(user, Delivery, pk=pk)
     content, rows = reports.correction_workbook(delivery)
     record(
-        "EXPORT",
+        Event.EXPORT,
         actor=user,
         object_type="delivery",
         object_id=delivery.pk,
@@ -122,7 +123,7 @@ def delivery_report(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "privacy/refused.html", {"message": str(exc)}, status=400)
     content, rows = reports.delivery_workbook(delivery)
     record(
-        "EXPORT",
+        Event.EXPORT,
         actor=user,
         object_type="delivery",
         object_id=delivery.pk,

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from fangpin.accounts.models import User
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import Outcome
 from fangpin.notifications import transports
 from fangpin.notifications.models import Channel, Dispatch, DispatchStatus, Notification, RobotHost, Webhook
@@ -204,7 +205,7 @@ def _failed(dispatch: Dispatch, error: str) -> str:
     with transaction.atomic():
         dispatch.save(update_fields=["status", "last_error", "next_attempt_at"])
         record(
-            "NOTIFICATION_FAILED",
+            Event.NOTIFICATION_FAILED,
             outcome=Outcome.FAILURE,
             object_type="dispatch",
             object_id=dispatch.pk,
@@ -276,7 +277,7 @@ def add_webhook(*, actor: User, region_id: str, kind: str, name: str, url: str, 
     )
     # the URL carries the robot's key: the audit row names the host only
     record(
-        "WEBHOOK_ADDED",
+        Event.WEBHOOK_ADDED,
         actor=actor,
         object_type="webhook",
         object_id=hook.pk,
@@ -290,7 +291,7 @@ def set_webhook_active(hook: Webhook, active: bool, *, actor: User) -> None:
     hook.active = active
     hook.save(update_fields=["active"])
     record(
-        "WEBHOOK_ACTIVE" if active else "WEBHOOK_INACTIVE",
+        Event.WEBHOOK_ACTIVE if active else Event.WEBHOOK_INACTIVE,
         actor=actor,
         object_type="webhook",
         object_id=hook.pk,
@@ -325,7 +326,7 @@ def add_robot_host(*, actor: User, host: str, allow_private: bool = False, note:
         host=host, allow_private=allow_private, note=note.strip()[:200], added_by=actor.username
     )
     record(
-        "ROBOT_HOST_ADDED",
+        Event.ROBOT_HOST_ADDED,
         actor=actor,
         object_type="robot_host",
         object_id=entry.pk,
@@ -337,7 +338,7 @@ def add_robot_host(*, actor: User, host: str, allow_private: bool = False, note:
 @transaction.atomic
 def remove_robot_host(entry: RobotHost, *, actor: User) -> None:
     record(
-        "ROBOT_HOST_REMOVED",
+        Event.ROBOT_HOST_REMOVED,
         actor=actor,
         object_type="robot_host",
         object_id=entry.pk,

@@ -22,6 +22,7 @@ from django.utils import timezone
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import CAPABILITIES, Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.models import AuditEvent, Outcome
 from fangpin.privacy.forms import PURPOSE_NAMES, PurposeForm
 from fangpin.privacy.models import ExportKind, ExportRequest
@@ -104,7 +105,7 @@ def request_approval(
             purpose_note=purpose.note,
         )
         record(
-            "EXPORT_APPROVAL_REQUESTED",
+            Event.EXPORT_APPROVAL_REQUESTED,
             actor=actor,
             object_type="export_request",
             object_id=request.pk,
@@ -132,7 +133,7 @@ def decide(request: ExportRequest, *, actor: User, approve: bool, note: str = ""
             else "您无权审批该导出申请（须为辖区内有权查看完整个人信息的其他人员）"
         )
         record(
-            "EXPORT_DECISION_REFUSED",
+            Event.EXPORT_DECISION_REFUSED,
             actor=actor,
             outcome=Outcome.DENIED,
             object_type="export_request",
@@ -151,7 +152,7 @@ def decide(request: ExportRequest, *, actor: User, approve: bool, note: str = ""
             locked.expires_at = now + dt.timedelta(hours=settings.FANGPIN_EXPORT_APPROVAL_HOURS)
         locked.save()
         record(
-            "EXPORT_APPROVED" if approve else "EXPORT_DENIED",
+            Event.EXPORT_APPROVED if approve else Event.EXPORT_DENIED,
             actor=actor,
             object_type="export_request",
             object_id=locked.pk,
@@ -202,7 +203,7 @@ def claim_download(kind: ExportKind, export_id: int, *, actor: User) -> ExportRe
                 found.save(update_fields=["downloaded_at"])
     if problem:
         record(
-            "EXPORT_DOWNLOAD_REFUSED",
+            Event.EXPORT_DOWNLOAD_REFUSED,
             actor=actor,
             outcome=Outcome.DENIED,
             object_type=f"{kind}_export",
@@ -229,7 +230,7 @@ def reveal_allowed(actor: User) -> bool:
         return True
     first = not mine.filter(event_type="PI_REVEAL_THROTTLED").exists()
     record(
-        "PI_REVEAL_THROTTLED",
+        Event.PI_REVEAL_THROTTLED,
         actor=actor,
         outcome=Outcome.DENIED,
         object_type="user",

@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.warnings.models import Declaration, Lead, LeadStatus
 from fangpin.web.fields import with_indexes
 
@@ -106,7 +107,7 @@ def purge(*, execute: bool, actor: object = None, now: dt.datetime | None = None
         if execute:
             with transaction.atomic():
                 record(
-                    "PI_PURGED",
+                    Event.PI_PURGED,
                     actor=actor,
                     object_type="retention",
                     object_id=category,

@@ -85,7 +85,7 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def request_use(request: HttpRequest, pk: int) -> HttpResponse:
     """The requester starts the approved export (once): the export's own code runs with the approval."""
-    from fangpin.analytics.exports import start_household_export
+    from fangpin.analytics.actions import start_household_export
     from fangpin.assistance.actions import AssistanceError, request_roster_export
 
     user = _me(request)

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.db import transaction
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.lib import divisions
 from fangpin.lib.text import control_characters
 from fangpin.regions.models import Level, Region
@@ -61,7 +62,7 @@ def load_divisions(
             progress(1)
     Region.objects.bulk_create(batch)
     counts = {"read": len(rows), "created": created, "updated": updated}
-    record("REGIONS_LOADED", actor=actor, object_type="region", object_id=within, data=counts)
+    record(Event.REGIONS_LOADED, actor=actor, object_type="region", object_id=within, data=counts)
     return counts
 
 
@@ -82,7 +83,7 @@ def create_grid(village: Region, name: str, actor: object | None = None) -> Regi
         parent=village,
         full_name=f"{village.full_name}/{name}",
     )
-    record("GRID_CREATED", actor=actor, object_type="region", object_id=grid.prefix, data={"name": name})
+    record(Event.GRID_CREATED, actor=actor, object_type="region", object_id=grid.prefix, data={"name": name})
     return grid
 
 
@@ -110,7 +111,7 @@ def rename_grid(grid: Region, name: str, actor: object | None = None) -> Region:
     grid.full_name = grid.full_name.rsplit("/", 1)[0] + "/" + name
     grid.save(update_fields=["name", "full_name"])
     record(
-        "GRID_RENAMED",
+        Event.GRID_RENAMED,
         actor=actor,
         object_type="region",
         object_id=grid.prefix,

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from django.db import transaction
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.pipeline.readers import ROW
 from fangpin.regions.models import Level, Region
 from fangpin.registry import snapshot
@@ -54,7 +55,7 @@ def register_household(*, actor: Any, household_no: str, household_type: str, vi
         household_no=household_no, household_type=household_type, village=village
     )
     record(
-        "HOUSEHOLD_CREATED",
+        Event.HOUSEHOLD_CREATED,
         actor=actor,
         object_type="household",
         object_id=household.pk,
@@ -89,7 +90,7 @@ def add_member(
         person=person, household=household, relation=relation, start_date=since, start_reason=reason
     )
     record(
-        "MEMBER_ADDED",
+        Event.MEMBER_ADDED,
         actor=actor,
         object_type="household",
         object_id=household.pk,
@@ -115,7 +116,7 @@ def record_status(*, actor: Any, person: Person, status: str, on: dt.date) -> Pe
     person.save(update_fields=["status", "status_date", "version"])
     Membership.objects.filter(person=person, end_date__isnull=True).update(end_date=on, end_reason=status)
     record(
-        "PERSON_STATUS_CHANGED",
+        Event.PERSON_STATUS_CHANGED,
         actor=actor,
         object_type="person",
         object_id=person.pk,
@@ -156,7 +157,7 @@ def split_household(
             reason=MembershipChange.SPLIT,
         )
     record(
-        "HOUSEHOLD_SPLIT",
+        Event.HOUSEHOLD_SPLIT,
         actor=actor,
         object_type="household",
         object_id=source.pk,
@@ -225,7 +226,7 @@ def apply_police_snapshot(
     counts["status_changed"] = born_with_status + snapshot.apply_status(state, as_of)
     counts["moved"] = snapshot.apply_moves(state, as_of)
     record(
-        "POLICE_SNAPSHOT_APPLIED",
+        Event.POLICE_SNAPSHOT_APPLIED,
         actor=actor,
         object_type="registry",
         object_id=as_of.isoformat(),

@@ -15,6 +15,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.lib import idcard
 from fangpin.privacy import actions as privacy
 from fangpin.privacy.forms import PURPOSES
@@ -62,7 +63,9 @@ def household_search(request: HttpRequest) -> HttpResponse:
             )
         results = list(_with_counts(matched.distinct().order_by("household_no"))[:100])
         # The query itself is personal information: the audit row keeps its kind, never its value.
-        record("SEARCH", actor=user, object_type="household", data={"kind": kind, "results": len(results)})
+        record(
+            Event.SEARCH, actor=user, object_type="household", data={"kind": kind, "results": len(results)}
+        )
     template = "registry/_search_results.html" if request.htmx else "registry/household_list.html"  # type: ignore[attr-defined]
     return render(request, template, {"form": form, "results": results, "searched": True})
 
@@ -80,7 +83,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
     today = timezone.localdate()
     current = [m for m in memberships if m.end_date is None]
     past = [m for m in memberships if m.end_date is not None]
-    record("HOUSEHOLD_VIEWED", actor=user, object_type="household", object_id=household.pk)
+    record(Event.HOUSEHOLD_VIEWED, actor=user, object_type="household", object_id=household.pk)
     return render(
         request,
         "registry/household_detail.html",
@@ -121,7 +124,7 @@ def person_reveal(request: HttpRequest, pk: int) -> HttpResponse:
     field = form.cleaned_data["field"]
     label = person.sensitivity_label(timezone.localdate())
     record(
-        "PI_REVEAL",
+        Event.PI_REVEAL,
         actor=user,
         object_type="person",
         object_id=person.pk,

@@ -22,7 +22,10 @@ from django.utils import timezone
 
 from fangpin.accounts.roles import Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.cases import monitoring
+from fangpin.kernel import ActionError, lock, outermost
+from fangpin.kernel import Conflict as Conflict  # re-exported: the views catch actions.Conflict
 from fangpin.lib.risks import MAX_RISK_TYPES, RISK_TYPES
 from fangpin.pipeline.catalog import Catalog
 from fangpin.pipeline.policy import Policy, Rule
@@ -55,12 +58,8 @@ DECLARATIONS_PER_ID_PER_DAY = 3
 DECLARATIONS_PER_CLIENT_PER_HOUR = 10
 
 
-class LeadError(ValueError):
+class LeadError(ActionError):
     """A request that cannot be carried out: the message is shown to the user as is."""
-
-
-class Conflict(LeadError):
-    """Someone else changed the lead since the form was loaded."""
 
 
 class RateLimited(LeadError):
@@ -90,15 +89,7 @@ def _check(actor: Any, capability: Can, lead: Lead | None = None) -> None:
 
 
 def _locked(lead: Lead, expected_version: int | None) -> Lead:
-    fresh = Lead.objects.select_for_update().get(pk=lead.pk)
-    if expected_version is not None and fresh.version != expected_version:
-        raise Conflict("该线索已被他人处理或修改，请刷新后重试")
-    return fresh
-
-
-def _bump(lead: Lead, fields: Iterable[str]) -> None:
-    lead.version += 1
-    lead.save(update_fields=[*fields, "version", "updated_at"])
+    return lock(Lead, lead.pk, expected_version, message="该线索已被他人处理或修改，请刷新后重试")
 
 
 def _notify(users: Any, title: str, url: str, *, target: Lead | None = None) -> None:
@@ -209,7 +200,7 @@ def _absorb_fields(primary: Lead, dup: Lead) -> None:
 def _absorb(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> None:
     """Fold `dup` into `primary` and save it (see `_absorb_fields`)."""
     _absorb_fields(primary, dup)
-    _bump(primary, ABSORBED_FIELDS)
+    primary.bump(ABSORBED_FIELDS)
     _sync_sources(primary, dup.datasets, catalog)
 
 
@@ -237,7 +228,7 @@ def _open_duplicate(lead: Lead) -> Lead | None:
 def _merge(primary: Lead, dup: Lead, catalog: Catalog | None = None) -> Lead:
     _absorb(primary, dup, catalog)
     dup.status, dup.merged_into = LeadStatus.MERGED, primary
-    _bump(dup, ["status", "merged_into"])
+    dup.bump(["status", "merged_into"])
     return primary
 
 
@@ -256,7 +247,7 @@ def merge_leads(primary: Lead, duplicate: Lead, *, actor: Any) -> Lead:
         raise LeadError("只能合并同一农户的线索")
     _merge(primary, duplicate)
     record(
-        "LEAD_MERGED",
+        Event.LEAD_MERGED,
         actor=actor,
         object_type="lead",
         object_id=primary.pk,
@@ -665,7 +656,7 @@ def import_screening(
     run.save(update_fields=["created", "updated", "merged", "skipped", "finished_at"])
     importer.notify_townships()
     record(
-        "SCREENING_IMPORTED",
+        Event.SCREENING_IMPORTED,
         actor=actor,
         username="" if actor else f"system:{trigger}",
         object_type="screening_run",
@@ -767,7 +758,7 @@ def declare(
         receipt=new_receipt(),
     )
     record(
-        "LEAD_DECLARED",
+        Event.LEAD_DECLARED,
         username="public",
         object_type="lead",
         object_id=lead.pk,
@@ -823,7 +814,7 @@ def report_lead(*, household: Household, risk_types: Sequence[str], note: str, a
         ],
     )
     record(
-        "LEAD_REPORTED",
+        Event.LEAD_REPORTED,
         actor=actor,
         object_type="lead",
         object_id=lead.pk,
@@ -845,7 +836,7 @@ def report_lead(*, household: Household, risk_types: Sequence[str], note: str, a
 # --- decisions -----------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@outermost
 def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) -> Lead:
     _check(actor, Can.DISPATCH_LEADS, lead)
     lead = _locked(lead, expected_version)
@@ -854,12 +845,12 @@ def accept_lead(lead: Lead, *, actor: Any, expected_version: int | None = None) 
     if lead.household_id is None:
         raise LeadError("请先为该申报匹配农户，再受理")
     lead.status, lead.accepted_at, lead.decided_by = LeadStatus.ACCEPTED, timezone.now(), actor
-    _bump(lead, ["status", "accepted_at", "decided_by"])
-    record("LEAD_ACCEPTED", actor=actor, object_type="lead", object_id=lead.pk)
+    lead.bump(["status", "accepted_at", "decided_by"])
+    record(Event.LEAD_ACCEPTED, actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
 
-@transaction.atomic
+@outermost
 def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | None = None) -> Lead:
     _check(actor, Can.DISPATCH_LEADS, lead)
     reason = reason.strip()
@@ -871,13 +862,13 @@ def reject_lead(lead: Lead, *, actor: Any, reason: str, expected_version: int | 
     now = timezone.now()
     lead.status, lead.reject_reason, lead.decided_by = LeadStatus.REJECTED, reason[:1000], actor
     lead.outcome, lead.outcome_at = Outcome.REJECTED, now
-    _bump(lead, ["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
+    lead.bump(["status", "reject_reason", "decided_by", "outcome", "outcome_at"])
     _propagate_outcome(lead, Outcome.REJECTED, now)
-    record("LEAD_REJECTED", actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
+    record(Event.LEAD_REJECTED, actor=actor, object_type="lead", object_id=lead.pk, reason=reason[:200])
     return lead
 
 
-@transaction.atomic
+@outermost
 def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
     """The township matches an unmatched self-declaration to a household (in its scope)."""
     _check(actor, Can.DISPATCH_LEADS, lead)
@@ -890,9 +881,13 @@ def match_household(lead: Lead, household: Household, *, actor: Any) -> Lead:
         raise LeadError("该线索已匹配农户")
     lead.household, lead.village_id = household, household.village_id
     lead.provenance = [*lead.provenance, {"matched_by": actor.username, "at": timezone.now().isoformat()}]
-    _bump(lead, ["household", "village", "provenance"])
+    lead.bump(["household", "village", "provenance"])
     record(
-        "LEAD_MATCHED", actor=actor, object_type="lead", object_id=lead.pk, data={"household": household.pk}
+        Event.LEAD_MATCHED,
+        actor=actor,
+        object_type="lead",
+        object_id=lead.pk,
+        data={"household": household.pk},
     )
     duplicate_of = _open_duplicate(lead)
     if duplicate_of is not None:
@@ -913,8 +908,8 @@ def mark_in_case(lead: Lead, *, actor: Any) -> Lead:
     lead.status = LeadStatus.IN_CASE
     if lead.accepted_at is None:
         lead.accepted_at = timezone.now()
-    _bump(lead, ["status", "accepted_at"])
-    record("LEAD_IN_CASE", actor=actor, object_type="lead", object_id=lead.pk)
+    lead.bump(["status", "accepted_at"])
+    record(Event.LEAD_IN_CASE, actor=actor, object_type="lead", object_id=lead.pk)
     return lead
 
 
@@ -939,7 +934,7 @@ def record_outcome(lead: Lead, outcome: str, *, actor: Any) -> Lead:
     lead.outcome, lead.outcome_at = outcome, now
     if lead.status in OPEN_STATUSES:
         lead.status = LeadStatus.CLOSED
-    _bump(lead, ["outcome", "outcome_at", "status"])
+    lead.bump(["outcome", "outcome_at", "status"])
     _propagate_outcome(lead, outcome, now)
-    record("LEAD_OUTCOME", actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
+    record(Event.LEAD_OUTCOME, actor=actor, object_type="lead", object_id=lead.pk, data={"outcome": outcome})
     return lead

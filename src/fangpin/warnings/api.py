@@ -20,6 +20,7 @@ from fangpin.accounts.decorators import api_user
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import Can
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.lib.masking import mask_name
 from fangpin.lib.risks import RISK_TYPES
 from fangpin.warnings import actions, portrait_info
@@ -178,7 +179,7 @@ def list_leads(
 def lead_detail(request: HttpRequest, pk: int) -> LeadOut:
     user = _user(request)
     lead = scope.get_or_404(user, Lead, pk=pk)
-    record("LEAD_VIEWED", actor=user, object_type="lead", object_id=lead.pk)
+    record(Event.LEAD_VIEWED, actor=user, object_type="lead", object_id=lead.pk)
     return _out(lead, full=True)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from fangpin.kernel import Versioned
 from fangpin.regions.models import Region
 from fangpin.registry.models import Household
 from fangpin.web.fields import BlindIndexField, EncryptedTextField
@@ -74,7 +75,7 @@ class ScreeningRun(models.Model):
         return f"screening {self.as_of} #{self.pk}"
 
 
-class Lead(models.Model):
+class Lead(Versioned):
     household = models.ForeignKey(
         Household, on_delete=models.PROTECT, null=True, blank=True, related_name="leads", verbose_name="农户"
     )
@@ -112,7 +113,6 @@ class Lead(models.Model):
     outcome_at = models.DateTimeField("结果时间", null=True, blank=True)
     created_at = models.DateTimeField("创建时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         verbose_name = "预警线索"

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.pipeline.history import (
     HORIZON,
     MIN_LABELLED_MONTHS,
@@ -91,7 +92,7 @@ def retrain_if_due(lake_path: Path | None = None) -> Retrain:
     run = train_from_history(lake, periods, active_policy(), folder, decisions=decision_labels())
     with transaction.atomic():
         record(
-            "MODEL_TRAINED",
+            Event.MODEL_TRAINED,
             object_type="model",
             object_id=run.model.version,
             data={

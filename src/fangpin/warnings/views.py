@@ -26,6 +26,7 @@ from fangpin.accounts.decorators import requires
 from fangpin.accounts.models import User
 from fangpin.accounts.roles import DEPARTMENTS, Can, Role
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.audit.middleware import client_ip
 from fangpin.lib.risks import CATEGORIES, RISK_TYPES
 from fangpin.regions.models import Level, Region
@@ -167,7 +168,7 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
         (portrait_info.label(k), portrait_info.display(v)) for k, v in (lead.portrait_snapshot or {}).items()
     ]
     declaration = getattr(lead, "declaration", None)
-    record("LEAD_VIEWED", actor=user, object_type="lead", object_id=lead.pk)
+    record(Event.LEAD_VIEWED, actor=user, object_type="lead", object_id=lead.pk)
     return render(
         request,
         "warnings/lead_detail.html",
@@ -205,7 +206,7 @@ def _decide(request: HttpRequest, pk: int, run: Any, form_class: type[DecisionFo
         return redirect("warnings:lead_detail", pk=lead.pk)
     try:
         run(lead, user, form.cleaned_data)
-    except actions.LeadError as exc:
+    except (actions.LeadError, actions.Conflict) as exc:
         messages.error(request, str(exc))
     return redirect("warnings:lead_detail", pk=lead.pk)
 

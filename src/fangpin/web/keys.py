@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models, transaction
 
 from fangpin.audit.actions import record
+from fangpin.audit.events import Event
 from fangpin.conf import env_str
 from fangpin.lib import fieldcrypto
 from fangpin.web.fields import EncryptedTextField, keyring
@@ -63,5 +64,5 @@ def reencrypt() -> Rotation:
                 )
                 model._default_manager.bulk_update(objs, names)  # get_db_prep_value encrypts anew
         rows[model._meta.label] = len(pks)
-    record("FIELD_KEYS_ROTATED", data={"key": current, "rows": rows})
+    record(Event.FIELD_KEYS_ROTATED, data={"key": current, "rows": rows})
     return Rotation(current, rows)

@@ -49,9 +49,9 @@ def test_csv_writers_neutralise_text() -> None:
 WRITERS = re.compile(
     r"csv\.writer\(|csv\.DictWriter\(|\.to_csv\(|from openpyxl import .*Workbook|openpyxl\.Workbook"
 )
-# synth simulates department files; exchange/api.py writes pushed rows as the importer's input file (a
+# synth simulates department files; exchange/push.py writes pushed rows as the importer's input file (a
 # value must reach the lake as pushed; it is neutralised where it leaves the system)
-NOT_EXPORTS = {"lib/spreadsheet.py", "exchange/api.py"}
+NOT_EXPORTS = {"lib/spreadsheet.py", "exchange/push.py"}
 
 
 def test_no_module_writes_a_spreadsheet_or_csv_without_the_shared_writer() -> None:
